@@ -1,0 +1,1 @@
+"""Command groups of the ``krstock`` CLI; each module exposes ``register(app)``."""
