@@ -54,9 +54,10 @@ class MarketWindow:
             raise KeyError(ticker)
         return int(hits[0])
 
-    def up_to(self, day: np.datetime64) -> MarketWindow:
+    def up_to(self, day: object) -> MarketWindow:
         """The window cut at ``day`` inclusive: what a scan on ``day`` may see (no look-ahead)."""
-        stop = int(np.searchsorted(self.dates, np.datetime64(day, "D"), side="right"))
+        cut = np.array([day], dtype="datetime64[D]")
+        stop = int(np.searchsorted(self.dates.astype("datetime64[D]"), cut, side="right")[0])
         return self.columns(slice(0, stop))
 
     def columns(self, days: slice) -> MarketWindow:
