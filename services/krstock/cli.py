@@ -18,12 +18,14 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-# (module in krstock.commands, attribute) for every command group or single command.
+# Modules in krstock.commands, one per command group or single command.
 # A module registers itself by exposing ``register(app)``.
 COMMAND_MODULES = (
     "db",
     "ingest",
+    "collect",
     "scan",
+    "demo",
     "pipeline",
     "serve",
     "apikey",

@@ -1,1 +1,1 @@
-"""Benchmarks behind ``krstock bench``: each compares against a baseline measured in the same run."""
+"""Benchmarks behind ``krstock bench``; each compares against a same-run baseline."""
