@@ -23,7 +23,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -37,6 +39,8 @@ NAMING = {
 }
 
 Ticker = String(6)
+EMPTY_OBJECT = text("'{}'::jsonb")
+EMPTY_ARRAY = text("'[]'::jsonb")
 
 
 class Base(DeclarativeBase):
@@ -65,15 +69,29 @@ class Stock(TimestampMixin, Base):
     )
 
     ticker: Mapped[str] = mapped_column(Ticker, primary_key=True)
-    name: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    market: Mapped[str] = mapped_column(String(16), nullable=False, default="UNKNOWN")
+    name: Mapped[str] = mapped_column(Text, nullable=False, default="", server_default="")
+    market: Mapped[str] = mapped_column(
+        String(16), nullable=False, default="UNKNOWN", server_default="UNKNOWN"
+    )
     sector: Mapped[str | None] = mapped_column(Text)
-    listing_status: Mapped[str] = mapped_column(String(16), nullable=False, default="LISTED")
-    is_etf: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    is_etn: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    is_spac: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    is_reit: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    is_preferred: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    listing_status: Mapped[str] = mapped_column(
+        String(16), nullable=False, default="LISTED", server_default="LISTED"
+    )
+    is_etf: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
+    is_etn: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
+    is_spac: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
+    is_reit: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
+    is_preferred: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
     yahoo_symbol: Mapped[str | None] = mapped_column(String(16))
     source: Mapped[str | None] = mapped_column(String(32))
 
@@ -98,7 +116,9 @@ class DailyPrice(Base):
     trading_value: Mapped[int | None] = mapped_column(BigInteger, comment="KRW")
     change: Mapped[int | None] = mapped_column(BigInteger, comment="close - previous close, KRW")
     change_pct: Mapped[float | None] = mapped_column(Double, comment="percent")
-    halted: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    halted: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
     source: Mapped[str | None] = mapped_column(String(32))
 
 
@@ -141,7 +161,9 @@ class InvestorFlowSummary(Base):
     foreign_net_60d: Mapped[int | None] = mapped_column(BigInteger, comment="shares")
     supply_demand_index: Mapped[float | None] = mapped_column(Double)
     supply_demand_stage: Mapped[str | None] = mapped_column(String(16))
-    extras: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
+    extras: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, default=dict, server_default=EMPTY_OBJECT
+    )
 
 
 class IndexPrice(Base):
@@ -185,10 +207,18 @@ class ScanRun(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32), nullable=False)
     scan_date: Mapped[date | None] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(16), nullable=False, default="PENDING")
-    progress: Mapped[float] = mapped_column(Double, nullable=False, default=0.0)
-    counts: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
-    params: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
+    status: Mapped[str] = mapped_column(
+        String(16), nullable=False, default="PENDING", server_default="PENDING"
+    )
+    progress: Mapped[float] = mapped_column(
+        Double, nullable=False, default=0.0, server_default=text("0")
+    )
+    counts: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, default=dict, server_default=EMPTY_OBJECT
+    )
+    params: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, default=dict, server_default=EMPTY_OBJECT
+    )
     error: Mapped[str | None] = mapped_column(Text)
     policy_name: Mapped[str | None] = mapped_column(String(64))
     scanjob: Mapped[str | None] = mapped_column(String(253), comment="namespace/name")
@@ -221,10 +251,14 @@ class Signal(TimestampMixin, Base):
     strategy: Mapped[str] = mapped_column(String(32), nullable=False)
     ticker: Mapped[str] = mapped_column(Ticker, nullable=False)
     signal_date: Mapped[date] = mapped_column(Date, nullable=False)
-    status: Mapped[str] = mapped_column(String(16), nullable=False, default="OPEN")
+    status: Mapped[str] = mapped_column(
+        String(16), nullable=False, default="OPEN", server_default="OPEN"
+    )
     grade: Mapped[str | None] = mapped_column(String(2))
     score: Mapped[float | None] = mapped_column(Double, comment="total score")
-    score_breakdown: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
+    score_breakdown: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, default=dict, server_default=EMPTY_OBJECT
+    )
     entry_price: Mapped[float | None] = mapped_column(Double, comment="KRW")
     stop_price: Mapped[int | None] = mapped_column(BigInteger, comment="KRW")
     target_price: Mapped[int | None] = mapped_column(BigInteger, comment="KRW")
@@ -245,7 +279,11 @@ class Signal(TimestampMixin, Base):
         ForeignKey("scan_runs.id", ondelete="SET NULL"), index=True
     )
     payload: Mapped[dict[str, Any]] = mapped_column(
-        JSONB, nullable=False, default=dict, comment="the strategy's full output item"
+        JSONB,
+        nullable=False,
+        default=dict,
+        server_default=EMPTY_OBJECT,
+        comment="the strategy's full output item",
     )
 
 
@@ -288,7 +326,10 @@ class AIAnalysis(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    signal_id: Mapped[int | None] = mapped_column(ForeignKey("signals.id", ondelete="SET NULL"))
+    # Indexed: deleting a signal sets this to NULL, which must not scan the whole table.
+    signal_id: Mapped[int | None] = mapped_column(
+        ForeignKey("signals.id", ondelete="SET NULL"), index=True
+    )
     ticker: Mapped[str] = mapped_column(Ticker, nullable=False)
     signal_date: Mapped[date] = mapped_column(Date, nullable=False)
     analysis_source: Mapped[str] = mapped_column(String(32), nullable=False)
@@ -296,10 +337,18 @@ class AIAnalysis(Base):
     confidence: Mapped[float | None] = mapped_column(Double)
     reason: Mapped[str | None] = mapped_column(Text)
     model: Mapped[str | None] = mapped_column(String(64))
-    recommendations: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
-    news: Mapped[list[Any]] = mapped_column(JSONB, nullable=False, default=list)
-    fundamentals: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
+    recommendations: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, default=dict, server_default=EMPTY_OBJECT
+    )
+    news: Mapped[list[Any]] = mapped_column(
+        JSONB, nullable=False, default=list, server_default=EMPTY_ARRAY
+    )
+    fundamentals: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, default=dict, server_default=EMPTY_OBJECT
+    )
+    payload: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, default=dict, server_default=EMPTY_OBJECT
+    )
     generated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
@@ -317,9 +366,15 @@ class MarketGateSnapshot(Base):
     status: Mapped[str] = mapped_column(String(8), nullable=False)
     score: Mapped[int] = mapped_column(Integer, nullable=False)
     label: Mapped[str] = mapped_column(String(16), nullable=False)
-    reasons: Mapped[list[Any]] = mapped_column(JSONB, nullable=False, default=list)
-    sectors: Mapped[list[Any]] = mapped_column(JSONB, nullable=False, default=list)
-    metrics: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
+    reasons: Mapped[list[Any]] = mapped_column(
+        JSONB, nullable=False, default=list, server_default=EMPTY_ARRAY
+    )
+    sectors: Mapped[list[Any]] = mapped_column(
+        JSONB, nullable=False, default=list, server_default=EMPTY_ARRAY
+    )
+    metrics: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, default=dict, server_default=EMPTY_OBJECT
+    )
     market_status: Mapped[str | None] = mapped_column(String(16), comment="RISK_ON/OFF/NEUTRAL")
     run_id: Mapped[str | None] = mapped_column(ForeignKey("scan_runs.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(
