@@ -189,7 +189,7 @@ def downgrade() -> None:
     # Hypertables stay hypertables (same columns); 0001's downgrade drops them as tables.
     op.execute("DROP VIEW IF EXISTS investor_flows_rolling")
     bind = op.get_bind()
-    kinds = dict(
+    kinds: dict[str, str] = dict(
         bind.execute(
             sa.text(
                 "SELECT c.relname, c.relkind FROM pg_class c "
