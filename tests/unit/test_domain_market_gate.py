@@ -122,7 +122,7 @@ def _sectors(step_by_code: dict[str, float], n: int = 80) -> dict[str, object]:
 
 def test_gate_body_shape_reasons_and_order() -> None:
     # KOSPI with a pull-back on the last days: trend aligned, RSI in 50–70, MACD up.
-    base = list(_trend(78, 0.004)) + [0, 0]
+    base = [*_trend(78, 0.004), 0.0, 0.0]
     base[-2] = base[-3] * 1.002
     base[-1] = base[-2] * 0.999
     vol = np.full(80, 1e6)
