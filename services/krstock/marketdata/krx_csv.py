@@ -1,0 +1,260 @@
+"""The ``krx-csv`` source: a folder of pykrx-layout daily OHLCV files, one per ticker.
+
+Each file is ``<ticker>.csv`` as written by pykrx's ``get_market_ohlcv``: header
+``날짜,시가,고가,저가,종가,거래량,등락률`` (date, open, high, low, close, volume, change %),
+optionally with ``거래대금`` (trading value), UTF-8 with a BOM, unadjusted KRW.
+
+Decisions (documented in docs/migration.md too):
+- ``change`` = close − the previous row's close of the same ticker (None on its first row).
+- ``change_pct`` comes from the file; when empty it is computed as change ÷ previous close × 100.
+- ``trading_value``: the file's ``거래대금`` when present, otherwise **an estimate: close × volume**
+  (the real value is the sum over trades, so the estimate is off by the intraday price spread).
+- Halted days (open, high, low and volume all 0, the close carried over) are kept with the file's
+  values (zeros included) and ``halted`` True; engines must read the flag, not the zeros.
+- The stock list is inferred from the file names: market 'UNKNOWN', name '', listing 'UNKNOWN',
+  ``is_preferred`` from the code (see ``legacy_io.is_preferred_code``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from krstock.marketdata.base import PRICE_COLUMNS, SourceError
+from krstock.marketdata.legacy_io import (
+    CsvTable,
+    FileFormatError,
+    Reject,
+    RowChecks,
+    concat_tables,
+    normalize_ticker,
+    read_text,
+    stock_frame,
+    tokenize_csv,
+)
+
+SOURCE = "krx-csv"
+PYKRX_COLUMNS = {
+    "날짜": "date",
+    "시가": "open",
+    "고가": "high",
+    "저가": "low",
+    "종가": "close",
+    "거래량": "volume",
+    "등락률": "change_pct",
+}
+VALUE_COLUMN = "거래대금"
+PYKRX_LAYOUTS = {
+    "pykrx": list(PYKRX_COLUMNS),
+    "pykrx+value": [*PYKRX_COLUMNS, VALUE_COLUMN],
+}
+
+
+def finish_prices(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, int]:
+    """Turn parsed rows into PRICE_COLUMNS: last row per (ticker, date) wins, rows sorted,
+    change / change_pct / trading_value filled, halted days flagged.
+
+    ``frame`` has ticker, date (datetime64), open, high, low, close, volume and optionally
+    change, change_pct, trading_value as floats (NaN = not given). Returns the frame and the
+    number of duplicate keys dropped.
+    """
+    duplicated = frame.duplicated(["ticker", "date"], keep="last")
+    duplicates = int(duplicated.sum())
+    frame = frame.loc[~duplicated].sort_values(["ticker", "date"], kind="stable")
+    frame = frame.reset_index(drop=True)
+    close = frame["close"].to_numpy(dtype=np.float64)
+    prev_close = frame.groupby("ticker", sort=False)["close"].shift(1).to_numpy(dtype=np.float64)
+    computed_change = close - prev_close
+    with np.errstate(divide="ignore", invalid="ignore"):
+        computed_pct = np.where(prev_close > 0, computed_change / prev_close * 100.0, np.nan)
+
+    def given(name: str) -> np.ndarray:
+        if name in frame:
+            return frame[name].to_numpy(dtype=np.float64)
+        return np.full(len(frame), np.nan)
+
+    change = np.where(np.isfinite(given("change")), given("change"), computed_change)
+    change_pct = np.where(np.isfinite(given("change_pct")), given("change_pct"), computed_pct)
+    volume = frame["volume"].to_numpy(dtype=np.float64)
+    value = np.where(np.isfinite(given("trading_value")), given("trading_value"), close * volume)
+    halted = (
+        (frame["open"].to_numpy() == 0)
+        & (frame["high"].to_numpy() == 0)
+        & (frame["low"].to_numpy() == 0)
+        & (volume == 0)
+    )
+    out = pd.DataFrame(
+        {
+            "ticker": frame["ticker"].astype(object).to_numpy(),
+            "date": frame["date"].to_numpy(dtype="datetime64[D]"),
+            "open": frame["open"].to_numpy(dtype=np.int64),
+            "high": frame["high"].to_numpy(dtype=np.int64),
+            "low": frame["low"].to_numpy(dtype=np.int64),
+            "close": close.astype(np.int64),
+            "volume": volume.astype(np.int64),
+            "trading_value": pd.Series(np.round(value)).astype("Int64"),
+            "change": pd.Series(np.round(change)).astype("Int64"),
+            "change_pct": change_pct,
+            "halted": halted,
+            "source": source,
+        }
+    )
+    return out[PRICE_COLUMNS], duplicates
+
+
+@dataclass
+class FileReport:
+    """What one file of the folder gave: rows read, rows rejected, duplicates dropped."""
+
+    read: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    error: str | None = None
+
+
+@dataclass
+class KrxFolder:
+    """Everything read from a folder: prices, inferred stocks, rejects and per-file reports."""
+
+    prices: pd.DataFrame
+    stocks: pd.DataFrame
+    rejects: list[Reject] = field(default_factory=list)
+    files: dict[str, FileReport] = field(default_factory=dict)
+
+    @property
+    def read(self) -> int:
+        return sum(report.read for report in self.files.values())
+
+    @property
+    def duplicates(self) -> int:
+        return sum(report.duplicates for report in self.files.values())
+
+    @property
+    def failures(self) -> dict[str, str]:
+        return {name: r.error for name, r in self.files.items() if r.error is not None}
+
+
+def _tokenize_file(path: Path) -> CsvTable:
+    file = path.name
+    if normalize_ticker(path.stem) is None:
+        raise FileFormatError(f"{file}: the file name is not a KRX code (expected e.g. 005930.csv)")
+    _, table = tokenize_csv(read_text(path, file), file, PYKRX_LAYOUTS)
+    if VALUE_COLUMN not in table.columns:
+        table.columns[VALUE_COLUMN] = np.full(len(table), "", dtype=object)
+        table.header = [*table.header, VALUE_COLUMN]
+    return table
+
+
+def _parse_tables(tables: list[CsvTable], folder: str) -> tuple[pd.DataFrame, list[Reject]]:
+    """All files' rows checked at once; returns float rows (with ``_file``) and the rejects."""
+    table = concat_tables(tables, folder)
+    checks = RowChecks(table)
+    parsed: dict[str, np.ndarray] = {"date": checks.date("날짜")}
+    for korean, name in PYKRX_COLUMNS.items():
+        if name in ("date", "change_pct"):
+            continue
+        parsed[name] = checks.number(korean, nonneg=True, whole=True)
+    parsed["change_pct"] = checks.number("등락률", required=False)
+    parsed["trading_value"] = checks.number(VALUE_COLUMN, required=False, nonneg=True)
+    ok = checks.ok
+    assert table.row_files is not None
+    frame = pd.DataFrame({name: values[ok] for name, values in parsed.items()})
+    files = table.row_files[ok]
+    tickers = {t.file: normalize_ticker(Path(t.file).stem) for t in tables}
+    frame.insert(0, "ticker", np.array([tickers[f] for f in files], dtype=object))
+    frame["_file"] = files
+    return frame, table.rejects + checks.rejects()
+
+
+def read_folder(folder: Path) -> KrxFolder:
+    """Read every ``*.csv`` of ``folder``. A file that cannot be read at all is reported in
+    ``files[name].error`` and contributes no rows; bad rows are rejects."""
+    if not folder.is_dir():
+        raise SourceError(f"krx-csv: {folder} is not a folder")
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
+    if not paths:
+        raise SourceError(f"krx-csv: no *.csv files in {folder}")
+    tables: list[CsvTable] = []
+    files: dict[str, FileReport] = {}
+    for path in paths:
+        try:
+            table = _tokenize_file(path)
+        except FileFormatError as exc:
+            files[path.name] = FileReport(error=str(exc))
+            continue
+        tables.append(table)
+        files[path.name] = FileReport(read=table.rows_read)
+    if not tables:
+        raise SourceError(
+            f"krx-csv: no readable file in {folder}: "
+            + "; ".join(r.error or "" for r in files.values())
+        )
+    raw, rejects = _parse_tables(tables, folder.name)
+    for reject in rejects:
+        files[reject.file].rejected += 1
+    dup_mask = raw.duplicated(["ticker", "date"], keep="last")
+    for name, count in raw.loc[dup_mask, "_file"].value_counts().items():
+        files[str(name)].duplicates = int(count)
+    prices, _ = finish_prices(raw.drop(columns="_file"), SOURCE)
+    stocks = stock_frame(sorted(set(prices["ticker"])), listing_status="UNKNOWN", source=SOURCE)
+    return KrxFolder(prices=prices, stocks=stocks, rejects=rejects, files=files)
+
+
+class KrxCsvSource:
+    """``MarketDataSource`` over a pykrx CSV folder. Only stocks and daily prices exist there;
+    the other methods raise ``SourceError`` saying so."""
+
+    name = SOURCE
+
+    def __init__(self, folder: Path | str) -> None:
+        self.folder = Path(folder)
+        self._data: KrxFolder | None = None
+
+    def load(self) -> KrxFolder:
+        """Read the folder once (cached)."""
+        if self._data is None:
+            self._data = read_folder(self.folder)
+        return self._data
+
+    def stocks(self) -> pd.DataFrame:
+        return self.load().stocks.drop(columns="yahoo_symbol")
+
+    def daily_prices(
+        self, start: date, end: date, tickers: list[str] | None = None
+    ) -> pd.DataFrame:
+        prices = self.load().prices
+        days = prices["date"].to_numpy(dtype="datetime64[D]")
+        mask = (days >= np.datetime64(start, "D")) & (days <= np.datetime64(end, "D"))
+        if tickers is not None:
+            mask &= prices["ticker"].isin(tickers).to_numpy()
+        out = prices.loc[mask].reset_index(drop=True)
+        if out.empty:
+            wanted = "all tickers" if tickers is None else ", ".join(tickers[:5])
+            raise SourceError(
+                f"krx-csv: no rows for {wanted} in [{start}, {end}] under {self.folder}"
+            )
+        return out
+
+    def _cannot(self, what: str) -> SourceError:
+        return SourceError(
+            f"krx-csv: {self.folder} holds per-ticker OHLCV only; it has no {what} "
+            "(use the krx or sample source for that)"
+        )
+
+    def investor_flows(
+        self, start: date, end: date, tickers: list[str] | None = None
+    ) -> pd.DataFrame:
+        raise self._cannot("investor flows")
+
+    def index_prices(self, start: date, end: date) -> pd.DataFrame:
+        raise self._cannot("index prices")
+
+    def fx_rates(self, start: date, end: date) -> pd.DataFrame:
+        raise self._cannot("FX rates")
+
+    def news(self, day: date, tickers: list[str]) -> pd.DataFrame:
+        raise self._cannot("news")
