@@ -1,0 +1,194 @@
+"""The mechanics every task shares: idempotency by run id, a lock per (kind, date), progress for
+live viewers, and events published after the work (with ids derived from the run, so publishing
+them again after a redelivery changes nothing for consumers that deduplicate).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from krstock.bus.events import Event
+from krstock.db.models import ScanRun
+from krstock.worker import metrics
+from krstock.worker.context import WorkerContext
+from krstock.worker.locks import RedisLock
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[float, str], None]
+_EVENT_NAMESPACE = uuid.UUID("5b0c9a8e-4f0e-4a53-9d3c-2f1c8a7e6b10")
+SUMMARY_TTL_S = 7 * 24 * 3600
+
+
+def event_id_for(run_id: str, event_type: str, key: str = "") -> str:
+    """A stable event id: the same run publishing the same fact yields the same id."""
+    return uuid.uuid5(_EVENT_NAMESPACE, f"{run_id}|{event_type}|{key}").hex
+
+
+def new_run_id(kind: str, day: date | str | None = None) -> str:
+    stamp = day.isoformat() if isinstance(day, date) else (day or "")
+    return f"{kind}-{stamp}-{uuid.uuid4().hex[:10]}".replace("--", "-")[:64]
+
+
+class ProgressPublisher:
+    """``progress(percent, message)`` → pub/sub ``<prefix>:runs:<run_id>`` + a last-value key.
+
+    A viewer subscribes to the channel and reads ``<channel>:last`` to catch up.
+    """
+
+    def __init__(self, ctx: WorkerContext, run_id: str, kind: str) -> None:
+        self.ctx = ctx
+        self.run_id = run_id
+        self.kind = kind
+        self.channel = f"{ctx.pipeline.redis_prefix}:runs:{run_id}"
+
+    def publish(self, status: str, percent: float, message: str, **extra: Any) -> None:
+        payload = {
+            "run_id": self.run_id,
+            "kind": self.kind,
+            "status": status,
+            "percent": round(max(0.0, min(100.0, float(percent))), 2),
+            "message": message,
+            "at": datetime.now(UTC).isoformat(),
+            **extra,
+        }
+        data = orjson.dumps(payload, default=str)
+        client = self.ctx.redis
+        with client.pipeline(transaction=False) as pipe:
+            pipe.set(f"{self.channel}:last", data, ex=SUMMARY_TTL_S)
+            pipe.publish(self.channel, data)
+            pipe.execute()
+
+    def __call__(self, percent: float, message: str) -> None:
+        self.publish("RUNNING", percent, message)
+
+
+def run_status(engine: Engine, run_id: str) -> tuple[str, dict[str, Any]] | None:
+    """(status, counts) of a scan_runs row, or None when there is none."""
+    with Session(engine) as session:
+        row = session.execute(
+            select(ScanRun.status, ScanRun.counts).where(ScanRun.id == run_id)
+        ).first()
+    return (row[0], dict(row[1] or {})) if row else None
+
+
+def record_run(
+    engine: Engine,
+    run_id: str,
+    *,
+    kind: str,
+    status: str,
+    day: date | None = None,
+    progress: float | None = None,
+    counts: dict[str, Any] | None = None,
+    params: dict[str, Any] | None = None,
+    error: str | None = None,
+    source: str | None = None,
+) -> None:
+    """Upsert a scan_runs row this layer owns (the pipeline run; the steps record their own)."""
+    now = datetime.now(UTC)
+    values: dict[str, Any] = {"id": run_id, "kind": kind, "status": status, "scan_date": day}
+    if progress is not None:
+        values["progress"] = progress
+    if counts is not None:
+        values["counts"] = counts
+    if params is not None:
+        values["params"] = params
+    if source is not None:
+        values["source"] = source
+    values["error"] = error
+    if status == "RUNNING":
+        values["started_at"] = now
+    if status in ("SUCCEEDED", "FAILED"):
+        values["finished_at"] = now
+    stmt = insert(ScanRun).values(**values)
+    update_cols = {k: stmt.excluded[k] for k in values if k not in ("id", "kind")}
+    if status == "RUNNING":
+        # A redelivered pipeline keeps its first start time.
+        update_cols.pop("started_at", None)
+    with Session(engine) as session:
+        session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=update_cols))
+        session.commit()
+
+
+def publish_events(ctx: WorkerContext, events: list[Event]) -> int:
+    broker = ctx.broker
+    for event in events:
+        broker.publish(event)
+        metrics.EVENTS_PUBLISHED.labels(event.type).inc()
+    return len(events)
+
+
+def execute_run(
+    ctx: WorkerContext,
+    *,
+    run_id: str,
+    kind: str,
+    lock_name: str | None,
+    runner: Callable[[ProgressFn], dict[str, Any]],
+    events_for: Callable[[dict[str, Any]], list[Event]] | None = None,
+    check_db: bool = True,
+) -> dict[str, Any]:
+    """Run ``runner`` once per ``run_id``: skip when already SUCCEEDED, serialise on the lock."""
+    prefix = ctx.pipeline.redis_prefix
+    summary_key = f"{prefix}:runs:{run_id}:summary"
+    published_key = f"{prefix}:runs:{run_id}:events-published"
+    progress = ProgressPublisher(ctx, run_id, kind)
+
+    def finished_before() -> dict[str, Any] | None:
+        state = run_status(ctx.engine, run_id) if check_db else None
+        if state is None or state[0] != "SUCCEEDED":
+            return None
+        stored = ctx.redis.get(summary_key)
+        summary = orjson.loads(stored) if stored else {"counts": state[1]}
+        if events_for is not None and stored and not ctx.redis.exists(published_key):
+            # Redelivered after the work but before its events went out: send them now.
+            publish_events(ctx, events_for(summary))
+            ctx.redis.set(published_key, 1, ex=SUMMARY_TTL_S)
+        log.info("run already succeeded; not running it again", extra={"run_id": run_id})
+        return {**summary, "run_id": run_id, "skipped": "already succeeded"}
+
+    done = finished_before()
+    if done is not None:
+        return done
+    lock = (
+        RedisLock(
+            ctx.redis,
+            f"{prefix}:lock:{lock_name}",
+            owner=run_id,
+            ttl_s=ctx.pipeline.lock_ttl_s,
+        )
+        if lock_name
+        else None
+    )
+    if lock is not None:
+        lock.acquire()  # LockBusy → the task retries later
+    try:
+        done = finished_before()  # the previous holder may have been this very run
+        if done is not None:
+            return done
+        progress.publish("RUNNING", 0.0, "started")
+        try:
+            summary = runner(progress)
+        except Exception as exc:
+            progress.publish("FAILED", 100.0, f"{type(exc).__name__}: {exc}"[:500])
+            raise
+        summary = {**summary, "run_id": run_id}
+        ctx.redis.set(summary_key, orjson.dumps(summary, default=str), ex=SUMMARY_TTL_S)
+    finally:
+        if lock is not None:
+            lock.release()
+    if events_for is not None:
+        publish_events(ctx, events_for(summary))
+        ctx.redis.set(published_key, 1, ex=SUMMARY_TTL_S)
+    progress.publish("SUCCEEDED", 100.0, "finished", counts=summary.get("counts"))
+    return summary
