@@ -9,7 +9,8 @@ How a base is read, for every ticker at once (the only loop runs over the ~65 da
    Each (swing high → following low) is a contraction with depth (high − low) ÷ high; a decline
    still running today is the last contraction.
 3. A VCP has 2–6 contractions with strictly decreasing depths (first ≤ 35 %, last ≤ 12 %),
-   higher lows, and volume in the last contraction drying up below 0.8 × the 50-day average.
+   each at most 0.8 × the one before, higher lows, and volume in the last contraction drying up
+   below 0.6 × the 50-day average.
 4. The pivot is the high of the last contraction. "breakout": today's close clears the pivot on
    volume ≥ 1.4 × the 50-day average (the 50 days before today). "setup": the close is at most
    10 % under the pivot. A close above the pivot on light volume is neither (unconfirmed).
@@ -63,6 +64,12 @@ class VcpPolicy(BaseModel):
     )
     min_contractions: int = Field(2, ge=2, le=6, description="contractions at least")
     max_contractions: int = Field(6, ge=2, le=10, description="contractions at most")
+    max_depth_ratio: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="each contraction's depth below this × the previous one (1 = strictly less)",
+    )
     max_first_depth: float = Field(0.35, gt=0, lt=1, description="first contraction depth at most")
     min_first_depth: float = Field(0.06, ge=0, lt=1, description="first contraction depth at least")
     max_last_depth: float = Field(0.12, gt=0, lt=1, description="last contraction depth at most")
@@ -71,7 +78,7 @@ class VcpPolicy(BaseModel):
     )
     volume_avg_days: int = Field(50, ge=5, description="average volume window (days before today)")
     dry_up_max_ratio: float = Field(
-        0.8, gt=0, description="avg volume in the last contraction below this × the average volume"
+        0.6, gt=0, description="avg volume in the last contraction below this × the average volume"
     )
     breakout_volume_mult: float = Field(
         1.4, gt=0, description="breakout volume at least this × the average"
@@ -268,7 +275,7 @@ def detect_vcp(
     pairs = in_pattern[:, 1:] & in_pattern[:, :-1]
     with np.errstate(invalid="ignore"):
         decreasing: BoolArray = np.asarray(
-            np.where(pairs, depth[:, 1:] < depth[:, :-1], True).all(axis=1)
+            np.where(pairs, depth[:, 1:] < policy.max_depth_ratio * depth[:, :-1], True).all(axis=1)
         )
         rising_lows: BoolArray = np.asarray(
             np.where(pairs, found.trough[:, 1:] > found.trough[:, :-1], True).all(axis=1)
