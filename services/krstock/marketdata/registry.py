@@ -1,0 +1,39 @@
+"""Market data sources by name: ``get_source("sample" | "krx" | "yahoo" | "krx-csv" | "legacy")``.
+
+Each source module is imported only when asked for, so a missing optional dependency (pykrx,
+yfinance) or a source another part of the package has not built yet only matters to its users.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from krstock.marketdata.base import MarketDataSource
+
+# name -> (module, class). Folder-based sources take ``folder`` (the CLI passes ``--path``).
+SOURCES: dict[str, tuple[str, str]] = {
+    "sample": ("krstock.marketdata.sample", "SampleMarket"),
+    "krx": ("krstock.marketdata.krx", "KrxSource"),
+    "yahoo": ("krstock.marketdata.yahoo", "YahooSource"),
+    "krx-csv": ("krstock.marketdata.krx_csv", "KrxCsvSource"),
+    "legacy": ("krstock.marketdata.legacy", "LegacySource"),
+}
+
+
+def source_names() -> list[str]:
+    return list(SOURCES)
+
+
+def get_source(name: str, **options: Any) -> MarketDataSource:
+    """Build the source called ``name`` with ``options`` (its constructor's keyword arguments)."""
+    try:
+        module_name, class_name = SOURCES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown market data source {name!r}; valid names: {', '.join(SOURCES)}"
+        ) from None
+    module = importlib.import_module(module_name)
+    source_class = getattr(module, class_name)
+    source: MarketDataSource = source_class(**options)
+    return source

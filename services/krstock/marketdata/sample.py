@@ -1,0 +1,1235 @@
+"""A deterministic synthetic KRX-like market with planted answers (the ``sample`` source).
+
+The market is noise (random walks with heterogeneous drift and volatility, a market and a sector
+factor, fat tails, KRX tick sizes, the ±30 % daily limit, trading halts, late listings) plus a
+few planted patterns whose exact dates are published in :attr:`SampleMarket.planted`, so the
+engines can be measured for recall (planted names found) and precision (noise not flagged):
+
+- ``vcp``: a Minervini volatility-contraction pattern after a Stage-2 uptrend, as a setup (close
+  just under the pivot) or a breakout (close above the pivot on ≥ 2× the 50-day volume);
+- ``closing_bet``: names that pass the closing-bet V2 universe filter and grade S/A/B;
+- ``legacy_vcp``: names that pass the monolith's SignalTracker rule (foreign 5-day ≥ 50,000
+  shares, supply-demand index ≥ 60, 20-day half-range contraction ≤ 0.8, near the 20-day high).
+
+Everything is generated once in the constructor with numpy over (tickers × days); the frames are
+cut from those arrays on request. See docs/synthetic-market.md.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from krstock.domain.market import MarketWindow, SeriesWindow
+from krstock.marketdata.base import (
+    FLOW_COLUMNS,
+    FX_COLUMNS,
+    INDEX_COLUMNS,
+    KOSDAQ,
+    KOSPI,
+    KOSPI200,
+    NEWS_COLUMNS,
+    PRICE_COLUMNS,
+    SECTOR_ETFS,
+    STOCK_COLUMNS,
+    USDKRW,
+    SourceError,
+)
+from krstock.worker.calendar import KRX_HOLIDAYS
+
+SOURCE = "sample"
+DEFAULT_SEED = 20260101
+DEFAULT_START = date(2024, 1, 2)
+# An explicit default end (never "today"): the market must not depend on the clock.
+DEFAULT_END = date(2026, 11, 20)
+KST = ZoneInfo("Asia/Seoul")
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+FLAG_NAMES = ("is_etf", "is_etn", "is_spac", "is_reit", "is_preferred")
+
+# --------------------------------------------------------------------------- calendar and ticks
+
+_HOLIDAYS = np.array(sorted(KRX_HOLIDAYS), dtype="datetime64[D]")
+
+
+def krx_trading_days(start: date, end: date) -> npt.NDArray[np.datetime64]:
+    """Weekdays in [start, end] minus the KRX holidays (krstock.worker.calendar)."""
+    if end < start:
+        return np.array([], dtype="datetime64[D]")
+    days = np.arange(np.datetime64(start, "D"), np.datetime64(end, "D") + 1, dtype="datetime64[D]")
+    weekday = (days.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+    return days[(weekday < 5) & ~np.isin(days, _HOLIDAYS)]
+
+
+# KRX tick bands: a price below _TICK_BOUNDS[k] (and not below the previous bound) uses _TICKS[k].
+_TICK_BOUNDS = np.array([2_000, 5_000, 20_000, 50_000, 200_000, 500_000], dtype=np.float64)
+_TICKS = np.array([1, 5, 10, 50, 100, 500, 1_000], dtype=np.float64)
+
+
+def tick_size(price: FloatArray | float) -> FloatArray:
+    """The KRX tick for a price: <2,000:1; <5,000:5; <20,000:10; <50,000:50; <200,000:100;
+    <500,000:500; else 1,000 won."""
+    return _TICKS[np.searchsorted(_TICK_BOUNDS, np.asarray(price, dtype=np.float64), side="right")]
+
+
+def round_to_tick(price: FloatArray) -> FloatArray:
+    tick = tick_size(price)
+    return np.maximum(np.round(price / tick) * tick, 1.0)
+
+
+def floor_to_tick(price: FloatArray) -> FloatArray:
+    tick = tick_size(price)
+    return np.maximum(np.floor(price / tick) * tick, 1.0)
+
+
+def ceil_to_tick(price: FloatArray) -> FloatArray:
+    tick = tick_size(price)
+    return np.maximum(np.ceil(price / tick) * tick, 1.0)
+
+
+def limit_up(prev_close: FloatArray) -> FloatArray:
+    """Upper price limit: previous close + 30 %, truncated to the tick."""
+    return floor_to_tick(prev_close * 1.3)
+
+
+def limit_down(prev_close: FloatArray) -> FloatArray:
+    """Lower price limit: previous close − 30 %, rounded up to the tick."""
+    return ceil_to_tick(prev_close * 0.7)
+
+
+# --------------------------------------------------------------------------- names
+
+_PREFIXES = (
+    "대한", "한국", "삼양", "동양", "신성", "세진", "우진", "태광", "대성", "동원", "한솔",
+    "코리아", "에이스", "유니", "케이", "제이", "에스", "디엔", "한빛", "미래", "새한", "서울",
+    "부산", "광주",
+    "대우", "성우", "한일", "일진", "진양", "금호", "동부", "효성", "대림", "삼화", "상신", "영풍",
+    "고려", "신흥", "동국", "한성", "아진", "세원", "대아", "극동", "남선", "백산", "조광", "경동",
+    "한라", "보성", "청담", "가온", "누리", "다온", "라온", "마루", "빛샘", "솔빛", "아름", "초록",
+)  # fmt: skip
+_SUFFIXES = (
+    "전자", "화학", "제약", "바이오", "산업", "중공업", "건설", "테크", "소재", "반도체", "에너지",
+    "홀딩스", "시스템", "정밀", "통신", "식품", "물산", "제지", "금속", "기계", "엔지니어링",
+    "솔루션", "로직스", "머티리얼즈", "디스플레이", "게임즈", "엔터", "모빌리티", "헬스케어",
+    "네트웍스", "케미칼", "인더스트리", "파마", "메디칼", "에스티", "이앤씨", "씨앤에스", "글로벌",
+)  # fmt: skip
+_MIDDLES = ("신", "뉴", "하이", "에코", "스마트", "그린", "퓨처", "넥스트")
+_SECTORS = (
+    "반도체", "2차전지", "자동차", "IT", "은행", "철강", "증권", "바이오", "화학", "건설",
+    "유통", "게임", "엔터", "조선", "음식료",
+)  # fmt: skip
+# Sectors whose ETF series are published as index_prices rows (base.SECTOR_ETFS order).
+_ETF_SECTOR = {code: _SECTORS.index(label) for code, label in SECTOR_ETFS.items()}
+_ETF_BRANDS = ("KODEX", "TIGER", "KBSTAR", "ARIRANG", "HANARO", "SOL", "ACE", "PLUS")
+_ETF_THEMES = (
+    "코스닥150", "미국S&P500", "레버리지", "인버스", "200TR", "고배당", "국고채10년", "반도체TOP10",
+    "2차전지테마", "미국나스닥100", "차이나CSI300", "헬스케어", "골드선물", "단기채권", "배당성장",
+)  # fmt: skip
+_SPAC_BROKERS = (
+    "하나금융",
+    "미래에셋비전",
+    "엔에이치",
+    "삼성",
+    "케이비",
+    "신한",
+    "대신밸런스",
+    "유진",
+)
+_REIT_BRANDS = (
+    "신한알파",
+    "롯데",
+    "제이알글로벌",
+    "이지스밸류",
+    "코람코에너지",
+    "에스케이",
+    "디앤디",
+)
+_NEWS_SOURCES = ("연합뉴스", "한국경제", "매일경제", "머니투데이", "이데일리", "뉴스1", "서울경제")
+_POSITIVE_TITLES = (
+    "{name}, 대규모 수주 계약 체결",
+    "{name}, 실적 서프라이즈 기대감에 강세",
+    "{name}, 신제품 공개… 외국인 매수세 유입",
+    "{name} 주가 {chg:+.1f}% 마감, 거래대금 급증",
+    "{name}, 증권가 목표주가 상향",
+)
+_NEGATIVE_TITLES = (
+    "{name}, 실적 부진 우려에 약세",
+    "{name} {chg:+.1f}% 하락… 차익 실현 매물",
+    "{name}, 유상증자 결정에 급락",
+)
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class PlantedRecord:
+    """One planted answer: ``ticker`` shows pattern ``kind`` on ``date``; ``details`` are
+    measured from the generated data (not the design), so they agree with the frames."""
+
+    ticker: str
+    kind: str
+    date: date
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Arrays:
+    """The generated market as (tickers × days) arrays; NaN before a ticker's listing."""
+
+    open: FloatArray
+    high: FloatArray
+    low: FloatArray
+    close: FloatArray
+    prev_close: FloatArray
+    volume: FloatArray
+    trading_value: FloatArray
+    halted: BoolArray
+    listed: BoolArray
+    foreign_shares: FloatArray
+    inst_shares: FloatArray
+    foreign_krw: FloatArray
+    inst_krw: FloatArray
+
+
+@dataclass
+class _Design:
+    """Per-cell overrides written by the planted patterns (NaN = use the noise)."""
+
+    gap: FloatArray
+    up: FloatArray
+    down: FloatArray
+    vmult: FloatArray
+    foreign_frac: FloatArray
+    inst_frac: FloatArray
+
+
+# --------------------------------------------------------------------------- the market
+
+
+class SampleMarket:
+    """The ``sample`` market data source. Deterministic for (seed, n_tickers, start, end, plant)."""
+
+    name = SOURCE
+
+    def __init__(
+        self,
+        seed: int = DEFAULT_SEED,
+        n_tickers: int = 2500,
+        start: date = DEFAULT_START,
+        end: date | None = None,
+        *,
+        plant: bool = True,
+    ) -> None:
+        if n_tickers < 60:
+            raise ValueError(f"n_tickers must be at least 60, got {n_tickers}")
+        end = end or DEFAULT_END
+        self.dates = krx_trading_days(start, end)
+        if self.dates.size < 2:
+            raise ValueError(f"no KRX trading days between {start} and {end}")
+        self.seed = seed
+        self.start = start
+        self.end = end
+        self._rng = np.random.default_rng(seed)
+        self._build_universe(n_tickers)
+        self._news_cells: list[tuple[int, int, int]] = []
+        self.planted_records: list[PlantedRecord] = []
+        self._generate(plant)
+
+    # ----------------------------------------------------------------- public API
+
+    @property
+    def planted(self) -> pd.DataFrame:
+        """Planted answers: columns ticker, kind, date, details (a dict per row)."""
+        return pd.DataFrame(
+            [
+                {"ticker": r.ticker, "kind": r.kind, "date": r.date, "details": r.details}
+                for r in self.planted_records
+            ],
+            columns=["ticker", "kind", "date", "details"],
+        )
+
+    def stocks(self) -> pd.DataFrame:
+        frame = pd.DataFrame(
+            {
+                "ticker": self.tickers,
+                "name": self.names,
+                "market": self.markets,
+                "sector": self.sectors,
+                "listing_status": "LISTED",
+                **{flag: self.flags[flag] for flag in FLAG_NAMES},
+                "source": SOURCE,
+            }
+        )
+        return frame[STOCK_COLUMNS]
+
+    def daily_prices(
+        self, start: date, end: date, tickers: list[str] | None = None
+    ) -> pd.DataFrame:
+        rows, days = self._select(start, end, tickers)
+        a = self._a
+        mask = a.listed[np.ix_(rows, days)]
+        close = a.close[np.ix_(rows, days)]
+        prev = a.prev_close[np.ix_(rows, days)]
+        change = np.where(np.isnan(prev), np.nan, close - prev)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            change_pct = np.round(change / prev * 100.0, 2)
+        cols: dict[str, Any] = self._keys(rows, days, mask)
+        for name, arr in (
+            ("open", a.open),
+            ("high", a.high),
+            ("low", a.low),
+            ("close", a.close),
+            ("volume", a.volume),
+            ("trading_value", a.trading_value),
+        ):
+            cols[name] = arr[np.ix_(rows, days)][mask].astype(np.int64)
+        cols["change"] = pd.Series(np.round(change[mask])).astype("Int64").array
+        cols["change_pct"] = pd.array(change_pct[mask], dtype="Float64")
+        cols["halted"] = a.halted[np.ix_(rows, days)][mask]
+        cols["source"] = SOURCE
+        return pd.DataFrame(cols)[PRICE_COLUMNS]
+
+    def investor_flows(
+        self, start: date, end: date, tickers: list[str] | None = None
+    ) -> pd.DataFrame:
+        rows, days = self._select(start, end, tickers)
+        a = self._a
+        mask = a.listed[np.ix_(rows, days)]
+        parts = []
+        for investor, shares, krw in (
+            ("foreign", a.foreign_shares, a.foreign_krw),
+            ("institution", a.inst_shares, a.inst_krw),
+        ):
+            cols = self._keys(rows, days, mask)
+            cols["investor"] = investor
+            cols["net_volume"] = shares[np.ix_(rows, days)][mask].astype(np.int64)
+            cols["net_value"] = krw[np.ix_(rows, days)][mask].astype(np.int64)
+            cols["source"] = SOURCE
+            parts.append(pd.DataFrame(cols))
+        frame = pd.concat(parts, ignore_index=True)
+        return frame.sort_values(["ticker", "date", "investor"], kind="stable")[
+            FLOW_COLUMNS
+        ].reset_index(drop=True)
+
+    def index_prices(self, start: date, end: date) -> pd.DataFrame:
+        _, days = self._select(start, end, [])
+        parts = []
+        for code, ohlcv in self._index.items():
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "code": code,
+                        "date": self._date_objects[days],
+                        "open": ohlcv["open"][days],
+                        "high": ohlcv["high"][days],
+                        "low": ohlcv["low"][days],
+                        "close": ohlcv["close"][days],
+                        "volume": ohlcv["volume"][days].astype(np.int64),
+                        "trading_value": ohlcv["trading_value"][days].astype(np.int64),
+                        "source": SOURCE,
+                    }
+                )
+            )
+        return pd.concat(parts, ignore_index=True)[INDEX_COLUMNS]
+
+    def fx_rates(self, start: date, end: date) -> pd.DataFrame:
+        _, days = self._select(start, end, [])
+        return pd.DataFrame(
+            {
+                "pair": USDKRW,
+                "date": self._date_objects[days],
+                "rate": self._fx[days],
+                "source": SOURCE,
+            }
+        )[FX_COLUMNS]
+
+    def news(self, day: date, tickers: list[str]) -> pd.DataFrame:
+        """Headlines published on ``day`` or the trading day before (the monolith's 2-day
+        window), for ``tickers``."""
+        cut = int(np.searchsorted(self.dates, np.datetime64(day, "D"), side="right"))
+        if cut == 0:
+            return pd.DataFrame(columns=NEWS_COLUMNS)
+        frame = self._news
+        wanted = frame["day_index"].between(max(cut - 2, 0), cut - 1) & frame["ticker"].isin(
+            list(tickers)
+        )
+        return frame.loc[wanted, NEWS_COLUMNS].reset_index(drop=True)
+
+    def to_window(self, end: date, days: int) -> MarketWindow:
+        """The last ``days`` trading days up to ``end`` as domain arrays (no database)."""
+        stop = int(np.searchsorted(self.dates, np.datetime64(end, "D"), side="right"))
+        if stop == 0:
+            raise ValueError(f"{end} is before the sample market starts ({self.start})")
+        first = max(stop - days, 0)
+        cut = slice(first, stop)
+        a = self._a
+        listed = a.listed[:, cut]
+
+        def masked(arr: FloatArray) -> FloatArray:
+            return np.where(listed, arr[:, cut], np.nan)
+
+        return MarketWindow(
+            tickers=self.tickers.astype(np.str_),
+            dates=self.dates[cut].copy(),
+            open=masked(a.open),
+            high=masked(a.high),
+            low=masked(a.low),
+            close=masked(a.close),
+            volume=masked(a.volume),
+            trading_value=masked(a.trading_value),
+            halted=a.halted[:, cut] & listed,
+            foreign_net_shares=masked(a.foreign_shares),
+            inst_net_shares=masked(a.inst_shares),
+            foreign_net_krw=masked(a.foreign_krw),
+            inst_net_krw=masked(a.inst_krw),
+            names=self.names.astype(object),
+            markets=self.markets.astype(object),
+            flags={flag: self.flags[flag].copy() for flag in FLAG_NAMES},
+        )
+
+    def series(self, end: date, days: int) -> dict[str, SeriesWindow]:
+        """Index, KODEX 200, sector-ETF and USD/KRW series for the last ``days`` trading days."""
+        stop = int(np.searchsorted(self.dates, np.datetime64(end, "D"), side="right"))
+        if stop == 0:
+            raise ValueError(f"{end} is before the sample market starts ({self.start})")
+        cut = slice(max(stop - days, 0), stop)
+        out = {
+            code: SeriesWindow(
+                code=code,
+                dates=self.dates[cut].copy(),
+                close=ohlcv["close"][cut].copy(),
+                high=ohlcv["high"][cut].copy(),
+                low=ohlcv["low"][cut].copy(),
+                volume=ohlcv["volume"][cut].copy(),
+            )
+            for code, ohlcv in self._index.items()
+        }
+        out[USDKRW] = SeriesWindow(code=USDKRW, dates=self.dates[cut].copy(), close=self._fx[cut])
+        return out
+
+    def planted_on(self, kind: str, day: date) -> list[PlantedRecord]:
+        return [r for r in self.planted_records if r.kind == kind and r.date == day]
+
+    # ----------------------------------------------------------------- frame helpers
+
+    def _select(
+        self, start: date, end: date, tickers: list[str] | None
+    ) -> tuple[IntArray, IntArray]:
+        if end < start:
+            raise ValueError(f"end {end} is before start {start}")
+        if end < self.start or start > self.end:
+            raise SourceError(
+                f"sample market covers {self.start}..{self.end}; nothing in {start}..{end}"
+            )
+        lo = int(np.searchsorted(self.dates, np.datetime64(start, "D"), side="left"))
+        hi = int(np.searchsorted(self.dates, np.datetime64(end, "D"), side="right"))
+        days = np.arange(lo, hi, dtype=np.int64)
+        if tickers is None:
+            rows = np.arange(self.tickers.size, dtype=np.int64)
+        else:
+            unknown = [t for t in tickers if t not in self._row_of]
+            if unknown:
+                raise SourceError(f"unknown tickers in the sample market: {unknown[:10]}")
+            rows = np.array([self._row_of[t] for t in tickers], dtype=np.int64)
+        return rows, days
+
+    def _keys(self, rows: IntArray, days: IntArray, mask: BoolArray) -> dict[str, Any]:
+        ticker_grid = np.broadcast_to(self.tickers[rows][:, None], mask.shape)
+        date_grid = np.broadcast_to(self._date_objects[days][None, :], mask.shape)
+        return {"ticker": ticker_grid[mask], "date": date_grid[mask]}
+
+    # ----------------------------------------------------------------- universe
+
+    def _build_universe(self, n: int) -> None:
+        rng = self._rng
+        fixed_etfs = [KOSPI200, *SECTOR_ETFS]
+        n_etf = max(len(fixed_etfs) + 2, round(0.02 * n))
+        n_spac = max(2, round(0.015 * n))
+        n_reit = max(2, round(0.01 * n))
+        n_pref = max(3, round(0.03 * n))
+        n_common = n - n_etf - n_spac - n_reit - n_pref
+
+        # Codes: 6 digits ending in 0 for everything but preferreds (common code + 5).
+        fixed_codes = {int(c) for c in fixed_etfs}
+        pool = np.setdiff1d(np.arange(2, 49_999) * 10, np.array(sorted(fixed_codes)))
+        drawn = rng.choice(
+            pool, size=n_common + n_spac + n_reit + n_etf - len(fixed_etfs), replace=False
+        )
+        common_codes = drawn[:n_common]
+        spac_codes = drawn[n_common : n_common + n_spac]
+        reit_codes = drawn[n_common + n_spac : n_common + n_spac + n_reit]
+        etf_codes = drawn[n_common + n_spac + n_reit :]
+
+        common_names = self._common_names(n_common)
+        common_market = np.where(rng.random(n_common) < 0.4, KOSPI, KOSDAQ)
+        kospi_commons = np.flatnonzero(common_market == KOSPI)
+        pref_of = rng.choice(kospi_commons, size=min(n_pref, kospi_commons.size), replace=False)
+        n_pref = pref_of.size
+
+        etf_names = [
+            f"KODEX {SECTOR_ETFS[c]}" if c in SECTOR_ETFS else "KODEX 200" for c in fixed_etfs
+        ]
+        combos = [f"{b} {t}" for t in _ETF_THEMES for b in _ETF_BRANDS]
+        pick = rng.permutation(len(combos))[: etf_codes.size]
+        etf_names += [combos[k] for k in pick]
+
+        rows: list[tuple[str, str, str, str | None, str]] = []
+        sector_pick = rng.integers(0, len(_SECTORS), size=n_common)
+        for k in range(n_common):
+            rows.append(
+                (f"{common_codes[k]:06d}", common_names[k], str(common_market[k]),
+                 _SECTORS[sector_pick[k]], "common")
+            )  # fmt: skip
+        for k in pref_of:
+            rows.append(
+                (f"{common_codes[k] + 5:06d}", common_names[k] + "우", KOSPI,
+                 _SECTORS[sector_pick[k]], "preferred")
+            )  # fmt: skip
+        for j, code in enumerate(spac_codes):
+            name = f"{_SPAC_BROKERS[j % len(_SPAC_BROKERS)]}스팩{11 + j}호"
+            rows.append((f"{code:06d}", name, KOSDAQ, None, "spac"))
+        for j, code in enumerate(reit_codes):
+            suffix = "" if j < len(_REIT_BRANDS) else str(j // len(_REIT_BRANDS) + 1)
+            rows.append((f"{code:06d}", f"{_REIT_BRANDS[j % len(_REIT_BRANDS)]}리츠{suffix}",
+                         KOSPI, "부동산", "reit"))  # fmt: skip
+        all_etf_codes = [*fixed_etfs, *[f"{c:06d}" for c in etf_codes]]
+        for code, name in zip(all_etf_codes, etf_names, strict=True):
+            rows.append((code, name, KOSPI, "ETF", "etf"))
+        rows.sort(key=lambda r: r[0])
+
+        self.tickers = np.array([r[0] for r in rows], dtype=object)
+        self.names = np.array([r[1] for r in rows], dtype=object)
+        self.markets = np.array([r[2] for r in rows], dtype=object)
+        self.sectors = np.array([r[3] for r in rows], dtype=object)
+        self.kinds = np.array([r[4] for r in rows], dtype=object)
+        self._row_of = {t: i for i, t in enumerate(self.tickers)}
+        self.flags: dict[str, BoolArray] = {
+            "is_etf": self.kinds == "etf",
+            "is_etn": np.zeros(len(rows), dtype=bool),
+            "is_spac": self.kinds == "spac",
+            "is_reit": self.kinds == "reit",
+            "is_preferred": self.kinds == "preferred",
+        }
+        self._sector_index = np.array(
+            [_SECTORS.index(s) if s in _SECTORS else -1 for s in self.sectors], dtype=np.int64
+        )
+        self._date_objects = np.array(
+            [d.item() for d in self.dates.astype("datetime64[D]")], dtype=object
+        )
+
+    def _common_names(self, n: int) -> list[str]:
+        combos = [p + s for p in _PREFIXES for s in _SUFFIXES]
+        combos += [p + m + s for m in _MIDDLES for p in _PREFIXES for s in _SUFFIXES]
+        if n > len(combos):
+            raise ValueError(f"n_tickers too large for the name generator ({len(combos)} names)")
+        first = len(_PREFIXES) * len(_SUFFIXES)
+        order = np.concatenate(
+            [self._rng.permutation(first), first + self._rng.permutation(len(combos) - first)]
+        )
+        return [combos[k] for k in order[:n]]
+
+    # ----------------------------------------------------------------- generation
+
+    def _generate(self, plant: bool) -> None:
+        rng = self._rng
+        n_t, n_d = self.tickers.size, self.dates.size
+        kinds = self.kinds
+        is_kospi = self.markets == KOSPI
+
+        # Market and sector factors (daily log returns).
+        kospi_r = rng.normal(0.0003, 0.0105, n_d)
+        kosdaq_r = 0.9 * kospi_r + rng.normal(-0.0001, 0.007, n_d)
+        sector_r = rng.normal(0.0, 0.007, (len(_SECTORS), n_d))
+
+        # Per-ticker parameters.
+        sigma = np.where(is_kospi, 0.019, 0.028) * np.exp(rng.normal(0, 0.3, n_t))
+        beta = np.clip(rng.normal(1.0, 0.3, n_t), 0.2, 2.0)
+        mu = rng.normal(0.0, 0.0006, n_t)
+        p0 = np.exp(rng.uniform(math.log(1_000), math.log(300_000), n_t))
+        p0 = np.where(rng.random(n_t) < 0.012, np.exp(rng.uniform(13.1, 14.2, n_t)), p0)
+        tv_base = np.exp(
+            np.where(
+                is_kospi, rng.normal(math.log(5e9), 1.4, n_t), rng.normal(math.log(2e9), 1.3, n_t)
+            )
+        )
+        tv_base = np.minimum(tv_base, 4e11)
+        special = {"spac": (0.004, 2_100.0, 8e7), "reit": (0.009, 5_000.0, 1.5e9),
+                   "etf": (0.011, 15_000.0, 2e10)}  # fmt: skip
+        for kind, (sig, price, tv) in special.items():
+            sel = kinds == kind
+            sigma[sel] = sig
+            p0[sel] = price * np.exp(rng.normal(0, 0.25, sel.sum()))
+            tv_base[sel] = tv * np.exp(rng.normal(0, 0.6, sel.sum()))
+            beta[sel] = 0.0 if kind == "spac" else beta[sel]
+
+        # Returns: drift + beta × market + sector + fat-tailed idiosyncratic noise.
+        market_r = np.where(is_kospi[:, None], kospi_r[None, :], kosdaq_r[None, :])
+        sector_part = np.where(
+            (self._sector_index >= 0)[:, None], sector_r[np.maximum(self._sector_index, 0)], 0.0
+        )
+        shocks = rng.standard_t(4, (n_t, n_d)) / math.sqrt(2.0)
+        idio = sigma[:, None] * shocks
+        ret = mu[:, None] + beta[:, None] * market_r + 0.6 * sector_part + idio
+        # ETFs track their index: KODEX 200 the KOSPI, sector ETFs the KOSPI plus their sector.
+        etf_rows = np.flatnonzero(kinds == "etf")
+        for i in etf_rows:
+            code = self.tickers[i]
+            own = _ETF_SECTOR.get(code)
+            base = kospi_r if own is None else 0.9 * kospi_r + sector_r[own]
+            if code != KOSPI200 and own is None:
+                base = rng.uniform(-1.2, 1.2) * kospi_r
+            ret[i] = base + rng.normal(0, 0.0008, n_d)
+            idio[i] = ret[i] - base
+        ret = np.clip(ret, math.log(0.72), math.log(1.28))
+        zscore = idio / np.maximum(sigma[:, None], 1e-4)
+
+        design = _Design(
+            gap=np.full((n_t, n_d), np.nan),
+            up=np.full((n_t, n_d), np.nan),
+            down=np.full((n_t, n_d), np.nan),
+            vmult=np.full((n_t, n_d), np.nan),
+            foreign_frac=np.full((n_t, n_d), np.nan),
+            inst_frac=np.full((n_t, n_d), np.nan),
+        )
+
+        # Late listings (IPOs) among common stocks.
+        listing_day = np.zeros(n_t, dtype=np.int64)
+        commons = np.flatnonzero(kinds == "common")
+        order = rng.permutation(commons)
+        n_ipo = int(0.03 * commons.size)
+        ipo_rows = order[:n_ipo]
+        listing_day[ipo_rows] = rng.integers(1, max(2, n_d - 5), size=n_ipo)
+
+        plans: list[_Plan] = []
+        if plant:
+            candidates = order[n_ipo:]
+            plans = _plan_patterns(rng, candidates, n_d, commons.size)
+            for plan in plans:
+                plan.apply(rng, ret, design, p0, tv_base)
+
+        # Halts: spells on a few tickers that carry no plant, plus single-day halts.
+        halted = np.zeros((n_t, n_d), dtype=bool)
+        planted_rows = {p.row for p in plans}
+        eligible = np.array(
+            [i for i in order[n_ipo:] if i not in planted_rows]
+            + list(np.flatnonzero((kinds == "preferred") | (kinds == "reit")))
+        )
+        n_spells = max(2, int(0.015 * n_t))
+        for i in rng.choice(eligible, size=min(n_spells, eligible.size), replace=False):
+            start = int(rng.integers(1, n_d - 1))
+            halted[i, start : start + int(rng.geometric(0.12))] = True
+        singles = rng.choice(eligible, size=min(max(2, int(0.01 * n_t)), eligible.size))
+        halted[singles, rng.integers(1, n_d, size=singles.size)] = True
+        halted[np.arange(n_d)[None, :] <= listing_day[:, None]] = False
+
+        # Closes: the level path rounded to the tick, kept inside ±30 % of the previous close.
+        level = p0[:, None] * np.exp(np.cumsum(ret, axis=1))
+        close = np.empty((n_t, n_d))
+        prev = round_to_tick(p0)
+        prev_close = np.empty((n_t, n_d))
+        for t in range(n_d):
+            prev_close[:, t] = prev
+            target = np.clip(round_to_tick(level[:, t]), limit_down(prev), limit_up(prev))
+            prev = np.where(halted[:, t], prev, target)
+            close[:, t] = prev
+
+        # Open, high, low from the noise (or the planted design), on the tick, inside the limits.
+        up_lim, dn_lim = limit_up(prev_close), limit_down(prev_close)
+        gap_noise = (
+            rng.uniform(0, 0.5, (n_t, n_d)) * np.log(close / prev_close)
+            + rng.normal(0, 0.3, (n_t, n_d)) * sigma[:, None]
+        )
+        gap = np.where(np.isnan(design.gap), gap_noise, design.gap)
+        up = np.where(
+            np.isnan(design.up), np.abs(rng.normal(0, 0.5, (n_t, n_d))) * sigma[:, None], design.up
+        )
+        down = np.where(
+            np.isnan(design.down),
+            np.abs(rng.normal(0, 0.5, (n_t, n_d))) * sigma[:, None],
+            design.down,
+        )
+        open_ = np.clip(round_to_tick(prev_close * np.exp(gap)), dn_lim, up_lim)
+        top = np.maximum(open_, close)
+        bottom = np.minimum(open_, close)
+        high = np.clip(ceil_to_tick(top * np.exp(up)), top, np.maximum(up_lim, top))
+        low = np.clip(floor_to_tick(bottom * np.exp(-down)), np.minimum(dn_lim, bottom), bottom)
+
+        # Volume: a base trading value, busier on big-move days; planted multipliers on top.
+        vmult_noise = np.exp(rng.normal(0, 0.35, (n_t, n_d))) * (
+            1 + 1.2 * np.minimum(np.abs(zscore), 5)
+        )
+        vmult = np.where(np.isnan(design.vmult), vmult_noise, design.vmult)
+        volume = np.maximum(np.round(tv_base[:, None] / close * vmult), 1.0)
+        for plan in plans:
+            plan.fix_volume(volume, close, high, low)
+
+        # Investor flows: a fraction of volume, correlated with the day's move.
+        signal = np.tanh(zscore)
+        bias_f = rng.normal(0, 0.015, n_t)[:, None]
+        bias_i = rng.normal(0, 0.012, n_t)[:, None]
+        f_noise = np.clip(0.06 * signal + bias_f + rng.normal(0, 0.05, (n_t, n_d)), -0.45, 0.45)
+        i_noise = np.clip(0.04 * signal + bias_i + rng.normal(0, 0.04, (n_t, n_d)), -0.45, 0.45)
+        f_frac = np.where(np.isnan(design.foreign_frac), f_noise, design.foreign_frac)
+        i_frac = np.where(np.isnan(design.inst_frac), i_noise, design.inst_frac)
+
+        # Halted days: no trading at all.
+        open_[halted] = high[halted] = low[halted] = 0.0
+        volume[halted] = 0.0
+        typical = (high + low + 2.0 * close) / 4.0
+        trading_value = np.round(volume * typical)
+        foreign_shares = np.round(f_frac * volume)
+        inst_shares = np.round(i_frac * volume)
+        listed = np.arange(n_d)[None, :] >= listing_day[:, None]
+        # An IPO's listing day has no previous close (day 0 of the market has one: p0).
+        ipo_day = (np.arange(n_d)[None, :] == listing_day[:, None]) & (listing_day[:, None] > 0)
+        prev_close = np.where(ipo_day, np.nan, prev_close)
+        self._a = _Arrays(
+            open=open_,
+            high=high,
+            low=low,
+            close=close,
+            prev_close=prev_close,
+            volume=volume,
+            trading_value=trading_value,
+            halted=halted,
+            listed=listed,
+            foreign_shares=foreign_shares,
+            inst_shares=inst_shares,
+            foreign_krw=np.round(foreign_shares * typical),
+            inst_krw=np.round(inst_shares * typical),
+        )
+        self._generate_series(rng, kospi_r, kosdaq_r)
+        self.planted_records = [rec for plan in plans for rec in plan.measure(self)]
+        self._generate_news(plans)
+
+    def _generate_series(
+        self, rng: np.random.Generator, kospi_r: FloatArray, kosdaq_r: FloatArray
+    ) -> None:
+        n_d = self.dates.size
+        self._index: dict[str, dict[str, FloatArray]] = {}
+        for code, base, r, vol, tv in (
+            (KOSPI, 2_650.0, kospi_r, 4.5e8, 1.0e13),
+            (KOSDAQ, 860.0, kosdaq_r, 9.0e8, 8.0e12),
+        ):
+            close = np.round(base * np.exp(np.cumsum(r)), 2)
+            prev = np.concatenate([[base], close[:-1]])
+            open_ = np.round(prev * np.exp(0.3 * r + rng.normal(0, 0.002, n_d)), 2)
+            high = np.round(np.maximum(open_, close) * np.exp(np.abs(rng.normal(0, 0.004, n_d))), 2)
+            low = np.round(np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0, 0.004, n_d))), 2)
+            self._index[code] = {
+                "open": open_,
+                "high": high,
+                "low": low,
+                "close": close,
+                "volume": np.round(vol * np.exp(rng.normal(0, 0.25, n_d))),
+                "trading_value": np.round(tv * np.exp(rng.normal(0, 0.25, n_d))),
+            }
+        a = self._a
+        for code in [KOSPI200, *SECTOR_ETFS]:
+            i = self._row_of[code]
+            self._index[code] = {
+                "open": a.open[i].copy(),
+                "high": a.high[i].copy(),
+                "low": a.low[i].copy(),
+                "close": a.close[i].copy(),
+                "volume": a.volume[i].copy(),
+                "trading_value": a.trading_value[i].copy(),
+            }
+        # USD/KRW: mean-reverting around a slowly moving anchor that crosses 1,400 and 1,450.
+        anchors_x = np.array(
+            [np.datetime64(d, "D").astype(np.int64) for d in
+             (date(2024, 1, 1), date(2024, 12, 20), date(2025, 6, 30), date(2025, 12, 31),
+              date(2026, 12, 31))]
+        )  # fmt: skip
+        anchors_y = np.log([1_300.0, 1_465.0, 1_370.0, 1_445.0, 1_410.0])
+        target = np.interp(self.dates.astype(np.int64), anchors_x, anchors_y)
+        shocks = rng.normal(0, 0.0035, n_d)
+        fx = np.empty(n_d)
+        x = target[0]
+        for t in range(n_d):
+            x = x + 0.04 * (target[t] - x) + shocks[t]
+            fx[t] = x
+        self._fx: FloatArray = np.round(np.exp(fx), 2).astype(np.float64)
+
+    def _generate_news(self, plans: list[_Plan]) -> None:
+        """1–3 headlines for every move of 10 % or more; planted days get their own count."""
+        a = self._a
+        with np.errstate(invalid="ignore", divide="ignore"):
+            change = np.nan_to_num((a.close - a.prev_close) / a.prev_close * 100.0)
+        size = np.abs(change)
+        movers = (size >= 10.0) & a.listed & ~a.halted
+        counts = np.where(movers, 1 + (size >= 15) + (size >= 25), 0).astype(np.int64)
+        for plan in plans:
+            for day, n in plan.news_days():
+                counts[plan.row, day] = n
+        rows, days = np.nonzero(counts)
+        n_items = counts[rows, days]
+        # One entry per headline: (row, day, k-th headline of that day).
+        item_rows = np.repeat(rows, n_items).tolist()
+        item_days = np.repeat(days, n_items).tolist()
+        item_k = np.arange(int(n_items.sum())) - np.repeat(np.cumsum(n_items) - n_items, n_items)
+        changes = change[item_rows, item_days].tolist()
+        closes = a.close[item_rows, item_days].tolist()
+        records = []
+        for i, t, k, chg, close in zip(
+            item_rows, item_days, item_k.tolist(), changes, closes, strict=True
+        ):
+            titles = _POSITIVE_TITLES if chg >= 0 else _NEGATIVE_TITLES
+            day = self._date_objects[t]
+            ticker, name = self.tickers[i], self.names[i]
+            records.append(
+                (
+                    ticker,
+                    titles[(i * 31 + t * 7 + k) % len(titles)].format(name=name, chg=chg),
+                    f"https://news.example/sample/{ticker}/{day:%Y%m%d}{k}",
+                    _NEWS_SOURCES[(i + k) % len(_NEWS_SOURCES)],
+                    f"{name} 종가 {int(close):,}원 ({chg:+.2f}%).",
+                    datetime.combine(day, time(15, 40 + k * 5), tzinfo=KST),
+                    SOURCE,
+                    t,
+                )
+            )
+        self._news = pd.DataFrame(records, columns=[*NEWS_COLUMNS, "day_index"])
+
+
+# --------------------------------------------------------------------------- planted patterns
+
+
+def _smooth(a: float, b: float, n: int) -> FloatArray:
+    """``n`` values moving from just after ``a`` to ``b`` along a half cosine."""
+    s = np.arange(1, n + 1) / n
+    return a + (b - a) * (1 - np.cos(np.pi * s)) / 2
+
+
+def _uptrend(rng: np.random.Generator, days: int, gain: float, wiggle: float) -> FloatArray:
+    """A log path rising by ln(gain) to 0 at the last day, with mean-reverting noise that fades
+    out at the end (so the last day is the high)."""
+    trend = np.linspace(-math.log(gain), 0.0, days)
+    noise = np.empty(days)
+    x = 0.0
+    for t in range(days):
+        x = 0.85 * x + rng.normal(0, wiggle)
+        noise[t] = x
+    taper = np.clip(np.arange(days)[::-1] / 15.0, 0, 1)
+    return trend + noise * taper
+
+
+@dataclass
+class _Plan:
+    """A planted pattern for one ticker ending on day index ``day``."""
+
+    row: int
+    kind: str
+    day: int
+    params: dict[str, Any]
+    path: FloatArray = field(default_factory=lambda: np.zeros(0))
+    first: int = 0  # first day index of the designed window
+
+    # The design is a log path of closes (relative to an anchor price) over days first..day.
+
+    def apply(
+        self,
+        rng: np.random.Generator,
+        ret: FloatArray,
+        design: _Design,
+        p0: FloatArray,
+        tv_base: FloatArray,
+    ) -> None:
+        builder = {"vcp": _design_vcp, "closing_bet": _design_closing_bet,
+                   "legacy_vcp": _design_legacy}[self.kind]  # fmt: skip
+        path, anchor, tv = builder(rng, self, design)
+        self.path = path
+        self.first = self.day - path.size + 1
+        i, lo, hi = self.row, self.first, self.day + 1
+        # Calm noise before the window so the start level stays plausible.
+        ret[i, :lo] = np.clip(ret[i, :lo], -0.04, 0.04)
+        ret[i, lo] = 0.0
+        ret[i, lo + 1 : hi] = np.diff(path)
+        p0[i] = anchor * math.exp(path[0]) * math.exp(-ret[i, :lo].sum())
+        tv_base[i] = tv
+
+    def fix_volume(
+        self, volume: FloatArray, close: FloatArray, high: FloatArray, low: FloatArray
+    ) -> None:
+        i, d = self.row, self.day
+        if self.kind == "vcp" and self.params["pattern"] == "breakout":
+            avg50 = volume[i, d - 50 : d].mean()
+            volume[i, d] = round(avg50 * self.params["breakout_volume"])
+        if self.kind == "closing_bet":
+            typical = (high[i, d] + low[i, d] + 2 * close[i, d]) / 4
+            volume[i, d] = math.ceil(self.params["trading_value"] / typical)
+
+    def news_days(self) -> list[tuple[int, int]]:
+        if self.kind == "closing_bet":
+            return [(self.day, 3)]
+        if self.kind == "vcp" and self.params["pattern"] == "breakout":
+            return [(self.day, 1)]
+        return []
+
+    def measure(self, market: SampleMarket) -> list[PlantedRecord]:
+        measure = {"vcp": _measure_vcp, "closing_bet": _measure_closing_bet,
+                   "legacy_vcp": _measure_legacy}[self.kind]  # fmt: skip
+        details = measure(market, self)
+        return [
+            PlantedRecord(
+                ticker=str(market.tickers[self.row]),
+                kind=self.kind,
+                date=market._date_objects[self.day],
+                details=details,
+            )
+        ]
+
+
+VCP_UPTREND_DAYS = 260
+VCP_OFFSETS = (0, 12, 40, 85, 140, 210)
+CLOSING_BET_OFFSETS = (0, 4, 30, 75)
+LEGACY_OFFSETS = (0, 8, 50)
+_DEPTHS = {2: (0.11, 0.045), 3: (0.16, 0.085, 0.04), 4: (0.20, 0.11, 0.06, 0.03)}
+
+
+def _plan_patterns(
+    rng: np.random.Generator, candidates: IntArray, n_days: int, n_common: int
+) -> list[_Plan]:
+    """Choose tickers and dates for every planted pattern (distinct tickers)."""
+    n_vcp = min(40, max(4, n_common // 55))
+    cb_per_day = min(10, max(3, n_common // 220))
+    legacy_per_day = min(8, max(2, n_common // 280))
+    last = n_days - 1
+    pool = iter(candidates.tolist())
+    plans: list[_Plan] = []
+
+    vcp_days = [last - o for o in VCP_OFFSETS if last - o >= VCP_UPTREND_DAYS + 4 * 15 + 5]
+    if vcp_days:
+        # A third on the market's last day, the rest spread over the earlier dates.
+        share = [n_vcp] if len(vcp_days) == 1 else [n_vcp // 3] + [0] * (len(vcp_days) - 1)
+        for k in range(n_vcp - sum(share)):
+            share[1 + k % (len(vcp_days) - 1)] += 1
+        k = 0
+        for day, count in zip(vcp_days, share, strict=True):
+            for _ in range(count):
+                contractions = (3, 4, 2, 3, 4)[k % 5]
+                pattern = "setup" if k % 2 == 0 else "breakout"
+                plans.append(_Plan(next(pool), "vcp", day, {"pattern": pattern, "n": contractions}))
+                k += 1
+
+    cb_days = [last - o for o in CLOSING_BET_OFFSETS if last - o >= 255]
+    grades = ("S", "A", "B")
+    for day in cb_days:
+        for k in range(cb_per_day):
+            grade = grades[min(k * 3 // cb_per_day, 2)] if cb_per_day >= 3 else grades[k % 3]
+            plans.append(_Plan(next(pool), "closing_bet", day, {"target_grade": grade}))
+
+    legacy_days = [last - o for o in LEGACY_OFFSETS if last - o >= 65]
+    for day in legacy_days:
+        for _ in range(legacy_per_day):
+            plans.append(_Plan(next(pool), "legacy_vcp", day, {}))
+    return plans
+
+
+def _design_vcp(
+    rng: np.random.Generator, plan: _Plan, design: _Design
+) -> tuple[FloatArray, float, float]:
+    n = plan.params["n"]
+    depths = [d * rng.uniform(0.92, 1.08) for d in _DEPTHS[n]]
+    lengths = [int(rng.integers(9, 15)) for _ in range(n)]
+    gain = rng.uniform(2.3, 3.2)
+    up = _uptrend(rng, VCP_UPTREND_DAYS, gain, 0.012)
+    segments = [up]
+    high = last_peak = 0.0
+    vol_levels = {2: (0.9, 0.32), 3: (0.95, 0.62, 0.3), 4: (1.0, 0.75, 0.52, 0.28)}[n]
+    vmult = [np.exp(rng.normal(0, 0.2, up.size)) * (1 + 0.3 * (np.diff(up, prepend=up[0]) > 0))]
+    for c in range(n):
+        length = lengths[c]
+        last_peak = high
+        fall = round(length * rng.uniform(0.45, 0.6))
+        trough = high + math.log(1 - depths[c])
+        if c < n - 1:
+            nxt = high + math.log(1 - rng.uniform(0.0, 0.012))
+        else:
+            nxt = high + math.log(1 - rng.uniform(0.006, 0.014))
+        seg = np.concatenate([_smooth(high, trough, fall), _smooth(trough, nxt, length - fall)])
+        segments.append(seg)
+        vmult.append(vol_levels[c] * np.exp(rng.normal(0, 0.12, seg.size)))
+        high = nxt
+    # A setup ends on the last day of the last contraction (just under its peak, the pivot);
+    # a breakout adds one day that closes above the pivot.
+    if plan.params["pattern"] == "breakout":
+        segments.append(np.array([last_peak + math.log(rng.uniform(1.02, 1.045))]))
+        vmult.append(np.array([1.0]))
+        plan.params["breakout_volume"] = float(rng.uniform(2.2, 3.0))
+    path = np.concatenate(segments)
+    first = plan.day - path.size + 1
+    i = plan.row
+    base_start = first + up.size - 1
+    plan.params["base_start"] = base_start
+    plan.params["lengths"] = lengths
+    sl = slice(base_start + 1, plan.day + 1)
+    design.gap[i, sl] = rng.normal(0, 0.002, plan.day - base_start)
+    design.up[i, sl] = np.abs(rng.normal(0, 0.0025, plan.day - base_start))
+    design.down[i, sl] = np.abs(rng.normal(0, 0.0025, plan.day - base_start))
+    design.up[i, first : base_start + 1] = np.abs(rng.normal(0, 0.006, base_start + 1 - first))
+    design.down[i, first : base_start + 1] = np.abs(rng.normal(0, 0.006, base_start + 1 - first))
+    design.up[i, base_start - 15 : base_start + 1] = 0.001  # the uptrend's last high is the peak
+    if plan.params["pattern"] == "breakout":
+        design.gap[i, plan.day] = 0.004
+        design.up[i, plan.day] = 0.003
+    design.vmult[i, first : plan.day + 1] = np.concatenate(vmult)
+    # Foreign and institutional accumulation, strongest in the last 10 days.
+    design.foreign_frac[i, first : plan.day + 1] = rng.normal(0.02, 0.03, path.size)
+    design.inst_frac[i, first : plan.day + 1] = rng.normal(0.015, 0.025, path.size)
+    design.foreign_frac[i, plan.day - 9 : plan.day + 1] = rng.uniform(0.04, 0.08, 10)
+    design.inst_frac[i, plan.day - 9 : plan.day + 1] = rng.uniform(0.03, 0.06, 10)
+    anchor = math.exp(rng.uniform(math.log(8_000), math.log(150_000)))
+    return path, anchor, anchor * 3e5 * rng.uniform(0.5, 2.0)
+
+
+def _design_closing_bet(
+    rng: np.random.Generator, plan: _Plan, design: _Design
+) -> tuple[FloatArray, float, float]:
+    grade = plan.params["target_grade"]
+    chg, tv, price = {
+        "S": (
+            rng.uniform(0.105, 0.145),
+            rng.uniform(1.05e12, 1.6e12),
+            rng.uniform(30_000, 200_000),
+        ),
+        "A": (rng.uniform(0.09, 0.14), rng.uniform(5.3e11, 9.5e11), rng.uniform(10_000, 150_000)),
+        "B": (rng.uniform(0.06, 0.25), rng.uniform(1.1e11, 4.8e11), rng.uniform(3_000, 100_000)),
+    }[grade]
+    plan.params["trading_value"] = tv
+    up = _uptrend(rng, 230, rng.uniform(1.3, 1.8), 0.01)
+    # The last 20 days rise steadily (so close > MA5 > MA10 > MA20), the 52-week high is yesterday.
+    steady = up[-1] + np.cumsum(np.full(20, rng.uniform(0.003, 0.005)) + rng.normal(0, 0.0008, 20))
+    path = np.concatenate([up, steady, [steady[-1] + math.log(1 + chg)]])
+    first = plan.day - path.size + 1
+    i, d = plan.row, plan.day
+    design.up[i, d - 21 : d] = 0.002
+    design.down[i, d - 21 : d] = 0.002
+    # Today's candle: a small gap, a long body, a short upper wick.
+    gap = rng.uniform(0.0, 0.02)
+    o, c = 1 + gap, 1 + chg
+    body = c - o
+    h, low = c + rng.uniform(0.02, 0.1) * body, o - rng.uniform(0.02, 0.15) * body
+    design.gap[i, d] = math.log(o)
+    design.up[i, d] = math.log(h / c)
+    design.down[i, d] = math.log(o / low)
+    design.vmult[i, first:d] = np.exp(rng.normal(0, 0.2, d - first))
+    design.foreign_frac[i, d - 4 : d + 1] = rng.uniform(0.03, 0.08, 5)
+    design.inst_frac[i, d - 4 : d + 1] = rng.uniform(0.02, 0.06, 5)
+    anchor = price * math.exp(-path[-2])  # the close before the big day is ≈ price
+    return path, anchor, tv / rng.uniform(4.0, 8.0)
+
+
+def _design_legacy(
+    rng: np.random.Generator, plan: _Plan, design: _Design
+) -> tuple[FloatArray, float, float]:
+    calm = np.cumsum(rng.normal(0, 0.008, 40))
+    calm -= calm[-1]
+    swing = np.concatenate([_smooth(0.0, -0.10, 5), _smooth(-0.10, -0.01, 5)])
+    tight = -0.01 + 0.012 * np.sin(np.arange(1, 11) * 1.3) * rng.uniform(0.6, 1.0)
+    path = np.concatenate([calm, swing, tight])
+    i, d = plan.row, plan.day
+    first = d - path.size + 1
+    design.up[i, d - 9 : d + 1] = 0.003
+    design.down[i, d - 9 : d + 1] = 0.003
+    design.up[i, d - 19 : d - 9] = 0.012
+    design.down[i, d - 19 : d - 9] = 0.012
+    vm = np.exp(rng.normal(0, 0.15, path.size))
+    vm[-10:] *= 0.8
+    design.vmult[i, first : d + 1] = vm
+    design.foreign_frac[i, first : d + 1] = rng.uniform(0.2, 0.26, path.size)
+    design.inst_frac[i, first : d + 1] = rng.uniform(0.13, 0.17, path.size)
+    price = math.exp(rng.uniform(math.log(5_000), math.log(60_000)))
+    return path, price, 1.05e6 * price
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+def _measure_vcp(market: SampleMarket, plan: _Plan) -> dict[str, Any]:
+    a, i, d = market._a, plan.row, plan.day
+    close, high, low, volume = a.close[i], a.high[i], a.low[i], a.volume[i]
+    start = plan.params["base_start"]
+    lengths = plan.params["lengths"]
+    # Contraction c runs from its peak to the next contraction's peak; the last one to the base end.
+    peaks = [start + sum(lengths[:c]) for c in range(len(lengths))]
+    base_end = start + sum(lengths)
+    bounds = [(peaks[c], peaks[c + 1]) for c in range(len(peaks) - 1)]
+    bounds.append((peaks[-1], base_end + 1))
+    depths = []
+    for lo, hi in bounds:
+        peak = lo + int(np.argmax(high[lo:hi]))
+        depths.append(round(float(1 - low[peak:hi].min() / high[peak]), 4))
+    last_lo, last_hi = bounds[-1]
+    pivot = float(high[last_lo:last_hi].max())
+    avg50 = float(volume[d - 50 : d].mean())
+    ma = {n: float(close[d - n + 1 : d + 1].mean()) for n in (50, 150, 200)}
+    return {
+        "pattern": plan.params["pattern"],
+        "pivot": pivot,
+        "close": float(close[d]),
+        "contractions": len(depths),
+        "depths": depths,
+        "contraction_days": [hi - lo for lo, hi in bounds],
+        "base_start": market._date_objects[start].isoformat(),
+        "base_days": d - start + 1,
+        "last_contraction_volume_ratio": round(float(volume[last_lo:last_hi].mean()) / avg50, 3),
+        "volume_ratio": round(float(volume[d]) / avg50, 3),
+        "ma50": round(ma[50], 1),
+        "ma150": round(ma[150], 1),
+        "ma200": round(ma[200], 1),
+        "high_52w": float(high[d - 249 : d + 1].max()),
+        "low_52w": float(low[d - 249 : d + 1].min()),
+        "return_12m_pct": round(float(close[d] / close[d - 250] - 1) * 100, 2),
+        "foreign_5d": int(a.foreign_shares[i, d - 4 : d + 1].sum()),
+        "inst_5d": int(a.inst_shares[i, d - 4 : d + 1].sum()),
+    }
+
+
+def closing_bet_grade(
+    score: int, trading_value: float, change_pct: float, news: int, volume_score: int
+) -> str:
+    """monolith.md §4.2 determine_grade: the mandatory gate, then S, A, B, else C."""
+    if news < 1 or volume_score < 1:
+        return "C"
+    if score >= 10 and trading_value >= 1e12 and 10 <= change_pct <= 20:
+        return "S"
+    if score >= 8 and trading_value >= 5e11 and 8 <= change_pct <= 15:
+        return "A"
+    if score >= 6 and trading_value >= 1e11:
+        return "B"
+    return "C"
+
+
+def _measure_closing_bet(market: SampleMarket, plan: _Plan) -> dict[str, Any]:
+    a, i, d = market._a, plan.row, plan.day
+    o, h, lo, c = (float(x[i, d]) for x in (a.open, a.high, a.low, a.close))
+    prev = float(a.prev_close[i, d])
+    tv = float(a.trading_value[i, d])
+    change_pct = round((c - prev) / prev * 100, 2)
+    volume_score = 3 if tv >= 1e12 else 2 if tv >= 5e11 else 1 if tv >= 1e11 else 0
+    high_52w = float(a.high[i, d - 249 : d + 1].max())
+    close = a.close[i]
+    ma5, ma10, ma20 = (float(close[d - n + 1 : d + 1].mean()) for n in (5, 10, 20))
+    new_high = c >= 0.95 * high_52w
+    breakout = c > float(a.high[i, d - 250 : d].max()) or c > float(a.high[i, d - 60 : d].max())
+    ma_aligned = c > ma5 > ma10 > ma20
+    chart = int(new_high or breakout) + int(ma_aligned)
+    body = c - o
+    body_ratio = body / (h - lo) if h > lo else 0.0
+    wick_ratio = (h - c) / body if body > 0 else float("inf")
+    candle = int(
+        c > o
+        and ((body_ratio >= 0.6 and wick_ratio <= 0.3) or (body_ratio >= 0.5 and wick_ratio <= 0.5))
+    )
+    h20, l20 = float(a.high[i, d - 19 : d + 1].max()), float(a.low[i, d - 19 : d + 1].min())
+    h5, l5 = float(a.high[i, d - 4 : d + 1].max()), float(a.low[i, d - 4 : d + 1].min())
+    range20, range5 = (h20 - l20) / l20, (h5 - l5) / l5
+    consolidation = int((range20 <= 0.15 or range5 < 0.5 * range20) and c > h20)
+    f5 = int(a.foreign_shares[i, d - 4 : d + 1].sum())
+    i5 = int(a.inst_shares[i, d - 4 : d + 1].sum())
+    supply = 2 if f5 > 0 and i5 > 0 else 1 if f5 > 0 or i5 > 0 else 0
+    news_count = 3
+    base = volume_score + chart + candle + consolidation + supply
+    return {
+        "target_grade": plan.params["target_grade"],
+        "expected_grade": closing_bet_grade(base + 1, tv, change_pct, 1, volume_score),
+        "expected_grade_llm_max": closing_bet_grade(base + 3, tv, change_pct, 3, volume_score),
+        "change_pct": change_pct,
+        "trading_value": int(tv),
+        "close": c,
+        "open": o,
+        "high": h,
+        "low": lo,
+        "components": {
+            "news_keyword": 1,
+            "volume": volume_score,
+            "chart": chart,
+            "candle": candle,
+            "consolidation": consolidation,
+            "supply": supply,
+        },
+        "score_without_news": base,
+        "news_count": news_count,
+        "body_ratio": round(body_ratio, 3),
+        "upper_wick_ratio": round(wick_ratio, 3),
+        "new_high": bool(new_high),
+        "ma_aligned": bool(ma_aligned),
+        "high_52w": high_52w,
+        "volume_ratio_20d": round(float(a.volume[i, d]) / float(a.volume[i, d - 20 : d].mean()), 2),
+        "foreign_5d": f5,
+        "inst_5d": i5,
+        "foreign_5d_krw": int(a.foreign_krw[i, d - 4 : d + 1].sum()),
+        "inst_5d_krw": int(a.inst_krw[i, d - 4 : d + 1].sum()),
+    }
+
+
+def supply_demand_index(
+    foreign60: float, foreign20: float, inst60: float, inst20: float, volume20: float
+) -> float:
+    """monolith.md §4.1 supply-demand index (shares), before the file's percentile clipping."""
+
+    def investor(net60: float, net20: float, scale: float) -> float:
+        ratio20 = net20 / volume20 * 100 if volume20 > 0 else 0.0
+        base = min(max(net60 / scale * 25 + 25, 0), 35)
+        recent = min(max(net20 / (net60 + 1) * 10, 0), 10)
+        ratio = min(max(ratio20 / 10 * 2.5 + 2.5, 0), 5)
+        return base + recent + ratio
+
+    score = investor(inst60, inst20, 6_000_000) + investor(foreign60, foreign20, 10_000_000)
+    return min(max(score * (0.8 + 0.2 * min(volume20 / 10_000_000, 1)), 0), 100)
+
+
+def _measure_legacy(market: SampleMarket, plan: _Plan) -> dict[str, Any]:
+    a, i, d = market._a, plan.row, plan.day
+    hi20, lo20, close20 = (
+        a.high[i, d - 19 : d + 1],
+        a.low[i, d - 19 : d + 1],
+        a.close[i, d - 19 : d + 1],
+    )
+    first_range = float(hi20[:10].max() - lo20[:10].min())
+    last_range = float(hi20[10:].max() - lo20[10:].min())
+    vol = a.volume[i]
+    f, inst = a.foreign_shares[i], a.inst_shares[i]
+    sums = {
+        f"{name}_{n}d": int(arr[d - n + 1 : d + 1].sum())
+        for name, arr in (("foreign", f), ("inst", inst))
+        for n in (5, 20, 60)
+    }
+    volume20 = float(vol[d - 19 : d + 1].sum())
+    sdi = supply_demand_index(
+        sums["foreign_60d"], sums["foreign_20d"], sums["inst_60d"], sums["inst_20d"], volume20
+    )
+    return {
+        **sums,
+        "total_volume_20d": int(volume20),
+        "supply_demand_index": round(sdi, 1),
+        "contraction_ratio": round(last_range / first_range, 3),
+        "near_high_ratio": round(float(close20[-1] / close20.max()), 4),
+        "volume_ratio_10d": round(float(vol[d - 9 : d + 1].mean() / vol[d - 19 : d - 9].mean()), 3),
+        "close": float(a.close[i, d]),
+    }
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def random_walk_market(seed: int, n_tickers: int, n_days: int) -> MarketWindow:
+    """A market of pure noise (nothing planted), ``n_days`` trading days long, as a window."""
+    days = krx_trading_days(DEFAULT_START, DEFAULT_START + timedelta(days=n_days * 2 + 30))
+    if days.size < n_days:
+        raise ValueError(f"n_days too large: {n_days}")
+    end = days[n_days - 1].item()
+    market = SampleMarket(seed=seed, n_tickers=n_tickers, start=DEFAULT_START, end=end, plant=False)
+    return market.to_window(end, n_days)
