@@ -8,12 +8,12 @@ How a base is read, for every ticker at once (the only loop runs over the ~65 da
    below the running high; a swing low when the high rises ``swing_pct`` above the running low.
    Each (swing high → following low) is a contraction with depth (high − low) ÷ high; a decline
    still running today is the last contraction.
-3. A VCP has 2–6 contractions with strictly decreasing depths (first ≤ 35 %, last ≤ 12 %),
+3. A VCP has 2–6 contractions with strictly decreasing depths (first ≤ 35 %, last ≤ 10 %),
    each at most 0.8 × the one before, higher lows, and volume in the last contraction drying up
    below 0.6 × the 50-day average.
 4. The pivot is the high of the last contraction. "breakout": today's close clears the pivot on
    volume ≥ 1.4 × the 50-day average (the 50 days before today). "setup": the close is at most
-   10 % under the pivot. A close above the pivot on light volume is neither (unconfirmed).
+   5 % under the pivot. A close above the pivot on light volume is neither (unconfirmed).
 5. The trend template must pass (configurable).
 """
 
@@ -72,7 +72,7 @@ class VcpPolicy(BaseModel):
     )
     max_first_depth: float = Field(0.35, gt=0, lt=1, description="first contraction depth at most")
     min_first_depth: float = Field(0.06, ge=0, lt=1, description="first contraction depth at least")
-    max_last_depth: float = Field(0.12, gt=0, lt=1, description="last contraction depth at most")
+    max_last_depth: float = Field(0.10, gt=0, lt=1, description="last contraction depth at most")
     require_higher_lows: bool = Field(
         True, description="each contraction's low above the previous one's"
     )
@@ -84,7 +84,7 @@ class VcpPolicy(BaseModel):
         1.4, gt=0, description="breakout volume at least this × the average"
     )
     max_pivot_distance: float = Field(
-        0.10, gt=0, lt=1, description="a setup's close at least (1 - this) × the pivot"
+        0.05, gt=0, lt=1, description="a setup's close at least (1 - this) × the pivot"
     )
     weight_trend: float = Field(20, ge=0, description="score weight: trend template criteria met")
     weight_contractions: float = Field(
