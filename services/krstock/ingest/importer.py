@@ -1,0 +1,233 @@
+"""Running an import: parse every file, write each in its own transaction, verify, report.
+
+All parsing happens before any write, so a file that cannot be parsed never touches the
+database. Each file is then written in one transaction (its stock rows first, then its tables);
+a database error rolls back that file only. ``dry_run`` does the same inside one outer
+transaction that is rolled back at the end, so the would-be inserted/updated counts and the
+verification are exact and nothing is kept. Without an engine only parsing happens.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from krstock.db.bulk import UpsertCounts, bulk_upsert
+from krstock.ingest.report import (
+    FileResult,
+    ImportSummary,
+    default_rejects_path,
+    write_rejects,
+)
+from krstock.ingest.stocks import existing_stocks, merge_stocks
+from krstock.ingest.verify import count_present
+from krstock.marketdata.base import SourceError
+from krstock.marketdata.krx_csv import read_folder
+from krstock.marketdata.legacy import ParsedFile, data_folder, discover, parse_path
+from krstock.marketdata.legacy_io import FileFormatError, Reject
+
+log = logging.getLogger("krstock.ingest")
+Progress = Callable[[str], None]
+
+
+class ImportError_(RuntimeError):
+    """The import cannot start (missing folder, no importable file)."""
+
+
+def _write_stocks(conn: Connection, stocks: pd.DataFrame, mode: str) -> UpsertCounts:
+    if stocks.empty:
+        return UpsertCounts(0, 0, 0)
+    stored = existing_stocks(conn, list(stocks["ticker"]))
+    return bulk_upsert(conn, "stocks", merge_stocks(stocks, stored, mode), ["ticker"])
+
+
+def _write_parsed(conn: Connection, parsed: ParsedFile) -> dict[str, UpsertCounts]:
+    counts = {"stocks": _write_stocks(conn, parsed.stocks, parsed.stock_mode)}
+    for rows in parsed.tables:
+        counts[rows.table] = bulk_upsert(conn, rows.table, rows.frame, rows.keys)
+    return counts
+
+
+def _drop_superseded(parsed: list[ParsedFile]) -> dict[str, int]:
+    """Rows whose key a later file also has are not written from the earlier file (the later
+    file wins), so a re-run does not flip the row back and forth. Returns counts per file."""
+    superseded: dict[str, int] = {}
+    later: dict[str, pd.MultiIndex] = {}
+    for item in reversed(parsed):
+        for rows in item.tables:
+            index = pd.MultiIndex.from_frame(rows.frame[rows.keys])
+            seen = later.get(rows.table)
+            if seen is not None and len(index):
+                mask = index.isin(seen)
+                if mask.any():
+                    if rows.table == item.verify:
+                        superseded[item.file] = int(mask.sum())
+                    rows.frame = rows.frame.loc[~mask].reset_index(drop=True)
+            later[rows.table] = index if seen is None else seen.append(index)
+    return superseded
+
+
+@contextmanager
+def _connection(engine: Engine | None, dry_run: bool) -> Iterator[Connection | None]:
+    """A connection; for a dry run wrapped in an outer transaction that is rolled back."""
+    if engine is None:
+        yield None
+        return
+    with engine.connect() as conn:
+        if not dry_run:
+            yield conn
+            return
+        outer = conn.begin()
+        try:
+            yield conn
+        finally:
+            outer.rollback()
+
+
+@contextmanager
+def _file_transaction(conn: Connection, dry_run: bool) -> Iterator[None]:
+    """All-or-nothing per file: a transaction, or a savepoint inside the dry run's outer one."""
+    if dry_run:
+        with conn.begin_nested():
+            yield
+    else:
+        with conn.begin():
+            yield
+
+
+def _verify_keys(parsed: ParsedFile) -> pd.DataFrame:
+    rows = parsed.table(parsed.verify)
+    return rows.frame[rows.keys].drop_duplicates().reset_index(drop=True)
+
+
+def import_legacy(
+    root: Path,
+    engine: Engine | None,
+    *,
+    dry_run: bool = False,
+    rejects_path: Path | None = None,
+    progress: Progress | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> ImportSummary:
+    """Import a monolith ``data/`` folder (or its parent). ``engine`` None: parse only."""
+    if not root.is_dir():
+        raise ImportError_(f"{root} is not a folder")
+    folder = data_folder(root)
+    found, skipped = discover(root)
+    if not found:
+        raise ImportError_(f"{folder}: no monolith data files (e.g. daily_prices.csv) found")
+    if on_start is not None:
+        on_start(len(found))
+    parsed: list[ParsedFile] = []
+    failed: dict[str, str] = {}
+    rejects: list[Reject] = []
+    for relative, parser in found:
+        try:
+            item = parse_path(folder, relative, parser)
+        except FileFormatError as exc:
+            failed[relative] = str(exc)
+            log.error("import: %s not imported: %s", relative, exc)
+            continue
+        parsed.append(item)
+        rejects.extend(item.rejects)
+        log.info(
+            "import: parsed %s (%s): %d rows, %d rejected",
+            relative,
+            item.layout,
+            item.read,
+            len(item.rejects),
+        )
+    verify_keys = {item.file: _verify_keys(item) for item in parsed}
+    superseded = _drop_superseded(parsed)
+    results = {
+        item.file: FileResult(
+            name=item.file,
+            read=item.read,
+            rejected=len(item.rejects),
+            duplicates=item.duplicates,
+            superseded=superseded.get(item.file, 0),
+            main_table=item.verify,
+            keys=len(verify_keys[item.file]),
+        )
+        for item in parsed
+    }
+    with _connection(engine, dry_run) as conn:
+        for item in parsed:
+            if conn is not None:
+                try:
+                    with _file_transaction(conn, dry_run):
+                        results[item.file].tables = _write_parsed(conn, item)
+                except (SQLAlchemyError, ValueError) as exc:
+                    failed[item.file] = f"database write failed, file rolled back: {exc}"
+                    log.error("import: %s rolled back: %s", item.file, exc)
+                    del results[item.file]
+            if progress is not None:
+                progress(item.file)
+        if conn is not None:
+            for name, result in results.items():
+                result.found = count_present(conn, result.main_table, verify_keys[name])
+    path = rejects_path or default_rejects_path("legacy")
+    write_rejects(path, rejects, failed)
+    return ImportSummary(
+        files=results,
+        rejects_file=str(path),
+        failed=failed,
+        skipped=skipped,
+        dry_run=dry_run,
+        database=engine is not None,
+    )
+
+
+def import_krx_csv(
+    folder: Path,
+    engine: Engine | None,
+    *,
+    dry_run: bool = False,
+    rejects_path: Path | None = None,
+    progress: Progress | None = None,
+) -> ImportSummary:
+    """Import a pykrx CSV folder: one transaction for the whole folder (a file that cannot be
+    read is left out before the write and reported in ``failed``)."""
+    try:
+        data = read_folder(folder)
+    except SourceError as exc:
+        raise ImportError_(str(exc)) from exc
+    if progress is not None:
+        progress("read")
+    name = folder.name or str(folder)
+    result = FileResult(
+        name=name,
+        read=data.read,
+        rejected=len(data.rejects),
+        duplicates=data.duplicates,
+        main_table="daily_prices",
+    )
+    keys = data.prices[["ticker", "date"]]
+    result.keys = len(keys)
+    with _connection(engine, dry_run) as conn:
+        if conn is not None:
+            with _file_transaction(conn, dry_run):
+                result.tables = {
+                    "stocks": _write_stocks(conn, data.stocks, "fill"),
+                    "daily_prices": bulk_upsert(
+                        conn, "daily_prices", data.prices, ["ticker", "date"]
+                    ),
+                }
+            if progress is not None:
+                progress("write")
+            result.found = count_present(conn, "daily_prices", keys)
+    path = rejects_path or default_rejects_path("krx-csv")
+    write_rejects(path, data.rejects, data.failures)
+    return ImportSummary(
+        files={name: result},
+        rejects_file=str(path),
+        failed=data.failures,
+        dry_run=dry_run,
+        database=engine is not None,
+    )
