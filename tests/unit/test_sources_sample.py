@@ -234,7 +234,8 @@ def test_sources_sample_window_matches_the_frames(
     frame = _one(prices, "069500").tail(260)
     assert (window.close[row] == frame["close"].to_numpy()).all()
     assert (window.volume[row] == frame["volume"].to_numpy()).all()
-    assert set(window.flags) == {"is_etf", "is_etn", "is_spac", "is_reit", "is_preferred"}
+    assert set(window.flags) == {"etf", "etn", "spac", "reit", "preferred"}
+    assert window.flags["preferred"].sum() == market.stocks()["is_preferred"].sum()
     # late listings are NaN before their first day
     first = prices.groupby("ticker")["date"].min()
     late = first[first > market.start]

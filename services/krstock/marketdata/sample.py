@@ -42,7 +42,7 @@ from krstock.marketdata.base import (
     USDKRW,
     SourceError,
 )
-from krstock.worker.calendar import KRX_HOLIDAYS
+from krstock.marketdata.calendar_data import krx_trading_days
 
 SOURCE = "sample"
 DEFAULT_SEED = 20260101
@@ -58,18 +58,6 @@ BoolArray = npt.NDArray[np.bool_]
 FLAG_NAMES = ("is_etf", "is_etn", "is_spac", "is_reit", "is_preferred")
 
 # --------------------------------------------------------------------------- calendar and ticks
-
-_HOLIDAYS = np.array(sorted(KRX_HOLIDAYS), dtype="datetime64[D]")
-
-
-def krx_trading_days(start: date, end: date) -> npt.NDArray[np.datetime64]:
-    """Weekdays in [start, end] minus the KRX holidays (krstock.worker.calendar)."""
-    if end < start:
-        return np.array([], dtype="datetime64[D]")
-    days = np.arange(np.datetime64(start, "D"), np.datetime64(end, "D") + 1, dtype="datetime64[D]")
-    weekday = (days.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
-    return days[(weekday < 5) & ~np.isin(days, _HOLIDAYS)]
-
 
 # KRX tick bands: a price below _TICK_BOUNDS[k] (and not below the previous bound) uses _TICKS[k].
 _TICK_BOUNDS = np.array([2_000, 5_000, 20_000, 50_000, 200_000, 500_000], dtype=np.float64)
@@ -395,7 +383,8 @@ class SampleMarket:
             inst_net_krw=masked(a.inst_krw),
             names=self.names.astype(object),
             markets=self.markets.astype(object),
-            flags={flag: self.flags[flag].copy() for flag in FLAG_NAMES},
+            # The same keys as krstock.db.reader (flag name without "is_").
+            flags={flag.removeprefix("is_"): self.flags[flag].copy() for flag in FLAG_NAMES},
         )
 
     def series(self, end: date, days: int) -> dict[str, SeriesWindow]:
