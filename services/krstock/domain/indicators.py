@@ -217,6 +217,9 @@ def _gains_losses(close: FloatArray) -> tuple[FloatArray, FloatArray]:
 
 def _rsi_from_averages(avg_gain: FloatArray, avg_loss: FloatArray) -> FloatArray:
     # 100 - 100 / (1 + g/l) == 100 g / (g + l); no losses gives 100, a flat window gives 50.
+    # Averages of non-negative values: clear the rounding residue of the rolling sums.
+    avg_gain = np.where(avg_gain < 1e-12 * (1.0 + np.abs(avg_loss)), 0.0, avg_gain)
+    avg_loss = np.where(avg_loss < 1e-12 * (1.0 + np.abs(avg_gain)), 0.0, avg_loss)
     total = avg_gain + avg_loss
     with np.errstate(divide="ignore", invalid="ignore"):
         rsi = np.where(total > 0, 100.0 * avg_gain / total, 50.0)
