@@ -98,5 +98,21 @@ def create_app(
     return app
 
 
-# Loud without Redis: a worker must never fall back to an in-memory broker by accident.
-app = create_app()
+_APP: Celery | None = None
+
+
+def get_app() -> Celery:
+    """The environment-configured app, built on first use (loud without Redis: a worker must
+    never fall back to an in-memory broker by accident)."""
+    global _APP
+    if _APP is None:
+        _APP = create_app()
+    return _APP
+
+
+def __getattr__(name: str) -> Celery:
+    # ``celery -A krstock.worker.celery_app`` and ``from ... import app`` build it lazily, so
+    # importing create_app never needs Redis.
+    if name in ("app", "celery"):
+        return get_app()
+    raise AttributeError(name)

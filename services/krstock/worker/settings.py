@@ -28,7 +28,7 @@ class PipelineSettings(BaseSettings):
     task_time_limit_maintenance_s: int = Field(default=3600, ge=5)
     soft_margin_s: int = Field(default=30, ge=1)
     # Must stay above the longest hard limit, or Redis redelivers a task that is still running.
-    visibility_timeout_s: int | None = Field(default=None, ge=5)
+    visibility_timeout_s: int | None = Field(default=None, ge=1)
     unacked_restore_interval_s: int = Field(default=10, ge=1)
     max_retries: int = Field(default=5, ge=0)
     retry_backoff_max_s: int = Field(default=300, ge=1)

@@ -1,0 +1,87 @@
+"""``krstock run daily``: the daily pipeline canvas run eagerly in this process (same task code),
+and the dependencies the bus handlers need."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from krstock.bus.handlers import HandlerDeps
+from krstock.bus.notify import Notifier
+from krstock.config import get_settings
+from krstock.worker.context import WorkerContext, set_context
+from krstock.worker.settings import get_pipeline_settings
+
+log = logging.getLogger(__name__)
+
+
+def handler_deps(ctx: WorkerContext, send_task: Callable[..., Any]) -> HandlerDeps:
+    return HandlerDeps(
+        send_task=send_task,
+        client=ctx.redis,
+        engine_factory=lambda: ctx.engine,
+        notifier=Notifier(ctx.pipeline),
+        prefix=ctx.pipeline.redis_prefix,
+    )
+
+
+def run_daily_in_process(
+    day: date,
+    *,
+    source: str | None = None,
+    scans: tuple[str, ...] = ("vcp", "vcp-legacy", "closing-bet"),
+    collect_days: int = 1,
+    force: bool = False,
+    context: WorkerContext | None = None,
+) -> dict[str, Any]:
+    """Run collect → gate → scans → analysis → tracking for ``day``; return every step's outcome."""
+    from krstock.worker.celery_app import create_app
+    from krstock.worker.execution import new_run_id, record_run, run_status
+
+    ctx = context or WorkerContext(get_settings(), get_pipeline_settings())
+    set_context(ctx)
+    app = create_app(ctx.settings, ctx.pipeline, eager=True)
+    app.set_current()
+    app.set_default()
+    from krstock.worker import tasks
+
+    pipeline_id = new_run_id("daily", day)
+    started = time.perf_counter()
+    try:
+        first = tasks.run_pipeline.apply(
+            kwargs={
+                "day": day.isoformat(),
+                "source": source,
+                "scans": list(scans),
+                "collect_days": collect_days,
+                "run_id": pipeline_id,
+                "force": force,
+            }
+        )
+        outcome = first.get()
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        log.exception("daily pipeline failed", extra={"run_id": pipeline_id})
+        record_run(ctx.engine, pipeline_id, kind="pipeline", status="FAILED", day=day, error=error)
+        return {
+            "run_id": pipeline_id,
+            "status": "FAILED",
+            "error": error,
+            "steps": tasks.pipeline_counts(ctx, pipeline_id, list(scans)),
+            "duration_s": round(time.perf_counter() - started, 3),
+            "redis": ctx.redis_mode,
+        }
+    if outcome.get("status") == "SKIPPED":
+        return {**outcome, "duration_s": round(time.perf_counter() - started, 3)}
+    state = run_status(ctx.engine, pipeline_id)
+    return {
+        "run_id": pipeline_id,
+        "day": day.isoformat(),
+        "status": state[0] if state else "UNKNOWN",
+        "steps": tasks.pipeline_counts(ctx, pipeline_id, list(scans)),
+        "duration_s": round(time.perf_counter() - started, 3),
+        "redis": ctx.redis_mode,
+    }
