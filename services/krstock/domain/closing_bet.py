@@ -450,12 +450,10 @@ def day_features(window: MarketWindow, policy: ClosingBetPolicy) -> DayFeatures:
         f5 = _flow_sum(window.foreign_net_krw, policy.supply_rows)
         i5 = _flow_sum(window.inst_net_krw, policy.supply_rows)
     prior_vol = window.volume[:, -21:-1]
+    counted = np.sum(~np.isnan(prior_vol), axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        avg = (
-            np.nanmean(np.where(np.isnan(prior_vol), np.nan, prior_vol), axis=1)
-            if (prior_vol.shape[1])
-            else np.full(len(close), np.nan)
-        )
+        # Mean of the present rows (NaN when none), without nanmean's empty-slice warning.
+        avg = np.where(counted > 0, np.nansum(prior_vol, axis=1) / counted, np.nan)
         vol_ratio = window.volume[:, -1] / avg
 
     names = [str(n) for n in window.names]
