@@ -8,8 +8,14 @@ import numpy as np
 import pytest
 from domain_b_windows import make_series, make_window
 
-from krstock.domain.backtest import closing_bet_scan, replay_signals, run_backtest
+from krstock.domain.backtest import (
+    closing_bet_scan,
+    replay_signals,
+    run_backtest,
+    vcp_legacy_scan,
+)
 from krstock.domain.closing_bet import p10_closing_bet_policy
+from krstock.domain.policy import SignalPolicy
 from krstock.domain.market import MarketWindow
 from krstock.domain.tracking import TrackingPolicy
 
@@ -186,3 +192,42 @@ def test_bad_inputs() -> None:
         run_backtest(w, lambda _w: [{"entry_price": 1}], strategy="x", exit_rule="vcp")
     with pytest.raises(ValueError):
         run_backtest(w, _scripted({}), strategy="x", exit_rule="nope")  # type: ignore[arg-type]
+
+
+def test_vcp_legacy_scan_plugs_into_the_replay() -> None:
+    """A planted VCP (wide then tight range, near the high, heavy buying) is found and tracked."""
+    days = 90
+    close = np.full((2, days), 100.0)
+    high = close + 1.0
+    low = close - 1.0
+    # Ticker 1: 10 wide days then 10 tight days ending on day 79, near the 20-day high.
+    close[0, 60:70] = [90, 110] * 5
+    high[0, 60:70] = close[0, 60:70] + 1
+    low[0, 60:70] = close[0, 60:70] - 1
+    close[0, 70:80] = 108.0
+    high[0, 70:80] = 108.5
+    low[0, 70:80] = 107.5
+    close[0, 80:] = 109.0
+    high[0, 80:] = 109.5
+    low[0, 80:] = 108.5
+    flows = np.zeros((2, days))
+    flows[0] = 1_000_000.0  # shares per day, foreign and institutional
+    volume = np.full((2, days), 1_000_000.0)
+    w = make_window(close, high=high, low=low, volume=volume, foreign=flows, inst=flows)
+    policy = SignalPolicy()
+    scan = vcp_legacy_scan(policy.vcp_legacy, policy.flows)
+    on_day = scan(w.up_to(w.dates[79]))
+    assert [s["ticker"] for s in on_day] == ["000001"]
+    assert on_day[0]["entry_price"] == 108.0
+    res = run_backtest(
+        w,
+        scan,
+        strategy="vcp",
+        exit_rule="vcp",
+        start=w.dates[79],
+        end=w.dates[79],
+        tracking=policy.tracking,
+    )
+    (trade,) = res["trades"]
+    assert trade["reason"] == "TIME_EXIT" and trade["exit_price"] == 109.0
+    assert trade["net_return_pct"] == pytest.approx((109 / 108 - 1) * 100 - 0.36, abs=1e-4)

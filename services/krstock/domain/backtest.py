@@ -22,8 +22,10 @@ from typing import Any, Literal
 import numpy as np
 
 from krstock.domain.closing_bet import ClosingBetPolicy, run_closing_bet
+from krstock.domain.flows import FlowPolicy, analyze_market_flows
 from krstock.domain.market import MarketWindow, SeriesWindow
 from krstock.domain.tracking import TrackingPolicy, closing_bet_exits, update_vcp_signals
+from krstock.domain.vcp_legacy import VcpLegacyPolicy, scan_legacy_signals
 
 ScanFn = Callable[[MarketWindow], list[dict[str, Any]]]
 ExitRule = Literal["vcp", "closing_bet"]
@@ -347,5 +349,15 @@ def closing_bet_scan(policy: ClosingBetPolicy, assumed_news_count: int = 1) -> S
         if window.shape[1] < 2:
             return []
         return run_closing_bet(window, policy, assumed_news_count=assumed_news_count).signals
+
+    return scan
+
+
+def vcp_legacy_scan(policy: VcpLegacyPolicy, flow_policy: FlowPolicy) -> ScanFn:
+    """SignalTracker's VCP scan (flows in shares, derived from the window's daily rows)."""
+
+    def scan(window: MarketWindow) -> list[dict[str, Any]]:
+        flows = analyze_market_flows(window, flow_policy, "shares")
+        return [s.as_row() for s in scan_legacy_signals(window, flows, policy)]
 
     return scan
