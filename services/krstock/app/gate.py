@@ -1,0 +1,94 @@
+"""The Market Gate for one day, from the index, sector-ETF and FX series in the database."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from krstock.app.policies import PolicyLike, resolve_policy
+from krstock.app.recorder import ProgressFn, finish_run, recorded_run
+from krstock.db.models import MarketGateSnapshot
+from krstock.db.reader import load_fx, load_series
+from krstock.db.repositories import MarketGateRepository
+from krstock.domain.market_gate import market_gate, market_status
+from krstock.marketdata.base import KOSDAQ, KOSPI, KOSPI200, SECTOR_ETFS, USDKRW
+
+SERIES_DAYS = 260  # one year: MA200 for market-status, 60+ rows for the gate
+
+
+def run_market_gate(
+    engine: Engine,
+    *,
+    day: date,
+    policy: PolicyLike = None,
+    run_id: str | None = None,
+    progress: ProgressFn | None = None,
+    scanjob: str | None = None,
+) -> dict[str, Any]:
+    """Compute and store the day's gate; ``changed`` tells whether the colour moved."""
+    resolved = resolve_policy(policy)
+    with recorded_run(
+        engine,
+        kind="market-gate",
+        day=day,
+        run_id=run_id,
+        policy_name=resolved.name,
+        scanjob=scanjob,
+        progress=progress,
+    ) as run:
+        codes = [KOSPI, KOSDAQ, KOSPI200, *SECTOR_ETFS]
+        with engine.connect() as conn:
+            series = load_series(conn, codes, day, SERIES_DAYS)
+            fx = load_fx(conn, USDKRW, day, SERIES_DAYS)
+            previous = conn.execute(
+                select(MarketGateSnapshot.status)
+                .where(
+                    MarketGateSnapshot.policy_name == resolved.name, MarketGateSnapshot.date < day
+                )
+                .order_by(MarketGateSnapshot.date.desc())
+                .limit(1)
+            ).scalar()
+        sectors = {
+            code: series[code] for code in (KOSPI200, *SECTOR_ETFS) if len(series[code].close)
+        }
+        body = market_gate(
+            kospi=series[KOSPI] if len(series[KOSPI].close) else None,
+            kosdaq=series[KOSDAQ] if len(series[KOSDAQ].close) else None,
+            usd_krw=fx if len(fx.close) else None,
+            sectors=sectors,
+            updated_at=datetime.now(UTC).isoformat(),
+            policy=resolved.market_gate,
+        )
+        proxy = series[KOSPI200] if len(series[KOSPI200].close) else None
+        status = market_status(proxy, resolved.market_gate)
+        run.progress(70, f"market gate {body['status']} {body['score']}")
+        with Session(engine) as session, session.begin():
+            MarketGateRepository(session).upsert(
+                {
+                    "date": day,
+                    "policy_name": resolved.name,
+                    "status": body["status"],
+                    "score": body["score"],
+                    "label": body["label"],
+                    "reasons": body["reasons"],
+                    "sectors": body["sectors"],
+                    "metrics": {**body["metrics"], "kospi_close": body.get("kospi_close")},
+                    "market_status": status.get("status"),
+                    "run_id": run.run_id,
+                }
+            )
+            counts = {"status": body["status"], "score": body["score"], "previous": previous}
+            finish_run(session, run.run_id, counts)
+    return {
+        "kind": "market-gate",
+        "date": day.isoformat(),
+        "run_id": run.run_id,
+        "policy": resolved.name,
+        "gate": body,
+        "market_status": status,
+        "previous_status": previous,
+        "changed": previous is not None and previous != body["status"],
+    }

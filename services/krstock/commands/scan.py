@@ -1,0 +1,190 @@
+"""``krstock scan KIND``, ``krstock track`` and ``krstock backtest STRATEGY`` over the database."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from krstock.commands._output import emit_json, stderr_console
+
+DATE_HELP = "Trading day, YYYY-MM-DD."
+POLICY_OPTION = typer.Option(
+    None, "--policy", help="A SignalPolicy YAML/JSON file or a preset name (default: monolith)."
+)
+JSON_OPTION = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
+URL_OPTION = typer.Option(None, "--database-url", help="Default: KRSTOCK_DATABASE_URL.")
+
+
+def _engine(url: str | None) -> Any:
+    from krstock.db.session import configured_url, make_engine
+
+    try:
+        return make_engine(url or configured_url())
+    except Exception as exc:  # configuration errors get a clean message, not a traceback
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _run(as_json: bool, fn: Any, **kwargs: Any) -> dict[str, Any]:
+    """Run a use case; report errors in one line (and as JSON with --json), exit 1."""
+    try:
+        return dict(fn(**kwargs))
+    except (LookupError, ValueError, FileNotFoundError) as exc:
+        if as_json:
+            emit_json({"ok": False, "error": str(exc)})
+        else:
+            typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def _print_signals(result: dict[str, Any], limit: int = 20) -> None:
+    console = Console()
+    title = (
+        f"{result['kind']} {result['date']}: {len(result['signals'])} signals "
+        f"of {result['scanned']} scanned (policy {result['policy']}, run {result['run_id']})"
+    )
+    table = Table(title=title)
+    for column in ("ticker", "name", "market", "grade", "score", "status", "entry", "qty"):
+        table.add_column(column)
+    for s in result["signals"][:limit]:
+        table.add_row(
+            s["ticker"],
+            s.get("name") or "",
+            s.get("market") or "",
+            s.get("grade") or "",
+            f"{s['score']:.1f}" if s.get("score") is not None else "",
+            s.get("status") or "",
+            f"{s['entry_price']:,.0f}" if s.get("entry_price") else "",
+            f"{s['quantity']:,}" if s.get("quantity") else "",
+        )
+    console.print(table)
+    if result.get("blocked"):
+        console.print(f"[yellow]no new signals: {result['blocked']}[/yellow]")
+
+
+def register(app: typer.Typer) -> None:
+    scan_app = typer.Typer(help="Run a scanner on one day over the whole universe.")
+
+    def make_scan(kind: str) -> None:
+        @scan_app.command(kind, help=f"The {kind} scan on --date; stores its signals.")
+        def _scan(
+            day: str = typer.Option(..., "--date", help=DATE_HELP),
+            policy: str | None = POLICY_OPTION,
+            as_json: bool = JSON_OPTION,
+            database_url: str | None = URL_OPTION,
+        ) -> None:
+            from krstock.app.runs import run_scan
+
+            result = _run(
+                as_json,
+                run_scan,
+                engine=_engine(database_url),
+                kind=kind,
+                day=_parse_day(day),
+                policy=_policy_arg(policy),
+            )
+            if as_json:
+                emit_json(result)
+            else:
+                _print_signals(result)
+
+    for kind in ("vcp", "vcp-legacy", "trend-template", "closing-bet"):
+        make_scan(kind)
+
+    @scan_app.command("market-gate", help="The Market Gate on --date; stores the snapshot.")
+    def _gate(
+        day: str = typer.Option(..., "--date", help=DATE_HELP),
+        policy: str | None = POLICY_OPTION,
+        as_json: bool = JSON_OPTION,
+        database_url: str | None = URL_OPTION,
+    ) -> None:
+        from krstock.app.runs import run_market_gate
+
+        result = _run(
+            as_json,
+            run_market_gate,
+            engine=_engine(database_url),
+            day=_parse_day(day),
+            policy=_policy_arg(policy),
+        )
+        if as_json:
+            emit_json(result)
+        else:
+            gate = result["gate"]
+            typer.echo(f"market gate {result['date']}: {gate['status']} {gate['score']}")
+            for reason in gate["reasons"]:
+                typer.echo(f"  - {reason}")
+
+    app.add_typer(scan_app, name="scan")
+
+    @app.command("track", help="Mark open signals to market on --date and close them by rule.")
+    def _track(
+        day: str = typer.Option(..., "--date", help=DATE_HELP),
+        policy: str | None = POLICY_OPTION,
+        as_json: bool = JSON_OPTION,
+        database_url: str | None = URL_OPTION,
+    ) -> None:
+        from krstock.app.runs import run_track
+
+        result = _run(
+            as_json,
+            run_track,
+            engine=_engine(database_url),
+            day=_parse_day(day),
+            policy=_policy_arg(policy),
+        )
+        if as_json:
+            emit_json(result)
+        else:
+            typer.echo(
+                f"track {result['date']}: {result['open_before']} open, {result['closed']} closed "
+                f"{result['closed_by_reason']}"
+            )
+
+    @app.command("backtest", help="Replay a strategy day by day (no look-ahead) and track it.")
+    def _backtest(
+        strategy: str = typer.Argument(..., help="vcp, vcp-legacy or closing-bet"),
+        start: str = typer.Option(..., "--start", help=DATE_HELP),
+        end: str = typer.Option(..., "--end", help=DATE_HELP),
+        policy: str | None = POLICY_OPTION,
+        as_json: bool = JSON_OPTION,
+        database_url: str | None = URL_OPTION,
+    ) -> None:
+        from krstock.app.runs import run_backtest
+
+        with stderr_console.status(f"backtesting {strategy} {start}..{end}"):
+            result = _run(
+                as_json,
+                run_backtest,
+                engine=_engine(database_url),
+                strategy=strategy,
+                start=_parse_day(start),
+                end=_parse_day(end),
+                policy=_policy_arg(policy),
+            )
+        if as_json:
+            emit_json(result)
+        else:
+            s = result["summary"]
+            typer.echo(
+                f"backtest {strategy} {result['start']}..{result['end']}: "
+                f"{s.get('trades', 0)} trades, win rate {s.get('win_rate')}%, "
+                f"avg {s.get('avg_return_pct')}%, max drawdown {s.get('max_drawdown_pct')}%, "
+                f"benchmark {result['benchmark']['return_pct']}%"
+            )
+
+
+def _parse_day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)") from exc
+
+
+def _policy_arg(policy: str | None) -> str | Path | None:
+    return Path(policy) if policy and Path(policy).is_file() else policy
