@@ -15,8 +15,8 @@ from krstock.domain.backtest import (
     vcp_legacy_scan,
 )
 from krstock.domain.closing_bet import p10_closing_bet_policy
-from krstock.domain.policy import SignalPolicy
 from krstock.domain.market import MarketWindow
+from krstock.domain.policy import SignalPolicy
 from krstock.domain.tracking import TrackingPolicy
 
 
