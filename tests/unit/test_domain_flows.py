@@ -325,8 +325,10 @@ def test_percentile_clip_ignores_nan_and_all_nan() -> None:
 
 def label(net60: float, net20: float, net5: float, ratio20: float, who: str = "inst") -> str:
     thresholds = POLICY.inst_trend if who == "inst" else POLICY.foreign_trend
-    arrays = [np.array([v]) for v in (net60, net20, net5, ratio20)]
-    return str(trend_label(*arrays, thresholds)[0])
+    out = trend_label(
+        np.array([net60]), np.array([net20]), np.array([net5]), np.array([ratio20]), thresholds
+    )
+    return str(out[0])
 
 
 @pytest.mark.parametrize(
