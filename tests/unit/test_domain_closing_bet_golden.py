@@ -8,12 +8,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from domain_b_windows import make_window
 
 from krstock.domain.closing_bet import (
     ClosingBetPolicy,
     grades,
     news_scores,
     p10_closing_bet_policy,
+    run_closing_bet,
     size_position,
     supply_scores,
     volume_scores,
@@ -124,3 +126,67 @@ def test_news_scores_follow_the_llm_and_fallback_rules() -> None:
     assert news_scores(counts, llm, policy).tolist() == [0, 0, 0, 1, 2, 1, 1, 3]
     # LLM values outside 0–3 are clipped.
     assert news_scores([1, 1], [7, -2], policy).tolist() == [3, 0]
+
+
+def _golden_window(sig: dict[str, Any]) -> Any:
+    """A one-ticker window whose last day matches a recorded signal's inputs and checklist."""
+    entry = float(sig["entry_price"])
+    change = sig["change_pct"] / 100
+    prev = round(entry / (1 + change))
+    assert round((entry / prev - 1) * 100, 2) == sig["change_pct"]
+    days = 260
+    score = sig["score"]
+    if score["chart"] == 2:  # steady rise: new high and MAs aligned
+        base = prev / 1.002 ** np.arange(days - 2, -1, -1)
+    else:  # flat at 1.1 × prev, then a slide to prev: new high but MAs not aligned
+        base = np.concatenate([np.full(days - 21, prev * 1.1), np.linspace(prev * 1.1, prev, 20)])
+        assert score["chart"] == 1
+    close = np.concatenate([base, [entry]])[None, :]
+    open_ = close.copy()
+    high = close * 1.001
+    low = close * 0.999
+    if score["candle"] == 1:  # full-body bullish candle
+        open_[0, -1], high[0, -1], low[0, -1] = prev, entry, prev
+    else:  # bearish candle on an up day (opened higher, closed lower)
+        open_[0, -1], high[0, -1], low[0, -1] = entry * 1.02, entry * 1.02, prev
+    tv = close * 1_000_000
+    tv[0, -1] = sig["trading_value"]
+    flows_f = np.full(close.shape, np.nan)
+    flows_i = np.full(close.shape, np.nan)
+    if sig.get("foreign_5d") is not None:
+        flows_f[0, -5:] = [0, 0, 0, 0, sig["foreign_5d"]]
+        flows_i[0, -5:] = [0, 0, 0, 0, sig["inst_5d"]]
+    start = np.busday_offset(np.datetime64(sig["signal_date"]), -(days - 1), roll="backward")
+    return make_window(
+        close,
+        open_=open_,
+        high=high,
+        low=low,
+        trading_value=tv,
+        foreign=flows_f,
+        inst=flows_i,
+        names=[sig["stock_name"]],
+        markets=[sig["market"]],
+        tickers=[sig["stock_code"]],
+        start=str(start),
+    )
+
+
+@pytest.mark.parametrize("day", ["20260115", "20260116"])
+def test_engine_end_to_end_reproduces_recorded_signals(shared_data: Path, day: str) -> None:
+    """Run the whole engine on windows built from each recorded signal's inputs: every key the
+    original wrote comes out identical."""
+    policy = ClosingBetPolicy()
+    for rec in _signals(shared_data, day):
+        w = _golden_window(rec)
+        assert str(w.dates[-1]) == rec["signal_date"]
+        code = rec["stock_code"]
+        run = run_closing_bet(
+            w,
+            policy,
+            news={code: rec["news_items"]},
+            llm={code: {"score": rec["score"]["news"], "reason": rec["score"]["llm_reason"]}},
+        )
+        (sig,) = run.signals
+        for key, value in rec.items():
+            assert sig[key] == value, (code, key)
