@@ -32,9 +32,11 @@ from krstock.marketdata.legacy_io import (
     RowChecks,
     concat_tables,
     normalize_ticker,
+    read_header,
     read_text,
     stock_frame,
     tokenize_csv,
+    tokenize_unquoted,
 )
 
 SOURCE = "krx-csv"
@@ -138,17 +140,6 @@ class KrxFolder:
         return {name: r.error for name, r in self.files.items() if r.error is not None}
 
 
-def _tokenize_file(path: Path) -> CsvTable:
-    file = path.name
-    if normalize_ticker(path.stem) is None:
-        raise FileFormatError(f"{file}: the file name is not a KRX code (expected e.g. 005930.csv)")
-    _, table = tokenize_csv(read_text(path, file), file, PYKRX_LAYOUTS)
-    if VALUE_COLUMN not in table.columns:
-        table.columns[VALUE_COLUMN] = np.full(len(table), "", dtype=object)
-        table.header = [*table.header, VALUE_COLUMN]
-    return table
-
-
 def _parse_tables(tables: list[CsvTable], folder: str) -> tuple[pd.DataFrame, list[Reject]]:
     """All files' rows checked at once; returns float rows (with ``_file``) and the rejects."""
     table = concat_tables(tables, folder)
@@ -164,10 +155,11 @@ def _parse_tables(tables: list[CsvTable], folder: str) -> tuple[pd.DataFrame, li
     assert table.row_files is not None
     frame = pd.DataFrame({name: values[ok] for name, values in parsed.items()})
     files = table.row_files[ok]
-    tickers = {t.file: normalize_ticker(Path(t.file).stem) for t in tables}
-    frame.insert(0, "ticker", np.array([tickers[f] for f in files], dtype=object))
+    names, index = np.unique(files.astype(str), return_inverse=True)
+    tickers = np.array([normalize_ticker(Path(name).stem) for name in names], dtype=object)
+    frame.insert(0, "ticker", tickers[index])
     frame["_file"] = files
-    return frame, table.rejects + checks.rejects()
+    return frame, checks.rejects()
 
 
 def read_folder(folder: Path) -> KrxFolder:
@@ -180,20 +172,41 @@ def read_folder(folder: Path) -> KrxFolder:
         raise SourceError(f"krx-csv: no *.csv files in {folder}")
     tables: list[CsvTable] = []
     files: dict[str, FileReport] = {}
+    # Files without quotes are tokenized together, grouped by their exact header.
+    unquoted: dict[tuple[str, ...], list[tuple[str, list[str]]]] = {}
     for path in paths:
+        file = path.name
         try:
-            table = _tokenize_file(path)
+            if normalize_ticker(path.stem) is None:
+                raise FileFormatError(
+                    f"{file}: the file name is not a KRX code (expected e.g. 005930.csv)"
+                )
+            text = read_text(path, file)
+            _, header, physical = read_header(text, file, PYKRX_LAYOUTS)
         except FileFormatError as exc:
-            files[path.name] = FileReport(error=str(exc))
+            files[file] = FileReport(error=str(exc))
             continue
+        files[file] = FileReport(read=sum(1 for line in physical[1:] if line.strip()))
+        if '"' in text:  # rare: quoted fields need the csv module
+            tables.append(tokenize_csv(text, file, PYKRX_LAYOUTS)[1])
+        else:
+            unquoted.setdefault(tuple(header), []).append((file, physical))
+    for header_key, parts in unquoted.items():
+        table = tokenize_unquoted(parts, list(header_key), folder.name)
+        if table.row_files is None:
+            table.row_files = np.full(len(table), parts[0][0], dtype=object)
         tables.append(table)
-        files[path.name] = FileReport(read=table.rows_read)
+    for table in tables:
+        if VALUE_COLUMN not in table.columns:
+            table.columns[VALUE_COLUMN] = np.full(len(table), "", dtype=object)
+            table.header = [*table.header, VALUE_COLUMN]
     if not tables:
         raise SourceError(
             f"krx-csv: no readable file in {folder}: "
             + "; ".join(r.error or "" for r in files.values())
         )
     raw, rejects = _parse_tables(tables, folder.name)
+    rejects = [r for t in tables for r in t.rejects] + rejects
     for reject in rejects:
         files[reject.file].rejected += 1
     dup_mask = raw.duplicated(["ticker", "date"], keep="last")

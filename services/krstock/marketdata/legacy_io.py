@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,8 +28,19 @@ _DASH_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _COMPACT_DATE = re.compile(r"^\d{8}$")
 # KRX short codes: six digits, or (since 2024) five alphanumerics plus a final character.
 _TICKER = re.compile(r"^[0-9A-Z]{6}$")
-# A field with leading or trailing blanks somewhere in the text (then every field is stripped).
-_PADDED_FIELD = re.compile(r"(^|,)[ \t]|[ \t](,|$)", flags=re.MULTILINE)
+
+
+def _has_padded_field(text: str) -> bool:
+    """A field with leading or trailing blanks somewhere (then every field is stripped)."""
+    return (
+        "\t" in text
+        or " ," in text
+        or ", " in text
+        or " \n" in text
+        or "\n " in text
+        or text[:1] == " "
+        or text[-1:] == " "
+    )
 
 
 class FileFormatError(ValueError):
@@ -100,7 +111,12 @@ def concat_tables(tables: Sequence[CsvTable], file: str) -> CsvTable:
         raw=np.concatenate([t.raw for t in tables]),
         rows_read=sum(t.rows_read for t in tables),
         rejects=[r for t in tables for r in t.rejects],
-        row_files=np.concatenate([np.full(len(t), t.file, dtype=object) for t in tables]),
+        row_files=np.concatenate(
+            [
+                t.row_files if t.row_files is not None else np.full(len(t), t.file, dtype=object)
+                for t in tables
+            ]
+        ),
     )
 
 
@@ -108,20 +124,14 @@ def normalize_header(fields: Sequence[str]) -> list[str]:
     return [f.strip().lstrip("\ufeff").strip().lower() for f in fields]
 
 
-def tokenize_csv(
+def read_header(
     text: str, file: str, layouts: Mapping[str, Iterable[str]]
-) -> tuple[str, CsvTable]:
-    """Split ``text`` into rows and pick the layout whose column set equals the header's.
-
-    Returns the layout name and the table. Blank lines are ignored; a row with too few fields is
-    a truncated line and one with too many a wrong field count (both rejected with their line).
-    """
+) -> tuple[str, list[str], list[str]]:
+    """The layout whose column set equals the header's, the header and the physical lines."""
     physical = text.splitlines()
     if not physical or all(not line.strip() for line in physical):
         raise FileFormatError(f"{file}: empty file (no header line)")
-    reader = csv.reader(physical)
-    header_fields = next(reader)
-    header = normalize_header(header_fields)
+    header = normalize_header(next(csv.reader(physical[:1])))
     layout = next(
         (
             name
@@ -132,21 +142,29 @@ def tokenize_csv(
     )
     if layout is None:
         hint = ""
-        first = physical[0]
         for delimiter in (";", "\t", "|"):
-            if len(header) == 1 and delimiter in first:
+            if len(header) == 1 and delimiter in physical[0]:
                 hint = f" (the header looks {delimiter!r}-delimited; expected commas)"
                 break
         expected = " | ".join(",".join(cols) for cols in layouts.values())
         raise FileFormatError(
             f"{file}: unknown header {','.join(header)!r}{hint}; expected one of: {expected}"
         )
+    return layout, header, physical
+
+
+def tokenize_csv(
+    text: str, file: str, layouts: Mapping[str, Iterable[str]]
+) -> tuple[str, CsvTable]:
+    """Split ``text`` into rows and pick the layout whose column set equals the header's.
+
+    Returns the layout name and the table. Blank lines are ignored; a row with too few fields is
+    a truncated line and one with too many a wrong field count (both rejected with their line).
+    """
+    layout, header, physical = read_header(text, file, layouts)
     if '"' in text:
-        columns, lines, rows_read, rejects = _rows_with_quotes(reader, physical, header, file)
-    else:
-        columns, lines, rows_read, rejects = _rows_without_quotes(physical, header, file)
-    raw = np.array([physical[i - 1] for i in lines], dtype=object)
-    return layout, CsvTable(file, header, columns, lines, raw, rows_read, rejects)
+        return layout, _rows_with_quotes(physical, header, file)
+    return layout, tokenize_unquoted([(file, physical)], header, file)
 
 
 def _count_reject(file: str, line: int, fields: int, width: int, raw: str) -> Reject:
@@ -158,17 +176,17 @@ def _count_reject(file: str, line: int, fields: int, width: int, raw: str) -> Re
 Columns = dict[str, ObjectArray]
 
 
-def _rows_with_quotes(
-    reader: Iterator[list[str]], physical: list[str], header: list[str], file: str
-) -> tuple[Columns, npt.NDArray[np.int64], int, list[Reject]]:
+def _rows_with_quotes(physical: list[str], header: list[str], file: str) -> CsvTable:
     """The general path (quoted fields may hold commas or line breaks): the csv module."""
     width = len(header)
     good: list[list[str]] = []
     good_lines: list[int] = []
     rejects: list[Reject] = []
     rows_read = 0
+    reader = csv.reader(physical)
+    next(reader)
     for row in reader:
-        line = reader.line_num  # type: ignore[attr-defined]
+        line = reader.line_num
         if not row or (len(row) == 1 and not row[0].strip()):
             continue
         rows_read += 1
@@ -185,28 +203,39 @@ def _rows_with_quotes(
         }
     else:
         columns = {name: np.array([], dtype=object) for name in header}
-    return columns, np.array(good_lines, dtype=np.int64), rows_read, rejects
+    raw = np.array([physical[i - 1] for i in good_lines], dtype=object)
+    lines = np.array(good_lines, dtype=np.int64)
+    return CsvTable(file, header, columns, lines, raw, rows_read, rejects)
 
 
-def _rows_without_quotes(
-    physical: list[str], header: list[str], file: str
-) -> tuple[Columns, npt.NDArray[np.int64], int, list[Reject]]:
-    """The fast path for unquoted files: field counts from comma counts, pandas' C tokenizer."""
+def tokenize_unquoted(
+    parts: Sequence[tuple[str, list[str]]], header: list[str], label: str
+) -> CsvTable:
+    """The fast path for files without quotes (any number of files with the same header):
+    field counts from comma counts, then one pass of pandas' C tokenizer over all good lines.
+    ``parts`` are (file name, physical lines with the header first)."""
     width = len(header)
-    body = np.array(physical[1:], dtype=object)
-    numbers = np.arange(2, len(physical) + 1, dtype=np.int64)
-    stripped = np.array([line.strip() for line in body], dtype=object)
-    body, numbers = body[stripped != ""], numbers[stripped != ""]
+    body = np.array([line for _, physical in parts for line in physical[1:]], dtype=object)
+    numbers = np.concatenate(
+        [np.arange(2, len(physical) + 1, dtype=np.int64) for _, physical in parts]
+    )
+    files = np.concatenate(
+        [np.full(len(physical) - 1, file, dtype=object) for file, physical in parts]
+    )
+    blank = np.array([not line.strip() for line in body], dtype=bool)
+    body, numbers, files = body[~blank], numbers[~blank], files[~blank]
     fields = np.array([line.count(",") + 1 for line in body], dtype=np.int64)
     right = fields == width
     rejects = [
-        _count_reject(file, int(numbers[i]), int(fields[i]), width, str(body[i]))
+        _count_reject(str(files[i]), int(numbers[i]), int(fields[i]), width, str(body[i]))
         for i in np.flatnonzero(~right)
     ]
     good = body[right]
+    columns: Columns = {name: np.array([], dtype=object) for name in header}
     if len(good):
+        joined = "\n".join(good)
         frame = pd.read_csv(
-            io.StringIO("\n".join(good)),
+            io.StringIO(joined),
             header=None,
             names=list(range(width)),
             dtype=object,
@@ -215,16 +244,23 @@ def _rows_without_quotes(
             skip_blank_lines=False,
             engine="c",
         )
-        padded = _PADDED_FIELD.search("\n".join(good)) is not None
-        columns = {}
+        padded = _has_padded_field(joined)
         for i, name in enumerate(header):
             values = frame[i].to_numpy(dtype=object)
             if padded:
                 values = np.array([v.strip() for v in values], dtype=object)
             columns[name] = values
-    else:
-        columns = {name: np.array([], dtype=object) for name in header}
-    return columns, numbers[right], len(body), rejects
+    single = len(parts) == 1
+    return CsvTable(
+        file=label,
+        header=header,
+        columns=columns,
+        lines=numbers[right],
+        raw=good,
+        rows_read=len(body),
+        rejects=rejects,
+        row_files=None if single else files[right],
+    )
 
 
 class RowChecks:

@@ -1,0 +1,138 @@
+"""``krstock import krx-csv DIR`` and ``krstock import legacy DIR``: files into the database."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from krstock.commands._output import emit_json, progress_bar, stderr_console
+from krstock.config import get_settings
+from krstock.ingest.importer import ImportError_, import_krx_csv, import_legacy
+from krstock.ingest.report import ImportSummary
+
+log = logging.getLogger("krstock.ingest")
+
+DATABASE_URL_HELP = "PostgreSQL URL (default: KRSTOCK_DATABASE_URL)."
+NO_DATABASE = (
+    "no database: pass --database-url or set KRSTOCK_DATABASE_URL "
+    "(e.g. postgresql://krstock@127.0.0.1:5432/krstock)"
+)
+
+
+def _engine(database_url: str | None, *, required: bool):  # type: ignore[no-untyped-def]
+    from krstock.db.session import make_engine
+
+    url = database_url or get_settings().database_url
+    if not url:
+        if required:
+            stderr_console.print(f"[red]error:[/red] {NO_DATABASE}")
+            raise typer.Exit(2)
+        return None
+    return make_engine(url, pool_size=1, max_overflow=0)
+
+
+def _print_summary(summary: ImportSummary) -> None:
+    table = Table(title="import" + (" (dry run: nothing written)" if summary.dry_run else ""))
+    for column in ("file", "read", "inserted", "updated", "rejected", "in DB"):
+        table.add_column(column, justify="left" if column == "file" else "right")
+    for name, result in summary.files.items():
+        found = "-" if result.found is None else f"{result.found:,}/{result.keys:,}"
+        table.add_row(
+            name,
+            f"{result.read:,}",
+            "-" if result.inserted is None else f"{result.inserted:,}",
+            "-" if result.updated is None else f"{result.updated:,}",
+            f"{result.rejected:,}",
+            found,
+        )
+    for name, message in summary.failed.items():
+        table.add_row(name, "[red]failed[/red]", "", "", "", message[:60])
+    typer.echo("")
+    from rich.console import Console
+
+    Console().print(table)
+    typer.echo(f"rejects report: {summary.rejects_file}")
+    for name in summary.skipped:
+        typer.echo(f"not imported (unknown file): {name}")
+
+
+def _finish(summary: ImportSummary, as_json: bool) -> None:
+    if as_json:
+        emit_json(summary.to_dict())
+    else:
+        _print_summary(summary)
+    if not summary.ok:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(
+        help="Import files: a pykrx CSV folder or the monolith's data/ folder.",
+        no_args_is_help=True,
+    )
+
+    @group.command("krx-csv")
+    def krx_csv(
+        directory: Path = typer.Argument(..., help="Folder of <ticker>.csv files (pykrx)."),
+        database_url: str | None = typer.Option(None, "--database-url", help=DATABASE_URL_HELP),
+        dry_run: bool = typer.Option(
+            False, "--dry-run", help="Validate and count in a rolled-back transaction."
+        ),
+        rejects: Path | None = typer.Option(None, "--rejects", help="Rejects CSV path."),
+        as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    ) -> None:
+        """Load daily OHLCV from a pykrx CSV folder (one file per ticker)."""
+        engine = _engine(database_url, required=not dry_run)
+        try:
+            with progress_bar("krx-csv", total=2) as bar:
+                summary = import_krx_csv(
+                    directory,
+                    engine,
+                    dry_run=dry_run,
+                    rejects_path=rejects,
+                    progress=lambda step: bar.advance(1, description=f"krx-csv: {step}"),
+                )
+        except ImportError_ as exc:
+            stderr_console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from exc
+        finally:
+            if engine is not None:
+                engine.dispose()
+        _finish(summary, as_json)
+
+    @group.command("legacy")
+    def legacy(
+        directory: Path = typer.Argument(..., help="The monolith's data/ folder (or its parent)."),
+        database_url: str | None = typer.Option(None, "--database-url", help=DATABASE_URL_HELP),
+        dry_run: bool = typer.Option(
+            False,
+            "--dry-run",
+            help="Validate and report without writing (exact counts when a database is given).",
+        ),
+        rejects: Path | None = typer.Option(None, "--rejects", help="Rejects CSV path."),
+        as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    ) -> None:
+        """Import the monolith's CSV/JSON files (stocks, prices, flows, signals, analyses)."""
+        engine = _engine(database_url, required=not dry_run)
+        try:
+            with progress_bar("legacy", total=None) as bar:
+                summary = import_legacy(
+                    directory,
+                    engine,
+                    dry_run=dry_run,
+                    rejects_path=rejects,
+                    progress=lambda name: bar.advance(1, description=f"legacy: {name}"),
+                    on_start=bar.set_total,
+                )
+        except ImportError_ as exc:
+            stderr_console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from exc
+        finally:
+            if engine is not None:
+                engine.dispose()
+        _finish(summary, as_json)
+
+    app.add_typer(group, name="import")
