@@ -328,3 +328,13 @@ def test_policy_is_strict_and_validated() -> None:
     assert p.r_value == 250_000
     with pytest.raises(ValueError):
         day_features(make_window(np.ones((1, 1))), p)
+
+
+def test_news_counts_without_items() -> None:
+    w = _perfect_window([12.0, 9.0], [TRILLION, TRILLION])
+    llm = {"000001": {"score": 0, "reason": "중립"}}
+    run = run_closing_bet(w, ClosingBetPolicy(), news_counts={"000001": 2, "000002": 0}, llm=llm)
+    scored = {s.row: s for s in run.scored}
+    assert scored[0].news == 1  # LLM 0 with two items → 1
+    assert scored[1].news == 0 and scored[1].grade == "C"
+    assert run.signals[0]["has_news"] is True and run.signals[0]["news_items"] == []

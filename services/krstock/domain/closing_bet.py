@@ -628,6 +628,7 @@ def run_closing_bet(
     *,
     news: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     llm: Mapping[str, Mapping[str, Any]] | None = None,
+    news_counts: Mapping[str, int] | None = None,
     sectors: Mapping[str, str] | None = None,
     signal_time: str | None = None,
     assumed_news_count: int = 0,
@@ -637,8 +638,9 @@ def run_closing_bet(
 
     ``news`` maps ticker → items ``{title, source, published_at, url}``; ``llm`` maps ticker →
     ``{score: 0–3, reason}`` (absent = no LLM result, so the keyword fallback applies).
-    ``assumed_news_count`` stands in for news on tickers absent from ``news`` (backtests have
-    no historical news; 0 keeps the original behaviour).
+    ``news_counts`` gives item counts where only counts are known (they win over ``news``);
+    ``assumed_news_count`` stands in for tickers absent from both (backtests have no
+    historical news; 0 keeps the original behaviour).
     """
     date = str(np.datetime_as_string(window.dates[-1].astype("datetime64[D]")))
     feats = day_features(window, policy)
@@ -650,7 +652,11 @@ def run_closing_bet(
     items = [_news_list(news, t) for t in tickers]
     counts = np.array(
         [
-            len(it) if (news and t in news) else assumed_news_count
+            int(news_counts[t])
+            if news_counts and t in news_counts
+            else len(it)
+            if (news and t in news)
+            else assumed_news_count
             for t, it in zip(tickers, items, strict=True)
         ]
     )
