@@ -1,0 +1,247 @@
+"""``krstock demo``: the whole platform on one machine, no cluster, no setup.
+
+Embedded PostgreSQL unless KRSTOCK_DATABASE_URL is set, in-process Redis unless KRSTOCK_REDIS_URL
+is set, eager tasks, the synthetic market unless ``--source krx``. It backfills enough history,
+runs the daily pipeline over the last trading days so that signals open and close, prints a
+summary and then serves the gateway on localhost (unless ``--no-serve``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from krstock.commands._output import emit_json, stderr_console
+
+BACKFILL_CALENDAR_DAYS = 400  # ≥ 260 trading days: the VCP's 12-month RS and 52-week range
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("demo")
+    def demo(
+        source: str = typer.Option("sample", help="sample (synthetic market) or krx (internet)."),
+        end: str | None = typer.Option(
+            None, "--end", help="Last trading day to run (default: the sample market's last day)."
+        ),
+        days: int = typer.Option(8, min=1, max=60, help="Trading days of daily pipeline runs."),
+        pgdata: Path | None = typer.Option(None, help="Embedded PostgreSQL data directory."),
+        serve: bool = typer.Option(True, "--serve/--no-serve", help="Serve the gateway after."),
+        host: str = typer.Option("127.0.0.1", help="Gateway host."),
+        port: int = typer.Option(8000, help="Gateway port."),
+        as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    ) -> None:
+        """Run the main job on embedded defaults and show what it found."""
+        summary = run_demo(source=source, end=end, days=days, pgdata=pgdata)
+        if as_json:
+            emit_json(summary)
+        else:
+            print_summary(summary)
+        if serve:
+            _serve_gateway(host, port)
+
+
+def _database_url(pgdata: Path | None) -> tuple[str, str]:
+    from krstock.app.local import DEFAULT_PGDATA, embedded_postgres_url
+
+    configured = os.environ.get("KRSTOCK_DATABASE_URL")
+    if configured:
+        return configured, "configured (KRSTOCK_DATABASE_URL)"
+    with stderr_console.status("starting embedded PostgreSQL"):
+        url = embedded_postgres_url(pgdata or DEFAULT_PGDATA)
+    os.environ["KRSTOCK_DATABASE_URL"] = url
+    return url, f"embedded ({pgdata or DEFAULT_PGDATA})"
+
+
+def run_demo(
+    *, source: str = "sample", end: str | None = None, days: int = 8, pgdata: Path | None = None
+) -> dict[str, Any]:
+    from krstock.app.collect import run_collect
+    from krstock.config import get_settings
+    from krstock.db.migrate import upgrade
+    from krstock.db.session import make_engine
+    from krstock.marketdata.calendar_data import krx_trading_dates
+    from krstock.marketdata.registry import get_source
+    from krstock.worker.rundaily import run_daily_in_process
+
+    started = time.perf_counter()
+    url, db_mode = _database_url(pgdata)
+    os.environ.setdefault("KRSTOCK_MARKET_SOURCE", source)
+    get_settings.cache_clear()
+    settings = get_settings()
+    upgrade(url, "head")
+    engine = make_engine(url, settings)
+
+    market = get_source(source)
+    last_day = date.fromisoformat(end) if end else getattr(market, "end", date.today())
+    run_days = krx_trading_dates(last_day - timedelta(days=days * 2 + 14), last_day)[-days:]
+
+    backfill_start = run_days[0] - timedelta(days=BACKFILL_CALENDAR_DAYS)
+    backfill_end = run_days[0] - timedelta(days=1)
+    with stderr_console.status(f"backfilling {backfill_start} .. {backfill_end} from {source}"):
+        backfill = run_collect(engine, start=backfill_start, end=backfill_end, source=market)
+
+    pipeline_runs = []
+    for day in run_days:
+        with stderr_console.status(f"daily pipeline {day}"):
+            outcome = run_daily_in_process(day, source=source)
+        pipeline_runs.append(
+            {
+                "date": day.isoformat(),
+                "status": outcome.get("status"),
+                "run_id": outcome.get("run_id"),
+            }
+        )
+    report = _report(engine, run_days[-1])
+    engine.dispose()
+    return {
+        "source": source,
+        "source_note": "synthetic market (not real prices)" if source == "sample" else source,
+        "database": db_mode,
+        "redis": "configured" if settings.redis_url else "in-process (fakeredis)",
+        "backfill": {
+            "start": backfill_start.isoformat(),
+            "end": backfill_end.isoformat(),
+            "tables": backfill.get("tables", {}),
+        },
+        "pipeline": pipeline_runs,
+        **report,
+        "duration_s": round(time.perf_counter() - started, 1),
+    }
+
+
+def _report(engine: Any, day: date) -> dict[str, Any]:
+    """What a newcomer wants to see: the gate, the day's best signals, positions, performance."""
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    from krstock.db.models import MarketGateSnapshot, Signal, Stock, Trade
+
+    with Session(engine) as session:
+        gate = session.scalar(
+            select(MarketGateSnapshot).order_by(MarketGateSnapshot.date.desc()).limit(1)
+        )
+        top: dict[str, list[dict[str, Any]]] = {}
+        for strategy in ("closing-bet", "vcp", "vcp-legacy"):
+            rows = session.execute(
+                select(Signal, Stock.name)
+                .join(Stock, Stock.ticker == Signal.ticker, isouter=True)
+                .where(Signal.strategy == strategy, Signal.signal_date == day)
+                .order_by(Signal.grade.asc().nulls_last(), Signal.score.desc().nulls_last())
+                .limit(5)
+            ).all()
+            top[strategy] = [
+                {
+                    "ticker": s.ticker,
+                    "name": name,
+                    "grade": s.grade,
+                    "score": s.score,
+                    "status": s.status,
+                    "entry_price": s.entry_price,
+                    "quantity": s.quantity,
+                    "position_size": s.position_size,
+                }
+                for s, name in rows
+            ]
+        open_positions = dict(
+            session.execute(
+                select(Signal.strategy, func.count())
+                .where(Signal.status == "OPEN")
+                .group_by(Signal.strategy)
+            ).all()
+        )
+        performance = {}
+        for strategy, count, wins, avg in session.execute(
+            select(
+                Trade.strategy,
+                func.count(),
+                func.count().filter(Trade.net_return_pct > 0),
+                func.avg(Trade.net_return_pct),
+            ).group_by(Trade.strategy)
+        ).all():
+            performance[strategy] = {
+                "closed_trades": int(count),
+                "win_rate": round(100.0 * wins / count, 1) if count else None,
+                "avg_return_pct": round(float(avg), 2) if avg is not None else None,
+            }
+    return {
+        "market_gate": None
+        if gate is None
+        else {
+            "date": gate.date.isoformat(),
+            "status": gate.status,
+            "score": gate.score,
+            "reasons": gate.reasons,
+        },
+        "top_signals": top,
+        "open_positions": open_positions,
+        "performance": performance,
+    }
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    console = Console()
+    console.rule(f"krstock demo — source: {summary['source_note']}")
+    console.print(f"database: {summary['database']}; redis: {summary['redis']}")
+    loaded = summary["backfill"]["tables"]
+    console.print(
+        "backfilled "
+        + ", ".join(f"{name} {info.get('rows', 0):,}" for name, info in loaded.items())
+        + f" ({summary['backfill']['start']} .. {summary['backfill']['end']})"
+    )
+    runs = summary["pipeline"]
+    ok = sum(1 for r in runs if r["status"] == "SUCCEEDED")
+    console.print(
+        f"daily pipeline: {ok}/{len(runs)} days succeeded ({runs[0]['date']} .. {runs[-1]['date']})"
+    )
+    gate = summary["market_gate"]
+    if gate:
+        console.print(
+            f"\n[bold]Market Gate {gate['date']}: {gate['status']} ({gate['score']})[/bold]"
+        )
+        for reason in gate["reasons"]:
+            console.print(f"  · {reason}")
+    for strategy, rows in summary["top_signals"].items():
+        table = Table(title=f"top {strategy} signals", title_justify="left")
+        for column in ("ticker", "name", "grade", "score", "status", "entry", "qty", "size (KRW)"):
+            table.add_column(column)
+        for r in rows:
+            table.add_row(
+                r["ticker"],
+                r["name"] or "",
+                r["grade"] or "",
+                f"{r['score']:.1f}" if r["score"] is not None else "",
+                r["status"],
+                f"{r['entry_price']:,.0f}" if r["entry_price"] else "",
+                f"{r['quantity']:,}" if r["quantity"] else "",
+                f"{r['position_size']:,}" if r["position_size"] else "",
+            )
+        console.print(table if rows else f"{strategy}: no signals on the last day")
+    console.print(f"\nopen positions: {summary['open_positions'] or 'none'}")
+    perf = summary["performance"]
+    if perf:
+        for strategy, p in perf.items():
+            console.print(
+                f"performance {strategy}: {p['closed_trades']} closed, win rate {p['win_rate']}%, "
+                f"avg {p['avg_return_pct']}%"
+            )
+    else:
+        console.print("performance: no closed trades yet")
+    console.print(f"\nfinished in {summary['duration_s']} s")
+
+
+def _serve_gateway(host: str, port: int) -> None:
+    import uvicorn
+
+    from krstock.api.gateway import create_app
+
+    stderr_console.print(
+        f"serving the gateway on http://{host}:{port} (docs at /docs); Ctrl-C stops"
+    )
+    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
