@@ -1,0 +1,53 @@
+"""Helpers shared by the /api/v1 routers: cached responses, page bounds, error docs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Query, Request
+from fastapi.responses import Response
+
+from krstock.api.responses import json_response
+from krstock.api.state import get_state
+
+ERROR_EXAMPLE = {
+    "error": {
+        "code": "invalid_input",
+        "message": "invalid ticker 'ABC': expected a 6-character KRX code",
+        "request_id": "5f0c1e2d3b4a49c8a7d6e5f4c3b2a190",
+    }
+}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "bad input", "content": {"application/json": {"example": ERROR_EXAMPLE}}},
+    401: {"description": "missing, unknown or revoked API key"},
+    403: {"description": "the key lacks the needed scope"},
+    404: {"description": "not found"},
+    429: {"description": "rate limited (see Retry-After)"},
+}
+FIELDS = Query(
+    default=None,
+    max_length=500,
+    description="comma-separated top-level fields to return",
+    examples=["ticker,close"],
+)
+CURSOR = Query(default=None, max_length=200, description="next_cursor of the previous page")
+
+
+def limit_query(default: int = 50) -> Any:
+    return Query(default=default, ge=1, le=500, description="page size (1-500)")
+
+
+def cache_key(request: Request) -> str:
+    params = sorted((k, v) for k, v in request.query_params.multi_items() if k != "api_key")
+    return f"v1:{request.url.path}?{urlencode(params)}"
+
+
+def cached(
+    request: Request, group: str, ttl_s: int, compute: Callable[[], Any], max_age: int = 30
+) -> Response:
+    """Serve ``compute()`` through the Redis cache with ETag and Cache-Control."""
+    state = get_state(request)
+    body, _ = state.cache.get_or_compute(group, cache_key(request), ttl_s, compute)
+    return json_response(request, body, max_age=max_age)

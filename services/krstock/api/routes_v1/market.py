@@ -1,0 +1,209 @@
+"""Stocks, daily prices, investor flows and the market gate."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import select, tuple_
+
+from krstock.api import queries, validation
+from krstock.api.errors import ApiError
+from krstock.api.responses import decode_cursor, page, select_fields
+from krstock.api.routes_v1.common import CURSOR, ERRORS, FIELDS, cached, limit_query
+from krstock.api.security import read_access
+from krstock.api.serializers import flow_dict, price_dict, stock_dict
+from krstock.api.state import get_state
+from krstock.db.models import DailyPrice, InvestorFlow, Stock
+
+
+def _stock_list(
+    request: Request,
+    market: str | None,
+    q: str | None,
+    cursor: str | None,
+    limit: int,
+    fields: str | None,
+) -> dict[str, Any]:
+    after = decode_cursor(cursor, 1)
+    query = select(Stock)
+    if market:
+        query = query.where(Stock.market == market.upper())
+    if q:
+        query = query.where(Stock.name.contains(q, autoescape=True) | (Stock.ticker == q))
+    if after:
+        query = query.where(Stock.ticker > str(after[0]))
+    with get_state(request).session() as session:
+        rows = list(session.scalars(query.order_by(Stock.ticker).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = select_fields([stock_dict(r) for r in rows], fields)
+    return page(items, limit, [rows[-1].ticker] if more else None)
+
+
+def router() -> APIRouter:
+    r = APIRouter(tags=["market data"], dependencies=[Depends(read_access)], responses=ERRORS)
+
+    @r.get("/stocks", summary="The universe, by ticker")
+    def stocks(
+        request: Request,
+        market: Literal["KOSPI", "KOSDAQ", "KONEX"] | None = None,
+        q: str | None = Query(default=None, max_length=40, description="name contains / ticker"),
+        cursor: str | None = CURSOR,
+        limit: int = limit_query(),
+        fields: str | None = FIELDS,
+    ) -> Response:
+        state = get_state(request)
+        return cached(
+            request,
+            "stock",
+            state.api.cache_ttl_stock_s,
+            lambda: _stock_list(request, market, q, cursor, limit, fields),
+            max_age=300,
+        )
+
+    @r.get("/stocks/{ticker}", summary="One stock")
+    def stock(request: Request, ticker: str) -> Response:
+        code = validation.ticker(ticker)
+        state = get_state(request)
+
+        def compute() -> dict[str, Any]:
+            with state.session() as session:
+                row = session.get(Stock, code)
+                if row is None:
+                    raise ApiError(404, f"unknown ticker {code}")
+                return stock_dict(row)
+
+        return cached(request, "stock", state.api.cache_ttl_stock_s, compute, max_age=300)
+
+    @r.get("/stocks/{ticker}/prices", summary="Daily OHLCV, newest first")
+    def prices(
+        request: Request,
+        ticker: str,
+        start: str | None = Query(default=None, max_length=10, examples=["2025-01-02"]),
+        end: str | None = Query(default=None, max_length=10),
+        cursor: str | None = CURSOR,
+        limit: int = limit_query(100),
+        fields: str | None = FIELDS,
+    ) -> Response:
+        code = validation.ticker(ticker)
+        start_d = validation.optional_date(start, "start")
+        end_d = validation.optional_date(end, "end")
+        if start_d and end_d and start_d > end_d:
+            raise ApiError(400, "start is after end")
+        after = decode_cursor(cursor, 1)
+        state = get_state(request)
+
+        def compute() -> dict[str, Any]:
+            query = select(DailyPrice).where(DailyPrice.ticker == code)
+            if start_d:
+                query = query.where(DailyPrice.date >= start_d)
+            if end_d:
+                query = query.where(DailyPrice.date <= end_d)
+            if after:
+                query = query.where(DailyPrice.date < date.fromisoformat(str(after[0])))
+            with state.session() as session:
+                rows = list(
+                    session.scalars(query.order_by(DailyPrice.date.desc()).limit(limit + 1))
+                )
+            more = len(rows) > limit
+            rows = rows[:limit]
+            items = select_fields([price_dict(b) for b in rows], fields)
+            return page(items, limit, [rows[-1].date.isoformat()] if more else None)
+
+        return cached(request, "prices", state.api.cache_ttl_prices_s, compute, max_age=60)
+
+    @r.get("/stocks/{ticker}/flows", summary="Daily net buying per investor (shares and KRW)")
+    def flows(
+        request: Request,
+        ticker: str,
+        investor: Literal["foreign", "institution", "individual", "other"] | None = None,
+        start: str | None = Query(default=None, max_length=10),
+        end: str | None = Query(default=None, max_length=10),
+        cursor: str | None = CURSOR,
+        limit: int = limit_query(100),
+        fields: str | None = FIELDS,
+    ) -> Response:
+        code = validation.ticker(ticker)
+        start_d = validation.optional_date(start, "start")
+        end_d = validation.optional_date(end, "end")
+        after = decode_cursor(cursor, 2)
+        state = get_state(request)
+
+        def compute() -> dict[str, Any]:
+            query = select(InvestorFlow).where(InvestorFlow.ticker == code)
+            if investor:
+                query = query.where(InvestorFlow.investor == investor)
+            if start_d:
+                query = query.where(InvestorFlow.date >= start_d)
+            if end_d:
+                query = query.where(InvestorFlow.date <= end_d)
+            if after:
+                query = query.where(
+                    tuple_(InvestorFlow.date, InvestorFlow.investor)
+                    < tuple_(date.fromisoformat(str(after[0])), str(after[1]))
+                )
+            order = (InvestorFlow.date.desc(), InvestorFlow.investor.desc())
+            with state.session() as session:
+                rows = list(session.scalars(query.order_by(*order).limit(limit + 1)))
+            more = len(rows) > limit
+            rows = rows[:limit]
+            items = select_fields([flow_dict(f) for f in rows], fields)
+            key = [rows[-1].date.isoformat(), rows[-1].investor] if more else None
+            return page(items, limit, key)
+
+        return cached(request, "prices", state.api.cache_ttl_prices_s, compute, max_age=60)
+
+    @r.get("/market-gate", summary="The newest Market Gate (or ?date=)")
+    def market_gate(
+        request: Request,
+        date: str | None = Query(default=None, max_length=10, examples=["2026-02-10"]),
+        policy: str = Query(default="monolith", max_length=64),
+    ) -> Response:
+        on = validation.optional_date(date)
+        state = get_state(request)
+
+        def compute() -> dict[str, Any]:
+            with state.session() as session:
+                snapshot = queries.gate_snapshot(session, on, policy)
+                if snapshot is None:
+                    raise ApiError(
+                        404,
+                        "no market gate snapshot"
+                        + (f" for {on.isoformat()}" if on else "")
+                        + "; run `krstock scan market-gate`",
+                    )
+                return {**queries.gate_body(snapshot), "policy": snapshot.policy_name}
+
+        return cached(request, "gate", state.api.cache_ttl_gate_s, compute, max_age=60)
+
+    @r.get("/market-gate/history", summary="Market Gate colours and scores over time")
+    def market_gate_history(
+        request: Request,
+        policy: str = Query(default="monolith", max_length=64),
+        limit: int = limit_query(60),
+    ) -> Response:
+        from krstock.db.models import MarketGateSnapshot
+
+        state = get_state(request)
+
+        def compute() -> dict[str, Any]:
+            with state.session() as session:
+                rows = session.execute(
+                    select(
+                        MarketGateSnapshot.date, MarketGateSnapshot.status, MarketGateSnapshot.score
+                    )
+                    .where(MarketGateSnapshot.policy_name == policy)
+                    .order_by(MarketGateSnapshot.date.desc())
+                    .limit(limit)
+                )
+                items = [
+                    {"date": x.date.isoformat(), "status": x.status, "score": x.score} for x in rows
+                ]
+            return page(items, limit, None)
+
+        return cached(request, "gate", state.api.cache_ttl_gate_s, compute, max_age=60)
+
+    return r

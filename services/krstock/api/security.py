@@ -1,0 +1,97 @@
+"""API-key authentication as FastAPI dependencies, wired on every write, trigger and admin route.
+
+Keys come from ``X-API-Key``, ``Authorization: Bearer <key>`` or, for browser EventSource
+streams that cannot set headers, ``?api_key=``. Bodies of 401/403 say exactly why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader
+
+from krstock.api.apikeys import KeyRecord, KeyVerifier
+from krstock.api.errors import ApiError
+from krstock.api.state import get_state
+
+# Declared for OpenAPI (the "Authorize" button); the actual lookup also reads Bearer and ?api_key.
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="krstock API key")
+
+_REASONS = {
+    "malformed": "the API key is malformed (expected ks_<prefix>_<secret>)",
+    "unknown": "the API key is not valid",
+    "revoked": "the API key has been revoked",
+}
+
+
+def presented_key(request: Request) -> str | None:
+    key = request.headers.get("x-api-key")
+    if not key:
+        auth = request.headers.get("authorization", "")
+        if auth[:7].lower() == "bearer ":
+            key = auth[7:].strip()
+    if not key:
+        key = request.query_params.get("api_key")
+    return key or None
+
+
+def _verifier(request: Request) -> KeyVerifier:
+    state = get_state(request)
+    verifier = state.extras.get("key_verifier")
+    if verifier is None:
+        verifier = KeyVerifier(state.engine)
+        state.extras["key_verifier"] = verifier
+    return verifier
+
+
+def authenticate(request: Request, scope: str, required: bool) -> KeyRecord | None:
+    key = presented_key(request)
+    if key is None:
+        if required:
+            raise ApiError(
+                401,
+                f"an API key with the '{scope}' scope is required: send it in the X-API-Key header",
+                "missing_api_key",
+                headers={"WWW-Authenticate": "ApiKey"},
+            )
+        return None
+    verdict = _verifier(request).verify(key)
+    if verdict.reason != "ok" or verdict.record is None:
+        raise ApiError(
+            401,
+            _REASONS[verdict.reason],
+            f"{verdict.reason}_api_key",
+            headers={"WWW-Authenticate": "ApiKey"},
+        )
+    record = verdict.record
+    request.scope.setdefault("state", {})["api_key_prefix"] = record.prefix
+    request.state.api_key = record
+    if not record.grants(scope):
+        raise ApiError(
+            403,
+            f"the API key '{record.name}' lacks the '{scope}' scope "
+            f"(it has: {', '.join(record.scopes)})",
+            "insufficient_scope",
+        )
+    return record
+
+
+def require(scope: str) -> Callable[..., KeyRecord | None]:
+    """A dependency demanding a valid key with ``scope`` (``read``, ``write`` or ``admin``)."""
+
+    def dependency(request: Request, _: str | None = Depends(api_key_header)) -> KeyRecord | None:
+        return authenticate(request, scope, required=True)
+
+    dependency.__name__ = f"require_{scope}"
+    return dependency
+
+
+def read_access(request: Request, _: str | None = Depends(api_key_header)) -> KeyRecord | None:
+    """Reads are open unless ``api_require_key_for_reads``; a presented key is always checked."""
+    required = get_state(request).settings.api_require_key_for_reads
+    return authenticate(request, "read", required=required)
+
+
+require_write = require("write")
+require_admin = require("admin")

@@ -1,0 +1,82 @@
+"""Per-app shared resources: settings, the database engine, Redis, cache, limiter, registry.
+
+Each FastAPI app owns one ``AppState`` (``app.state.krstock``); routes reach it through
+``get_state(request)``. Tests build apps with an explicit database URL and Redis URL.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from fastapi import Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from krstock.api.cache import JsonCache
+from krstock.api.client import ServiceClient
+from krstock.api.registry import ServiceRegistry
+from krstock.api.settings import ApiSettings, get_api_settings
+from krstock.config import Settings, get_settings
+from krstock.db.session import configured_url, make_engine
+
+log = logging.getLogger("krstock.api")
+
+
+@dataclass
+class AppState:
+    service: str
+    settings: Settings
+    api: ApiSettings
+    engine: Engine
+    redis: redis.Redis | None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self.cache = JsonCache(self.redis, self.api.cache_prefix, self.api.cache_enabled)
+        self.registry = ServiceRegistry(self.api)
+        self.client = ServiceClient(self.registry, self.api)
+
+    def session(self) -> Session:
+        return self._sessions()
+
+    def close(self) -> None:
+        self.client.close()
+        self.engine.dispose()
+        if self.redis is not None:
+            self.redis.close()
+
+
+def build_state(
+    service: str,
+    database_url: str | None = None,
+    redis_url: str | None = None,
+    settings: Settings | None = None,
+    api_settings: ApiSettings | None = None,
+) -> AppState:
+    settings = settings or get_settings()
+    api = api_settings or get_api_settings()
+    engine = make_engine(database_url or configured_url(settings), settings)
+    url = redis_url or settings.redis_url
+    client = (
+        redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5) if url else None
+    )
+    return AppState(service=service, settings=settings, api=api, engine=engine, redis=client)
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.krstock
+    return state
+
+
+def db_session(request: Request) -> Iterator[Session]:
+    """A read/write session per request, committed by the route when it writes."""
+    session = get_state(request).session()
+    try:
+        yield session
+    finally:
+        session.close()
