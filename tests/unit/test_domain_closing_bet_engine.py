@@ -14,10 +14,13 @@ from krstock.domain.closing_bet import (
     chart_scores,
     day_features,
     grades,
+    half_kelly,
+    reward_risk_ratio,
     run_closing_bet,
     select_candidates,
     size_position,
     volume_scores,
+    within_loss_limit,
 )
 
 TRILLION = 1_000_000_000_000
@@ -338,3 +341,16 @@ def test_news_counts_without_items() -> None:
     assert scored[0].news == 1  # LLM 0 with two items → 1
     assert scored[1].news == 0 and scored[1].grade == "C"
     assert run.signals[0]["has_news"] is True and run.signals[0]["news_items"] == []
+
+
+def test_risk_helpers() -> None:
+    p = ClosingBetPolicy()
+    assert reward_risk_ratio(p) == pytest.approx(5 / 3)
+    assert within_loss_limit(499_999, p, "daily") and not within_loss_limit(500_000, p, "daily")
+    assert within_loss_limit(999_999, p, "weekly")
+    assert not within_loss_limit(1_000_000, p, "weekly")
+    assert half_kelly(0.5, 5.0, 3.0) == pytest.approx((0.5 - 0.5 / (5 / 3)) / 2)
+    assert half_kelly(0.2, 5.0, 3.0) == 0.0
+    assert half_kelly(0.5, 0.0, 3.0) == 0.0
+    with pytest.raises(ValueError):
+        half_kelly(1.5, 5.0, 3.0)

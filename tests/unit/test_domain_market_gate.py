@@ -272,3 +272,14 @@ def test_policy_validation() -> None:
         MarketGatePolicy(macd_fast=30)
     with pytest.raises(ValidationError):
         MarketGatePolicy(colour="red")  # type: ignore[call-arg]
+
+
+def test_fallback_body_when_the_enhanced_gate_fails() -> None:
+    from krstock.domain.market_gate import market_gate_fallback
+
+    assert market_gate_fallback(make_series("069500", _trend(200, 0.001)), "boom") is None
+    assert market_gate_fallback(None, "boom") is None
+    up = market_gate_fallback(make_series("069500", _trend(201, 0.001)), "boom")
+    assert up == {"status": "RISK_ON", "score": 80, "sectors": [], "error": "Enhanced failed: boom"}
+    down = market_gate_fallback(make_series("069500", _trend(201, -0.001)), "x")
+    assert down is not None and (down["status"], down["score"]) == ("RISK_OFF", 20)

@@ -773,3 +773,35 @@ def run_closing_bet(
             }
         )
     return ClosingBetRun(date, signals, scored, len(rows))
+
+
+# --------------------------------------------------------------------------- risk helpers
+
+
+def reward_risk_ratio(policy: ClosingBetPolicy) -> float:
+    """Target distance ÷ stop distance (5 % ÷ 3 % ≈ 1.67)."""
+    return policy.take_profit_pct / policy.stop_loss_pct
+
+
+def within_loss_limit(
+    realized_loss_won: float, policy: ClosingBetPolicy, period: Literal["daily", "weekly"]
+) -> bool:
+    """check_daily_limit / check_weekly_limit: True while the loss is below 2R (day) / 4R (week).
+
+    ``realized_loss_won`` is the period's realized loss as a positive number of won.
+    """
+    limit_r = policy.daily_loss_limit_r if period == "daily" else policy.weekly_loss_limit_r
+    return realized_loss_won < limit_r * policy.r_value
+
+
+def half_kelly(win_rate: float, avg_win_pct: float, avg_loss_pct: float) -> float:
+    """Half of the Kelly fraction W − (1 − W) ÷ (avg win ÷ avg loss), floored at 0.
+
+    ``win_rate`` is a fraction (0–1); the averages are positive percentages.
+    """
+    if not 0 <= win_rate <= 1:
+        raise ValueError("win_rate must be a fraction between 0 and 1")
+    if avg_win_pct <= 0 or avg_loss_pct <= 0:
+        return 0.0
+    kelly = win_rate - (1 - win_rate) / (avg_win_pct / avg_loss_pct)
+    return max(0.0, kelly / 2)

@@ -438,3 +438,26 @@ def market_status(
         "symbol": symbol,
         "name": name,
     }
+
+
+def market_gate_fallback(
+    proxy: SeriesWindow | None,
+    error: str,
+    policy: MarketGatePolicy | None = None,
+) -> dict[str, Any] | None:
+    """The body the route served when the enhanced gate threw: from KODEX 200 closes with more
+    than 200 rows, RISK_ON 80 when the price is above MA200, else RISK_OFF 20. None when the
+    proxy is too short (the route then answers 500 ``{error, sectors: []}``)."""
+    policy = policy or MarketGatePolicy()
+    if proxy is None:
+        return None
+    close, _ = _clean(proxy)
+    if len(close) <= policy.status_ma_slow:
+        return None
+    above = float(close[-1]) > float(np.mean(close[-policy.status_ma_slow :]))
+    return {
+        "status": "RISK_ON" if above else "RISK_OFF",
+        "score": policy.status_risk_on_score if above else policy.status_risk_off_score,
+        "sectors": [],
+        "error": f"Enhanced failed: {error}",
+    }
