@@ -28,8 +28,8 @@ from krstock.marketdata.sample import (
     krx_trading_days,
     random_walk_market,
     supply_demand_index,
-    tick_size,
 )
+from krstock.marketdata.ticks import tick_size
 
 N_TICKERS = 300
 
