@@ -1,0 +1,215 @@
+"""Kopf handlers: every ScanJob trigger calls the one ``reconcile``; SignalPolicy changes fan out.
+
+Run with ``python -m krstock_operator`` (or ``kopf run --standalone -A handlers.py``). There is no
+finalizer: children are garbage-collected through their owner references and nothing outside the
+cluster needs cleaning, so the delete handlers are optional (bookkeeping only). The periodic resync
+is a task of our own instead of ``@kopf.timer``, because Kopf puts a finalizer on every object
+that has a timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import kopf
+from kubernetes_asyncio.client.exceptions import ApiException
+from prometheus_client import start_http_server
+
+from krstock_operator import GROUP, VERSION, metrics
+from krstock_operator.config import OperatorSettings, get_settings
+from krstock_operator.kube import Kube, make_api_client
+from krstock_operator.reconcile import Result, reconcile
+from krstock_operator.runs import RunsClient
+
+log = logging.getLogger("krstock_operator")
+
+
+class _State:
+    """Process-wide clients, created at startup and closed at cleanup."""
+
+    settings: OperatorSettings
+    kube: Kube
+    runs: RunsClient
+    scanjobs: Any = None  # the scanjob_bodies index (live)
+    policies: Any = None  # the signalpolicy_specs index (live)
+    resync: asyncio.Task[None] | None = None
+    locks: dict[tuple[str, str], asyncio.Lock]
+
+
+STATE = _State()
+STATE.locks = {}
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    settings = get_settings()
+    if settings.kube_url:
+        return kopf.ConnectionInfo(server=settings.kube_url, scheme=None)
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
+    ours = get_settings()
+    settings.posting.level = logging.WARNING  # our own events say what matters; skip the chatter
+    STATE.settings = ours
+    STATE.kube = Kube(await make_api_client(ours), keda_cache_s=ours.keda_cache_s)
+    STATE.runs = RunsClient(ours.api_url, ours.api_key, ours.api_timeout_s)
+    STATE.scanjobs = kwargs["scanjob_bodies"]  # the live indexes below
+    STATE.policies = kwargs["signalpolicy_specs"]
+    STATE.locks = {}
+    if ours.metrics_port:
+        start_http_server(ours.metrics_port, registry=metrics.REGISTRY)
+    STATE.resync = asyncio.create_task(_resync_forever(ours.resync_seconds))
+
+
+@kopf.on.cleanup()
+async def cleanup(**_: Any) -> None:
+    if STATE.resync is not None:
+        STATE.resync.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await STATE.resync
+    await STATE.kube.api.close()
+
+
+@kopf.index(GROUP, VERSION, "scanjobs")
+def scanjob_bodies(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return {(namespace, name): _plain(body)}
+
+
+@kopf.index(GROUP, VERSION, "signalpolicies")
+def signalpolicy_specs(
+    namespace: str | None, name: str, spec: kopf.Spec, **_: Any
+) -> dict[Any, Any]:
+    return {(namespace, name): _plain(spec)}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _known_policies() -> dict[tuple[str, str], dict[str, Any]]:
+    index = STATE.policies
+    if index is None:
+        return {}
+    return {key: next(iter(index[key])) for key in list(index) if len(index[key])}
+
+
+async def _reconcile_locked(body: dict[str, Any], trigger: str) -> Result:
+    meta = body["metadata"]
+    key = (meta["namespace"], meta["name"])
+    lock = STATE.locks.setdefault(key, asyncio.Lock())
+    async with lock:
+        try:
+            result = await reconcile(
+                body,
+                kube=STATE.kube,
+                runs=STATE.runs,
+                settings=STATE.settings,
+                policies=_known_policies(),
+            )
+        except Exception:
+            metrics.RECONCILES.labels(trigger=trigger, result="error").inc()
+            metrics.ERRORS.labels(kind="unexpected").inc()
+            raise
+        ok = all(c["status"] == "True" for c in result.status["conditions"] if c["type"] == "Ready")
+        metrics.RECONCILES.labels(trigger=trigger, result="ok" if ok else "problem").inc()
+        for event_type, reason, message in result.events:
+            try:
+                await STATE.kube.post_event(body, event_type, reason, message)
+            except ApiException as exc:
+                log.warning("could not post event %s on %s/%s: %s", reason, *key, exc)
+        log.info(
+            "reconciled %s/%s (%s): phase=%s created=%s patched=%s deleted=%s",
+            *key,
+            trigger,
+            result.status.get("phase"),
+            result.outcome.created if result.outcome else [],
+            result.outcome.patched if result.outcome else [],
+            result.outcome.deleted if result.outcome else [],
+        )
+        return result
+
+
+@kopf.on.resume(GROUP, VERSION, "scanjobs")
+@kopf.on.create(GROUP, VERSION, "scanjobs")
+@kopf.on.update(GROUP, VERSION, "scanjobs")
+async def scanjob_changed(body: kopf.Body, patch: kopf.Patch, reason: str, **_: Any) -> None:
+    result = await _reconcile_locked(_plain(body), trigger=str(reason))
+    patch.status.update(result.status)
+
+
+@kopf.on.delete(GROUP, VERSION, "scanjobs", optional=True)
+def scanjob_deleted(namespace: str | None, name: str, **_: Any) -> None:
+    """Bookkeeping only: the children go with their owner references (no finalizer)."""
+    STATE.locks.pop((str(namespace), name), None)
+    metrics.record_state((str(namespace), name), None, None)
+
+
+async def _reconcile_and_store(bodies: Iterable[dict[str, Any]], trigger: str) -> None:
+    for body in bodies:
+        meta = body.get("metadata", {})
+        if meta.get("deletionTimestamp"):
+            continue
+        try:
+            result = await _reconcile_locked(body, trigger)
+            await STATE.kube.patch_scanjob_status(meta["namespace"], meta["name"], result.status)
+        except ApiException as exc:
+            if exc.status != 404:  # deleted meanwhile is fine
+                log.warning("resync of %s/%s failed: %s", *_key(meta), exc)
+        except Exception:
+            log.exception("resync of %s/%s failed", *_key(meta))
+
+
+def _key(meta: dict[str, Any]) -> tuple[str, str]:
+    return (str(meta.get("namespace")), str(meta.get("name")))
+
+
+def _scanjobs(namespace: str | None = None, policy: str | None = None) -> list[dict[str, Any]]:
+    index = STATE.scanjobs
+    if index is None:
+        return []
+    bodies = []
+    for key in list(index):
+        if namespace is not None and key[0] != namespace:
+            continue
+        for body in index[key]:
+            ref = ((body.get("spec") or {}).get("policyRef") or {}).get("name")
+            if policy is None or ref == policy:
+                bodies.append(body)
+    return bodies
+
+
+async def _resync_forever(interval: float) -> None:
+    """Level-triggered resync: every ScanJob again, for run status and drift repair."""
+    while True:
+        await asyncio.sleep(interval)
+        await _reconcile_and_store(_scanjobs(), trigger="resync")
+
+
+@kopf.on.resume(GROUP, VERSION, "signalpolicies")
+@kopf.on.create(GROUP, VERSION, "signalpolicies")
+@kopf.on.update(GROUP, VERSION, "signalpolicies")
+async def signalpolicy_changed(
+    namespace: str | None, name: str, meta: kopf.Meta, patch: kopf.Patch, **_: Any
+) -> None:
+    """A policy appeared or changed: its ScanJobs converge (ConfigMaps, worker rollouts)."""
+    users = _scanjobs(namespace, policy=name)
+    await _reconcile_and_store(users, trigger="policy")
+    patch.status["observedGeneration"] = meta.get("generation")
+    patch.status["usedBy"] = len(users)
+    patch.status["scanJobs"] = sorted(b["metadata"]["name"] for b in users)
+
+
+@kopf.on.delete(GROUP, VERSION, "signalpolicies", optional=True)
+async def signalpolicy_deleted(namespace: str | None, name: str, **_: Any) -> None:
+    """Its ScanJobs become Blocked (condition + event); their children stay as they were."""
+    await _reconcile_and_store(_scanjobs(namespace, policy=name), trigger="policy")

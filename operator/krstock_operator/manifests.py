@@ -1,0 +1,420 @@
+"""Pure builders of every object the operator manages for a ScanJob, and the desired set of them.
+
+No I/O here: ``desired_children`` takes the ScanJob (owner + parsed spec) and what the operator
+knows about the cluster (KEDA present? the resolved SignalPolicy) and returns plain manifests.
+
+Policy delivery (the documented choice): the referenced SignalPolicy, validated and completed by the
+shared model, is rendered into a ConfigMap ``<scanjob>-policy`` (``policy.json``) owned by the
+ScanJob. Workers and enqueue pods mount it at ``/etc/krstock/policy`` and get
+``KRSTOCK_POLICY_FILE``; the worker pod template carries the policy's digest, so a policy change
+rolls the workers and every new run is enqueued with the new file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from krstock_operator import API_VERSION, __version__
+from krstock_operator.config import OperatorSettings
+from krstock_operator.spec import ScanJobSpec
+
+MANAGED_BY = "krstock-operator"
+SCANJOB_LABEL = "krstock.io/scanjob"
+QUEUE_LABEL = "krstock.io/queue"
+POLICY_DIGEST_ANNOTATION = "krstock.io/policy-sha256"
+POLICY_DIR = "/etc/krstock/policy"
+POLICY_FILE = f"{POLICY_DIR}/policy.json"
+DEFAULT_RESOURCES: dict[str, Any] = {
+    "requests": {"cpu": "250m", "memory": "512Mi"},
+    "limits": {"memory": "2Gi"},
+}
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The ScanJob that owns the children."""
+
+    namespace: str
+    name: str
+    uid: str
+
+
+@dataclass(frozen=True)
+class PolicyDoc:
+    """A resolved SignalPolicy: its name, the complete policy JSON and the JSON's digest."""
+
+    name: str
+    data: str
+    digest: str
+
+
+@dataclass(frozen=True)
+class ClusterContext:
+    settings: OperatorSettings
+    keda_available: bool
+    policy: PolicyDoc | None = None
+    # The run-once Job for the current spec hash was already created once (status.runOnce):
+    # do not create it again when it is gone (TTL), or the run would repeat.
+    run_once_done: bool = False
+
+
+def labels(owner: Owner, component: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "krstock",
+        "app.kubernetes.io/instance": owner.name,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": "krstock",
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        "app.kubernetes.io/version": __version__,
+        SCANJOB_LABEL: owner.name,
+    }
+
+
+def owner_reference(owner: Owner) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "ScanJob",
+        "name": owner.name,
+        "uid": owner.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _metadata(
+    owner: Owner, name: str, component: str, extra: dict[str, str] | None = None
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": owner.namespace,
+        "labels": {**labels(owner, component), **(extra or {})},
+        "ownerReferences": [owner_reference(owner)],
+    }
+
+
+def worker_name(owner: Owner, queue: str) -> str:
+    return f"{owner.name}-worker-{queue}"
+
+
+def policy_configmap_name(owner: Owner) -> str:
+    return f"{owner.name}-policy"
+
+
+def run_job_name(owner: Owner, spec: ScanJobSpec) -> str:
+    return f"{owner.name}-run-{spec.run_hash()}"
+
+
+def autoscaler_kind(spec: ScanJobSpec, keda_available: bool) -> str:
+    """``keda``, ``hpa`` or ``none`` (fixed replicas) for this spec in this cluster."""
+    mode = spec.workers.autoscaling
+    if mode in ("auto", "keda"):
+        return "keda" if keda_available else "none"
+    return mode
+
+
+def _env_from(settings: OperatorSettings) -> list[dict[str, Any]]:
+    sources: list[dict[str, Any]] = []
+    if settings.env_configmap:
+        sources.append({"configMapRef": {"name": settings.env_configmap, "optional": True}})
+    if settings.env_secret:
+        sources.append({"secretRef": {"name": settings.env_secret, "optional": True}})
+    return sources
+
+
+def _security_context() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def _pod_security() -> dict[str, Any]:
+    return {"runAsNonRoot": True, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+Objs = list[dict[str, Any]]
+
+
+def _volumes(owner: Owner, ctx: ClusterContext) -> tuple[Objs, Objs]:
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
+    if ctx.policy is not None:
+        volumes.append({"name": "policy", "configMap": {"name": policy_configmap_name(owner)}})
+        mounts.append({"name": "policy", "mountPath": POLICY_DIR, "readOnly": True})
+    return volumes, mounts
+
+
+def _common_env(owner: Owner, ctx: ClusterContext) -> list[dict[str, Any]]:
+    env = [{"name": "KRSTOCK_SCANJOB", "value": f"{owner.namespace}/{owner.name}"}]
+    if ctx.policy is not None:
+        env.append({"name": "KRSTOCK_POLICY_FILE", "value": POLICY_FILE})
+        env.append({"name": "KRSTOCK_POLICY_NAME", "value": ctx.policy.name})
+    return env
+
+
+def _pod_spec_extras(settings: OperatorSettings) -> dict[str, Any]:
+    extras: dict[str, Any] = {"securityContext": _pod_security()}
+    if settings.worker_service_account:
+        extras["serviceAccountName"] = settings.worker_service_account
+    return extras
+
+
+def worker_deployment(
+    owner: Owner, spec: ScanJobSpec, queue: str, ctx: ClusterContext
+) -> dict[str, Any]:
+    """``krstock worker --queues Q``; replicas only when no autoscaler owns them."""
+    settings = ctx.settings
+    selector = {
+        "app.kubernetes.io/name": "krstock",
+        "app.kubernetes.io/instance": owner.name,
+        "app.kubernetes.io/component": "worker",
+        QUEUE_LABEL: queue,
+    }
+    volumes, mounts = _volumes(owner, ctx)
+    heartbeat = settings.worker_heartbeat_file
+    env = [
+        *_common_env(owner, ctx),
+        {"name": "KRSTOCK_WORKER_HEARTBEAT_FILE", "value": heartbeat},
+        {"name": "KRSTOCK_WORKER_READY_FILE", "value": settings.worker_ready_file},
+    ]
+    annotations = {POLICY_DIGEST_ANNOTATION: ctx.policy.digest if ctx.policy else "defaults"}
+    container: dict[str, Any] = {
+        "name": "worker",
+        "image": settings.image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": ["krstock", "worker", "--queues", queue],
+        "args": ["--concurrency", str(spec.workers.concurrency)],
+        "env": env,
+        "resources": spec.workers.resources or DEFAULT_RESOURCES,
+        "volumeMounts": mounts,
+        "securityContext": _security_context(),
+        "livenessProbe": {
+            "exec": {
+                "command": [
+                    "sh",
+                    "-c",
+                    f'test $(( $(date +%s) - $(stat -c %Y "{heartbeat}") )) '
+                    f"-lt {settings.worker_heartbeat_max_age_s}",
+                ]
+            },
+            "initialDelaySeconds": 30,
+            "periodSeconds": 30,
+            "failureThreshold": 3,
+        },
+        "readinessProbe": {
+            "exec": {"command": ["test", "-f", settings.worker_ready_file]},
+            "periodSeconds": 10,
+        },
+    }
+    env_from = _env_from(settings)
+    if env_from:
+        container["envFrom"] = env_from
+    deployment_spec: dict[str, Any] = {
+        "selector": {"matchLabels": selector},
+        "template": {
+            "metadata": {
+                "labels": {**labels(owner, "worker"), QUEUE_LABEL: queue},
+                "annotations": annotations,
+            },
+            "spec": {
+                **_pod_spec_extras(settings),
+                # Longer than a task may run, so a rollout lets the running task finish.
+                "terminationGracePeriodSeconds": spec.run_deadline_s + 60,
+                "containers": [container],
+                "volumes": volumes,
+            },
+        },
+    }
+    if autoscaler_kind(spec, ctx.keda_available) == "none":
+        deployment_spec["replicas"] = spec.workers.replicas
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(owner, worker_name(owner, queue), "worker", {QUEUE_LABEL: queue}),
+        "spec": deployment_spec,
+    }
+
+
+def scaled_object(
+    owner: Owner, spec: ScanJobSpec, queue: str, ctx: ClusterContext
+) -> dict[str, Any]:
+    """KEDA's redis list scaler on the Celery queue (a Redis list named like the queue)."""
+    settings = ctx.settings
+    trigger: dict[str, Any] = {
+        "type": "redis",
+        "metadata": {
+            "address": settings.redis_address,
+            "listName": queue,
+            "listLength": str(spec.workers.queue_length_target),
+            "activationListLength": "0",
+            "databaseIndex": str(settings.redis_database),
+        },
+    }
+    if settings.keda_authentication_ref:
+        trigger["authenticationRef"] = {"name": settings.keda_authentication_ref}
+    name = worker_name(owner, queue)
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": _metadata(owner, name, "autoscaler", {QUEUE_LABEL: queue}),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "minReplicaCount": spec.workers.min_replicas,
+            "maxReplicaCount": spec.workers.max_replicas,
+            "pollingInterval": 15,
+            # Scale to zero only well after the queue drains (a run may still be finishing).
+            "cooldownPeriod": max(300, spec.run_deadline_s),
+            "triggers": [trigger],
+        },
+    }
+
+
+def worker_hpa(owner: Owner, spec: ScanJobSpec, queue: str) -> dict[str, Any]:
+    name = worker_name(owner, queue)
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": _metadata(owner, name, "autoscaler", {QUEUE_LABEL: queue}),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "minReplicas": max(1, spec.workers.min_replicas),
+            "maxReplicas": spec.workers.max_replicas,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {
+                            "type": "Utilization",
+                            "averageUtilization": spec.workers.target_cpu_percent,
+                        },
+                    },
+                }
+            ],
+        },
+    }
+
+
+def enqueue_command(owner: Owner, spec: ScanJobSpec, ctx: ClusterContext) -> list[str]:
+    """``krstock enqueue <task> ...``: the pod only enqueues; workers do the run."""
+    command = [
+        "krstock",
+        "enqueue",
+        spec.scanner,
+        "--scanjob",
+        f"{owner.namespace}/{owner.name}",
+        "--queue",
+        spec.queues[0],
+        "--time-limit",
+        str(spec.run_deadline_s),
+    ]
+    if spec.markets:
+        command += ["--markets", ",".join(spec.markets)]
+    if spec.tickers:
+        command += ["--tickers", ",".join(spec.tickers)]
+    if spec.top_by_trading_value is not None:
+        command += ["--top", str(spec.top_by_trading_value)]
+    if ctx.policy is not None:
+        command += ["--policy-file", POLICY_FILE, "--policy-name", ctx.policy.name]
+    for key, value in sorted(spec.parameters.items()):
+        command += ["--param", f"{key}={value}"]
+    return [*command, "--json"]
+
+
+def _enqueue_job_spec(owner: Owner, spec: ScanJobSpec, ctx: ClusterContext) -> dict[str, Any]:
+    settings = ctx.settings
+    volumes, mounts = _volumes(owner, ctx)
+    container: dict[str, Any] = {
+        "name": "enqueue",
+        "image": settings.image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": enqueue_command(owner, spec, ctx),
+        "env": _common_env(owner, ctx),
+        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+        "volumeMounts": mounts,
+        "securityContext": _security_context(),
+    }
+    env_from = _env_from(settings)
+    if env_from:
+        container["envFrom"] = env_from
+    return {
+        "backoffLimit": 2,
+        "activeDeadlineSeconds": 300,
+        "ttlSecondsAfterFinished": 86400,
+        "template": {
+            "metadata": {"labels": labels(owner, "enqueue")},
+            "spec": {
+                **_pod_spec_extras(settings),
+                "restartPolicy": "Never",
+                "containers": [container],
+                "volumes": volumes,
+            },
+        },
+    }
+
+
+def cron_job(owner: Owner, spec: ScanJobSpec, ctx: ClusterContext) -> dict[str, Any]:
+    assert spec.schedule is not None
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": _metadata(owner, owner.name, "schedule"),
+        "spec": {
+            "schedule": spec.schedule,
+            "timeZone": spec.time_zone,
+            "suspend": spec.suspend,
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": spec.starting_deadline_s,
+            "successfulJobsHistoryLimit": spec.successful_history,
+            "failedJobsHistoryLimit": spec.failed_history,
+            "jobTemplate": {
+                "metadata": {"labels": labels(owner, "enqueue")},
+                "spec": _enqueue_job_spec(owner, spec, ctx),
+            },
+        },
+    }
+
+
+def run_job(owner: Owner, spec: ScanJobSpec, ctx: ClusterContext) -> dict[str, Any]:
+    """The run-once Job (suspended while the ScanJob is)."""
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": _metadata(owner, run_job_name(owner, spec), "run"),
+        "spec": {**_enqueue_job_spec(owner, spec, ctx), "suspend": spec.suspend},
+    }
+
+
+def policy_configmap(owner: Owner, policy: PolicyDoc) -> dict[str, Any]:
+    metadata = _metadata(
+        owner, policy_configmap_name(owner), "policy", {"krstock.io/signalpolicy": policy.name}
+    )
+    metadata["annotations"] = {POLICY_DIGEST_ANNOTATION: policy.digest}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata,
+        "data": {"policy.json": policy.data},
+    }
+
+
+def desired_children(owner: Owner, spec: ScanJobSpec, ctx: ClusterContext) -> list[dict[str, Any]]:
+    """Everything that should exist for this ScanJob now; anything else it owns is an orphan."""
+    children: list[dict[str, Any]] = []
+    if ctx.policy is not None:
+        children.append(policy_configmap(owner, ctx.policy))
+    scaler = autoscaler_kind(spec, ctx.keda_available)
+    for queue in spec.queues:
+        children.append(worker_deployment(owner, spec, queue, ctx))
+        if scaler == "keda":
+            children.append(scaled_object(owner, spec, queue, ctx))
+        elif scaler == "hpa":
+            children.append(worker_hpa(owner, spec, queue))
+    if spec.scheduled:
+        children.append(cron_job(owner, spec, ctx))
+    elif not ctx.run_once_done:
+        children.append(run_job(owner, spec, ctx))
+    return children

@@ -1,0 +1,326 @@
+"""The real Kopf loop against kmock's emulator (KEDA installed): create, update, policy, errors.
+
+One emulator, one fake API and one operator serve the whole module; each test works in its own
+namespace. Kubernetes garbage collection is not emulated, so deletion is asserted through the
+owner references the API server's collector follows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from operator_harness import POLICIES, SCANJOBS, Harness, example, running_operator
+
+from krstock_operator import metrics
+from krstock_operator.manifests import POLICY_DIGEST_ANNOTATION
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+DEPLOYMENTS = "apps/v1/deployments"
+CRONJOBS = "batch/v1/cronjobs"
+JOBS = "batch/v1/jobs"
+SCALED = "keda.sh/v1alpha1/scaledobjects"
+HPAS = "autoscaling/v2/horizontalpodautoscalers"
+CONFIGMAPS = "v1/configmaps"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def op() -> AsyncIterator[Harness]:
+    async with running_operator(keda=True) as harness:
+        yield harness
+
+
+def _owned_by(obj: dict[str, Any], scanjob: dict[str, Any]) -> bool:
+    refs = obj["metadata"].get("ownerReferences", [])
+    return any(
+        r["uid"] == scanjob["metadata"]["uid"]
+        and r["kind"] == "ScanJob"
+        and r["controller"] is True
+        and r["blockOwnerDeletion"] is True
+        for r in refs
+    )
+
+
+async def test_create_builds_children_with_owner_references_and_status(op: Harness) -> None:
+    ns = "t-create"
+    await op.create(example("signalpolicy-default.yaml"), ns)
+    scanjob = await op.create(example("scanjob-daily-vcp.yaml"), ns)
+
+    await op.wait_for(lambda: op.status(ns, "daily-vcp").get("phase") == "Scheduled", "Scheduled")
+    deployment = op.get(DEPLOYMENTS, ns, "daily-vcp-worker-scan")
+    cronjob = op.get(CRONJOBS, ns, "daily-vcp")
+    scaled = op.get(SCALED, ns, "daily-vcp-worker-scan")
+    configmap = op.get(CONFIGMAPS, ns, "daily-vcp-policy")
+    assert deployment and cronjob and scaled and configmap
+    for child in (deployment, cronjob, scaled, configmap):
+        assert _owned_by(child, scanjob), child["metadata"]
+        labels = child["metadata"]["labels"]
+        assert labels["app.kubernetes.io/managed-by"] == "krstock-operator"
+        assert labels["app.kubernetes.io/instance"] == "daily-vcp"
+        assert labels["app.kubernetes.io/part-of"] == "krstock"
+
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["krstock", "worker", "--queues", "scan"]
+    assert "replicas" not in deployment["spec"]  # KEDA owns the replica count
+    assert scaled["spec"]["triggers"][0]["metadata"]["listName"] == "scan"
+    assert (scaled["spec"]["minReplicaCount"], scaled["spec"]["maxReplicaCount"]) == (0, 3)
+    assert cronjob["spec"]["schedule"] == "10 16 * * 1-5"
+    assert cronjob["spec"]["timeZone"] == "Asia/Seoul"
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    enqueue = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert enqueue["command"][:3] == ["krstock", "enqueue", "vcp"]
+    assert json.loads(configmap["data"]["policy.json"])["name"] == "krstock-default"
+
+    status = op.status(ns, "daily-vcp")
+    assert status["observedGeneration"] == 1
+    assert status["nextRunAt"].endswith("Z")
+    assert sorted(status["children"]) == [
+        "ConfigMap/daily-vcp-policy",
+        "CronJob/daily-vcp",
+        "Deployment/daily-vcp-worker-scan",
+        "ScaledObject/daily-vcp-worker-scan",
+    ]
+    assert op.condition(ns, "daily-vcp", "Ready")["status"] == "True"
+    assert op.condition(ns, "daily-vcp", "Scheduled")["reason"] == "CronJobActive"
+    assert op.condition(ns, "daily-vcp", "Degraded")["status"] == "False"
+    # No finalizer: nothing outside the cluster needs cleaning.
+    assert not op.get(SCANJOBS, ns, "daily-vcp")["metadata"].get("finalizers")
+
+
+async def test_updates_converge_children(op: Harness) -> None:
+    ns = "t-update"
+    await op.create(example("signalpolicy-default.yaml"), ns)
+    await op.create(example("scanjob-daily-vcp.yaml"), ns)
+    await op.wait_for(lambda: op.get(CRONJOBS, ns, "daily-vcp"), "CronJob")
+
+    await op.patch_spec("ScanJob", ns, "daily-vcp", {"schedule": "30 8 * * 1-5"})
+    await op.wait_for(
+        lambda: op.get(CRONJOBS, ns, "daily-vcp")["spec"]["schedule"] == "30 8 * * 1-5", "schedule"
+    )
+    await op.wait_for(lambda: op.status(ns, "daily-vcp")["observedGeneration"] == 2, "generation")
+
+    await op.patch_spec("ScanJob", ns, "daily-vcp", {"suspend": True})
+    await op.wait_for(lambda: op.get(CRONJOBS, ns, "daily-vcp")["spec"]["suspend"] is True, "susp")
+    await op.wait_for(lambda: op.status(ns, "daily-vcp")["phase"] == "Suspended", "Suspended")
+    assert op.condition(ns, "daily-vcp", "Scheduled")["reason"] == "Suspended"
+    assert "nextRunAt" not in op.status(ns, "daily-vcp")
+
+    # A new queue: its worker and scaler appear, the unused queue's disappear (no orphans).
+    await op.patch_spec("ScanJob", ns, "daily-vcp", {"queue": "heavy"})
+    await op.wait_for(lambda: op.get(DEPLOYMENTS, ns, "daily-vcp-worker-heavy"), "heavy worker")
+    await op.wait_for(
+        lambda: (
+            not op.get(DEPLOYMENTS, ns, "daily-vcp-worker-scan")
+            and not op.get(SCALED, ns, "daily-vcp-worker-scan")
+        ),
+        "the scan queue's worker and scaler gone",
+    )
+    assert op.get(SCALED, ns, "daily-vcp-worker-heavy")
+
+    # Workers: fixed replicas replace KEDA; then a CPU HPA replaces the fixed count.
+    await op.patch_spec(
+        "ScanJob", ns, "daily-vcp", {"workers": {"autoscaling": "none", "replicas": 3}}
+    )
+    await op.wait_for(
+        lambda: op.get(DEPLOYMENTS, ns, "daily-vcp-worker-heavy")["spec"].get("replicas") == 3,
+        "3 replicas",
+    )
+    await op.wait_for(lambda: not op.get(SCALED, ns, "daily-vcp-worker-heavy"), "no KEDA")
+    await op.patch_spec(
+        "ScanJob", ns, "daily-vcp", {"workers": {"autoscaling": "hpa", "concurrency": 4}}
+    )
+    hpa = await op.wait_for(lambda: op.get(HPAS, ns, "daily-vcp-worker-heavy"), "HPA")
+    assert hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 80
+    deployment = await op.wait_for(
+        lambda: (
+            (d := op.get(DEPLOYMENTS, ns, "daily-vcp-worker-heavy"))
+            and "replicas" not in d["spec"]
+            and d
+        ),
+        "replicas handed to the HPA",
+    )
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["args"] == [
+        "--concurrency",
+        "4",
+    ]
+
+    # Schedule removed: the CronJob goes, a run-once Job comes (suspended like the ScanJob).
+    await op.patch_spec("ScanJob", ns, "daily-vcp", {"schedule": None})
+    await op.wait_for(lambda: not op.get(CRONJOBS, ns, "daily-vcp"), "CronJob gone")
+    jobs = await op.wait_for(lambda: op.list(JOBS, ns), "run-once Job")
+    (job,) = jobs.values()
+    assert job["spec"]["suspend"] is True
+    await op.patch_spec("ScanJob", ns, "daily-vcp", {"suspend": False})
+    await op.wait_for(
+        lambda: op.get(JOBS, ns, job["metadata"]["name"])["spec"]["suspend"] is False, "resumed"
+    )
+    # Back to a schedule: the Job goes again.
+    await op.patch_spec("ScanJob", ns, "daily-vcp", {"schedule": "0 9 * * *"})
+    await op.wait_for(lambda: op.get(CRONJOBS, ns, "daily-vcp"), "CronJob back")
+    await op.wait_for(lambda: not op.list(JOBS, ns), "Job gone")
+    await op.wait_for(lambda: op.condition(ns, "daily-vcp", "Ready").get("status") == "True", "ok")
+
+
+async def test_policy_change_reaches_the_workers(op: Harness) -> None:
+    ns = "t-policy"
+    await op.create(example("signalpolicy-default.yaml"), ns)
+    await op.create(example("scanjob-daily-vcp.yaml"), ns)
+    configmap = await op.wait_for(lambda: op.get(CONFIGMAPS, ns, "daily-vcp-policy"), "ConfigMap")
+    deployment = await op.wait_for(
+        lambda: op.get(DEPLOYMENTS, ns, "daily-vcp-worker-scan"), "worker"
+    )
+    digest = deployment["spec"]["template"]["metadata"]["annotations"][POLICY_DIGEST_ANNOTATION]
+    assert json.loads(configmap["data"]["policy.json"])["vcp"]["min_contractions"] == 2
+
+    await op.patch_spec(
+        "SignalPolicy", ns, "krstock-default", {"extends": "p10", "vcp": {"min_contractions": 3}}
+    )
+    configmap = await op.wait_for(
+        lambda: (
+            (c := op.get(CONFIGMAPS, ns, "daily-vcp-policy"))
+            and json.loads(c["data"]["policy.json"])["vcp"]["min_contractions"] == 3
+            and c
+        ),
+        "the new policy in the ConfigMap",
+    )
+    policy = json.loads(configmap["data"]["policy.json"])
+    assert policy["extends"] == "p10"
+    assert policy["vcp_legacy"]["volume_check"] is True  # from the p10 preset
+    deployment = await op.wait_for(
+        lambda: (
+            (d := op.get(DEPLOYMENTS, ns, "daily-vcp-worker-scan"))
+            and d["spec"]["template"]["metadata"]["annotations"][POLICY_DIGEST_ANNOTATION] != digest
+            and d
+        ),
+        "a worker rollout (new policy digest)",
+    )
+    volumes = deployment["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "policy", "configMap": {"name": "daily-vcp-policy"}} in volumes
+    await op.wait_for(
+        lambda: (
+            (op.get(POLICIES, ns, "krstock-default") or {}).get("status", {}).get("usedBy") == 1
+        ),
+        "policy status usedBy",
+    )
+
+
+async def test_missing_policy_is_a_condition_and_an_event_then_recovers(op: Harness) -> None:
+    ns = "t-missing"
+    await op.create(example("scanjob-closing-bet-once.yaml"), ns)
+    await op.wait_for(lambda: op.status(ns, "closing-bet-now").get("phase") == "Blocked", "Blocked")
+    ready = op.condition(ns, "closing-bet-now", "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "PolicyNotFound")
+    assert "krstock-default" in ready["message"]
+    events = await op.wait_for(
+        lambda: [e for e in op.events(ns, "closing-bet-now") if e["reason"] == "PolicyNotFound"],
+        "a PolicyNotFound event",
+    )
+    assert events[0]["type"] == "Warning"
+    assert not op.list(JOBS, ns) and not op.list(DEPLOYMENTS, ns)  # nothing runs without it
+    # Resyncs keep the condition but do not repeat the event (no storm).
+    before = metrics.RECONCILES.labels(trigger="resync", result="problem")._value.get()
+    await op.wait_for(
+        lambda: (
+            metrics.RECONCILES.labels(trigger="resync", result="problem")._value.get() >= before + 2
+        ),
+        "two more resyncs",
+    )
+    warnings = [e for e in op.events(ns, "closing-bet-now") if e["reason"] == "PolicyNotFound"]
+    assert len(warnings) == 1
+
+    await op.create(example("signalpolicy-default.yaml"), ns)
+    await op.wait_for(
+        lambda: op.condition(ns, "closing-bet-now", "Ready").get("status") == "True", "Ready"
+    )
+    job = await op.wait_for(lambda: op.list(JOBS, ns), "the run-once Job")
+    (job,) = job.values()
+    command = job["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command[:3] == ["krstock", "enqueue", "closing-bet"]
+    assert "--policy-file" in command
+    assert op.status(ns, "closing-bet-now")["phase"] == "Pending"
+    assert any(e["reason"] == "Reconciled" for e in op.events(ns, "closing-bet-now"))
+
+
+async def test_api_down_is_degraded_then_recovers(op: Harness) -> None:
+    ns = "t-api"
+    await op.create(example("signalpolicy-default.yaml"), ns)
+    op.api.runs[f"{ns}/closing-bet-now"] = [
+        {
+            "id": "run-1",
+            "status": "SUCCEEDED",
+            "started_at": "2026-11-26T06:20:00+00:00",
+            "finished_at": "2026-11-26T06:21:30+00:00",
+            "counts": {"signals": 7},
+        }
+    ]
+    await op.create(example("scanjob-closing-bet-once.yaml"), ns)
+    await op.wait_for(lambda: op.status(ns, "closing-bet-now").get("phase") == "Succeeded", "done")
+    assert op.status(ns, "closing-bet-now")["lastRun"] == {
+        "id": "run-1",
+        "state": "SUCCEEDED",
+        "startedAt": "2026-11-26T06:20:00Z",
+        "finishedAt": "2026-11-26T06:21:30Z",
+        "signals": 7,
+    }
+
+    await op.api.stop()
+    degraded = await op.wait_for(
+        lambda: (
+            (c := op.condition(ns, "closing-bet-now", "Degraded")).get("status") == "True" and c
+        ),
+        "Degraded",
+    )
+    assert degraded["reason"] == "ApiUnreachable"
+    assert op.status(ns, "closing-bet-now")["lastRun"]["signals"] == 7  # kept, not erased
+    await op.wait_for(
+        lambda: any(e["reason"] == "ApiUnreachable" for e in op.events(ns, "closing-bet-now")),
+        "an ApiUnreachable event",
+    )
+
+    op.api.runs[f"{ns}/closing-bet-now"].append(
+        {"id": "run-2", "status": "RUNNING", "started_at": "2026-11-27T06:20:00Z", "counts": {}}
+    )
+    await op.api.start()
+    await op.wait_for(
+        lambda: op.condition(ns, "closing-bet-now", "Degraded").get("status") == "False",
+        "recovery",
+    )
+    status = op.status(ns, "closing-bet-now")
+    assert status["phase"] == "Running"
+    assert status["lastRun"]["id"] == "run-2"
+
+
+async def test_delete_leaves_children_to_the_garbage_collector(op: Harness) -> None:
+    ns = "t-delete"
+    await op.create(example("signalpolicy-default.yaml"), ns)
+    scanjob = await op.create(example("scanjob-daily-pipeline.yaml"), ns)
+    await op.wait_for(
+        lambda: len(op.status(ns, "daily-pipeline").get("children", [])) == 10, "all children"
+    )
+    deployments = op.list(DEPLOYMENTS, ns).values()
+    queues = {d["metadata"]["labels"]["krstock.io/queue"] for d in deployments}
+    assert queues == {"maintenance", "collect", "scan", "ai"}
+    children = [
+        *op.list(DEPLOYMENTS, ns).values(),
+        *op.list(SCALED, ns).values(),
+        *op.list(CRONJOBS, ns).values(),
+        *op.list(CONFIGMAPS, ns).values(),
+    ]
+    await op.delete("scanjobs", ns, "daily-pipeline")
+    # Gone at once (no finalizer to wait for); every child points at it for the collector.
+    await op.wait_for(lambda: op.get(SCANJOBS, ns, "daily-pipeline") is None, "deleted")
+    assert len(children) == 10
+    assert all(_owned_by(child, scanjob) for child in children)
+
+
+async def test_liveness_and_metrics(op: Harness) -> None:
+    async with aiohttp.ClientSession() as session, session.get(op.liveness_url) as response:  # type: ignore[attr-defined]
+        assert response.status == 200
+    assert metrics.RECONCILES.labels(trigger="create", result="ok")._value.get() >= 1
+    assert metrics.MANAGED.labels(kind="Deployment")._value.get() >= 1
+    assert metrics.DURATION._sum.get() > 0
