@@ -34,6 +34,7 @@ def run_daily_in_process(
     source: str | None = None,
     scans: tuple[str, ...] = ("vcp", "vcp-legacy", "closing-bet"),
     collect_days: int = 1,
+    source_options: dict[str, Any] | None = None,
     force: bool = False,
     context: WorkerContext | None = None,
 ) -> dict[str, Any]:
@@ -57,6 +58,7 @@ def run_daily_in_process(
                 "source": source,
                 "scans": list(scans),
                 "collect_days": collect_days,
+                "source_options": source_options,
                 "run_id": pipeline_id,
                 "force": force,
             }

@@ -123,7 +123,8 @@ def _day_arg(day: Any, scan_date: Any) -> date:
 
 
 def _policy_kwargs(policy_name: str | None) -> dict[str, Any]:
-    return {"policy_name": policy_name} if policy_name else {}
+    """The use cases take ``policy``: a preset name or a policy file path (None: monolith)."""
+    return {"policy": policy_name} if policy_name else {}
 
 
 def _ctx() -> WorkerContext:
@@ -132,8 +133,23 @@ def _ctx() -> WorkerContext:
 
 # Events from summaries ------------------------------------------------------------------------
 def _int_counts(summary: dict[str, Any]) -> dict[str, int]:
-    counts = summary.get("counts") or {}
-    return {k: int(v) for k, v in counts.items() if isinstance(v, int | float)}
+    """Numeric counts of a summary: its ``counts`` (or ``tables``) mapping, else its top level."""
+    counts = summary.get("counts") or summary.get("tables") or summary
+    out: dict[str, int] = {}
+    for key, value in counts.items():
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int | float):
+            out[key] = int(value)
+        elif isinstance(value, dict):  # e.g. per-table {"rows": n, ...}
+            for sub, number in value.items():
+                if isinstance(number, int | float) and not isinstance(number, bool):
+                    out[f"{key}.{sub}"] = int(number)
+    return out
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def collect_events(
@@ -161,9 +177,11 @@ def gate_events(
     def build(summary: dict[str, Any]) -> list[Event]:
         nested = summary.get("gate")
         gate: dict[str, Any] = nested if isinstance(nested, dict) else summary
-        status = gate.get("gate_status") or gate.get("color") or gate.get("status")
-        previous = gate.get("previous_status")
-        if status is None or status == previous:
+        status = gate.get("status")
+        previous = summary.get("previous_status")
+        changed = summary.get("changed", status != previous)
+        # The first gate ever (no previous colour) counts as a change.
+        if status is None or not (changed or previous is None):
             return []
         score = gate.get("score")
         return [
@@ -192,7 +210,9 @@ def scan_events(
             ticker = str(item.get("ticker"))
             events.append(
                 SignalCreated(
-                    event_id=event_id_for(run_id, "SignalCreated", ticker),
+                    # Keyed by the signal's natural key, not the run: a re-scan of the same day
+                    # does not announce the same signal twice.
+                    event_id=event_id_for(f"{strategy}:{day.isoformat()}", "SignalCreated", ticker),
                     run_id=run_id,
                     pipeline_id=pipeline_id,
                     day=day,
@@ -200,8 +220,8 @@ def scan_events(
                     ticker=ticker,
                     signal_id=item.get("id") or item.get("signal_id"),
                     grade=item.get("grade"),
-                    score=item.get("score"),
-                    entry_price=item.get("entry_price"),
+                    score=_number(item.get("score", item.get("total_score"))),
+                    entry_price=_number(item.get("entry_price")),
                 )
             )
         if kind.startswith("vcp") and signals:
@@ -265,7 +285,7 @@ def track_events(
 ) -> Callable[[dict[str, Any]], list[Event]]:
     def build(summary: dict[str, Any]) -> list[Event]:
         counts = _int_counts(summary)
-        tickers = counts.get("updated", counts.get("open", 0))
+        tickers = counts.get("open_before", counts.get("updated", 0))
         return [
             PriceUpdated(
                 event_id=event_id_for(run_id, "PriceUpdated"),
@@ -290,6 +310,7 @@ def run_collect(
     scan_date: str | None = None,
     source: str | None = None,
     tickers: list[str] | None = None,
+    source_options: dict[str, Any] | None = None,
     run_id: str | None = None,
     pipeline_id: str | None = None,
 ) -> dict[str, Any]:
@@ -315,6 +336,7 @@ def run_collect(
             end=end_d,
             source=source,
             tickers=tickers,
+            source_options=source_options,
             run_id=run_id,
         ),
         events_for=collect_events(run_id, start_d, end_d, source, pipeline_id),
@@ -506,6 +528,7 @@ def daily_pipeline(
     scans: tuple[str, ...] = DEFAULT_SCANS,
     collect_days: int = 1,
     tickers: list[str] | None = None,
+    source_options: dict[str, Any] | None = None,
 ) -> Signature:
     """collect → market gate → scans (in parallel) → analysis → tracking → done, as one canvas."""
     if collect_days < 1:
@@ -520,6 +543,7 @@ def daily_pipeline(
             end=iso,
             source=source,
             tickers=tickers,
+            source_options=source_options,
             run_id=step_run_id(pipeline_id, "collect"),
             **common,
         ),
@@ -593,6 +617,7 @@ def run_pipeline(
     source: str | None = None,
     scans: list[str] | None = None,
     collect_days: int = 1,
+    source_options: dict[str, Any] | None = None,
     run_id: str | None = None,
     force: bool = False,
 ) -> dict[str, Any]:
@@ -622,6 +647,7 @@ def run_pipeline(
         source=source,
         scans=tuple(scans) if scans else DEFAULT_SCANS,
         collect_days=collect_days,
+        source_options=source_options,
     )
     result = canvas.apply_async()
     return {"run_id": pipeline_id, "status": "RUNNING", "day": the_day.isoformat(), "id": result.id}
