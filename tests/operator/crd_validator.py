@@ -2,7 +2,8 @@
 
 The CRD's ``openAPIV3Schema`` becomes a JSON Schema (``x-kubernetes-int-or-string`` → integer or
 string, ``nullable`` → also null, OpenAPI 3.0 boolean exclusive bounds → numeric ones, other
-``x-kubernetes-*`` keys dropped); defaults are applied first, as the server does before validating;
+``x-kubernetes-*`` keys dropped, unknown fields rejected as kubectl's strict field validation
+does); defaults are applied first, as the server does before validating;
 then every ``x-kubernetes-validations`` rule is evaluated with cel-python where its node exists.
 Transition rules (``oldSelf``) are not evaluated.
 """
@@ -44,6 +45,13 @@ def to_json_schema(node: Any) -> Any:
     if node.get("x-kubernetes-int-or-string"):
         out.pop("type", None)
         out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    # kubectl's default field validation (Strict) rejects unknown fields instead of pruning them.
+    if (
+        "properties" in node
+        and "additionalProperties" not in node
+        and not node.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        out["additionalProperties"] = False
     if node.get("nullable") and "type" in out:
         out["type"] = [out["type"], "null"]
     return out
