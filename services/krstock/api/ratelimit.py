@@ -38,7 +38,7 @@ def check_limit(request: Request, scope: str, ident: str, limit: int, window: in
     now = time.time()
     current = int(now // window)
     elapsed = now - current * window
-    base = f"krstock:rl:{state.service}:{scope}:{ident}"
+    base = f"{state.api.rate_limit_prefix}:{state.service}:{scope}:{ident}"
     try:
         pipe = state.redis.pipeline(transaction=False)
         pipe.incr(f"{base}:{current}")

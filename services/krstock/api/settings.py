@@ -39,6 +39,7 @@ class ApiSettings(BaseSettings):
     rate_limit_per_ip: int = Field(default=600, ge=1)
     rate_limit_per_key: int = Field(default=3000, ge=1)
     trust_forwarded_for: bool = False
+    rate_limit_prefix: str = "krstock:rl"
 
     # Cache TTLs in seconds (stock info 1 h, signals 5 min, prices 1 min, market gate 15 min).
     cache_enabled: bool = True
