@@ -128,7 +128,7 @@ class Harness:
                 return copy.deepcopy(obj.raw)
         return None
 
-    def list(self, resource: str, namespace: str) -> dict[str, dict[str, Any]]:
+    def all(self, resource: str, namespace: str) -> dict[str, dict[str, Any]]:
         wanted = kmock.resource(resource)
         return {
             name: copy.deepcopy(obj.raw)
@@ -149,7 +149,7 @@ class Harness:
     def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
         return [
             e
-            for e in self.list("v1/events", namespace).values()
+            for e in self.all("v1/events", namespace).values()
             if e.get("involvedObject", {}).get("name") == name
         ]
 

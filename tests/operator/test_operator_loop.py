@@ -152,7 +152,7 @@ async def test_updates_converge_children(op: Harness) -> None:
     # Schedule removed: the CronJob goes, a run-once Job comes (suspended like the ScanJob).
     await op.patch_spec("ScanJob", ns, "daily-vcp", {"schedule": None})
     await op.wait_for(lambda: not op.get(CRONJOBS, ns, "daily-vcp"), "CronJob gone")
-    jobs = await op.wait_for(lambda: op.list(JOBS, ns), "run-once Job")
+    jobs = await op.wait_for(lambda: op.all(JOBS, ns), "run-once Job")
     (job,) = jobs.values()
     assert job["spec"]["suspend"] is True
     await op.patch_spec("ScanJob", ns, "daily-vcp", {"suspend": False})
@@ -162,7 +162,7 @@ async def test_updates_converge_children(op: Harness) -> None:
     # Back to a schedule: the Job goes again.
     await op.patch_spec("ScanJob", ns, "daily-vcp", {"schedule": "0 9 * * *"})
     await op.wait_for(lambda: op.get(CRONJOBS, ns, "daily-vcp"), "CronJob back")
-    await op.wait_for(lambda: not op.list(JOBS, ns), "Job gone")
+    await op.wait_for(lambda: not op.all(JOBS, ns), "Job gone")
     await op.wait_for(lambda: op.condition(ns, "daily-vcp", "Ready").get("status") == "True", "ok")
 
 
@@ -221,7 +221,7 @@ async def test_missing_policy_is_a_condition_and_an_event_then_recovers(op: Harn
         "a PolicyNotFound event",
     )
     assert events[0]["type"] == "Warning"
-    assert not op.list(JOBS, ns) and not op.list(DEPLOYMENTS, ns)  # nothing runs without it
+    assert not op.all(JOBS, ns) and not op.all(DEPLOYMENTS, ns)  # nothing runs without it
     # Resyncs keep the condition but do not repeat the event (no storm).
     before = metrics.RECONCILES.labels(trigger="resync", result="problem")._value.get()
     await op.wait_for(
@@ -237,7 +237,7 @@ async def test_missing_policy_is_a_condition_and_an_event_then_recovers(op: Harn
     await op.wait_for(
         lambda: op.condition(ns, "closing-bet-now", "Ready").get("status") == "True", "Ready"
     )
-    job = await op.wait_for(lambda: op.list(JOBS, ns), "the run-once Job")
+    job = await op.wait_for(lambda: op.all(JOBS, ns), "the run-once Job")
     (job,) = job.values()
     command = job["spec"]["template"]["spec"]["containers"][0]["command"]
     assert command[:3] == ["krstock", "enqueue", "closing-bet"]
@@ -302,14 +302,14 @@ async def test_delete_leaves_children_to_the_garbage_collector(op: Harness) -> N
     await op.wait_for(
         lambda: len(op.status(ns, "daily-pipeline").get("children", [])) == 10, "all children"
     )
-    deployments = op.list(DEPLOYMENTS, ns).values()
+    deployments = op.all(DEPLOYMENTS, ns).values()
     queues = {d["metadata"]["labels"]["krstock.io/queue"] for d in deployments}
     assert queues == {"maintenance", "collect", "scan", "ai"}
     children = [
-        *op.list(DEPLOYMENTS, ns).values(),
-        *op.list(SCALED, ns).values(),
-        *op.list(CRONJOBS, ns).values(),
-        *op.list(CONFIGMAPS, ns).values(),
+        *op.all(DEPLOYMENTS, ns).values(),
+        *op.all(SCALED, ns).values(),
+        *op.all(CRONJOBS, ns).values(),
+        *op.all(CONFIGMAPS, ns).values(),
     ]
     await op.delete("scanjobs", ns, "daily-pipeline")
     # Gone at once (no finalizer to wait for); every child points at it for the collector.
