@@ -504,7 +504,10 @@ def _load_json(text: str, file: str) -> dict[str, Any]:
 
 def item_lines(text: str, count: int) -> list[int | None]:
     """The line on which each element of the top-level ``signals`` array starts."""
-    match = re.search(r'^\s{0,2}"signals"\s*:\s*\[', text, flags=re.MULTILINE)
+    # The top-level key sits at indent 2 in the monolith's files; compact JSON: first occurrence.
+    match = re.search(r'^\s{0,2}"signals"\s*:\s*\[', text, flags=re.MULTILINE) or re.search(
+        r'"signals"\s*:\s*\[', text
+    )
     if match is None:
         return [None] * count
     decoder = json.JSONDecoder()
