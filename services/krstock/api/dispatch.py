@@ -16,36 +16,85 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from krstock.api.errors import ApiError
-from krstock.db.models import ScanRun
+from krstock.db.models import DailyPrice, ScanRun
 
 log = logging.getLogger("krstock.api.dispatch")
 
 
 @dataclass(frozen=True)
 class RunKind:
-    function: str  # in krstock.app.runs
+    record_kind: str  # scan_runs.kind, spelled as the worker and krstock.app spell it
+    function: str | None  # in krstock.app.runs (None: composed here, see _run_pipeline)
     task: str  # Celery task name
     fixed: tuple[tuple[str, Any], ...] = ()  # arguments implied by the kind
+    task_args: tuple[str, ...] = ("scan_date", "policy_name")  # what the task accepts
 
 
 RUN_KINDS: dict[str, RunKind] = {
-    "vcp": RunKind("run_scan", "krstock.run_scan", (("kind", "vcp"),)),
-    "vcp_legacy": RunKind("run_scan", "krstock.run_scan", (("kind", "vcp-legacy"),)),
-    "trend_template": RunKind("run_scan", "krstock.run_scan", (("kind", "trend-template"),)),
-    "closing_bet": RunKind("run_scan", "krstock.run_scan", (("kind", "closing-bet"),)),
-    "market_gate": RunKind("run_market_gate", "krstock.run_market_gate"),
-    "collect": RunKind("run_collect", "krstock.run_collect"),
-    "track": RunKind("run_track", "krstock.run_track"),
-    "analyze": RunKind("run_analyze", "krstock.run_analyze"),
-    "pipeline": RunKind("run_pipeline", "krstock.run_pipeline"),
-    "backtest": RunKind("run_backtest", "krstock.run_backtest"),
+    "vcp": RunKind(
+        "vcp",
+        "run_scan",
+        "krstock.run_scan",
+        (("kind", "vcp"),),
+        ("kind", "scan_date", "policy_name"),
+    ),
+    "vcp_legacy": RunKind(
+        "vcp-legacy",
+        "run_scan",
+        "krstock.run_scan",
+        (("kind", "vcp-legacy"),),
+        ("kind", "scan_date", "policy_name"),
+    ),
+    "trend_template": RunKind(
+        "trend-template",
+        "run_scan",
+        "krstock.run_scan",
+        (("kind", "trend-template"),),
+        ("kind", "scan_date", "policy_name"),
+    ),
+    "closing_bet": RunKind(
+        "closing-bet",
+        "run_scan",
+        "krstock.run_scan",
+        (("kind", "closing-bet"),),
+        ("kind", "scan_date", "policy_name"),
+    ),
+    "market_gate": RunKind("market-gate", "run_market_gate", "krstock.run_market_gate"),
+    "collect": RunKind(
+        "collect", "run_collect", "krstock.run_collect", (), ("scan_date", "tickers")
+    ),
+    "track": RunKind("track", "run_track", "krstock.run_track"),
+    "analyze": RunKind("ai-analysis", "run_analysis", "krstock.run_analyze", (), ("scan_date",)),
+    "pipeline": RunKind(
+        "pipeline", None, "krstock.run_pipeline", (), ("scan_date", "scans", "force")
+    ),
+    "backtest": RunKind(
+        "backtest",
+        "run_backtest",
+        "krstock.run_backtest",
+        (),
+        ("strategy", "start", "end", "policy_name"),
+    ),
 }
 ACTIVE = ("PENDING", "RUNNING")
 STALE_AFTER = timedelta(hours=2)
+# The local pipeline: the same steps, in the same order, as the worker's daily canvas.
+PIPELINE_STEPS = ("market_gate", "vcp_legacy", "vcp", "closing_bet", "analyze", "track")
+
+
+def kind_aliases(kind: str) -> tuple[str, ...]:
+    """Every spelling of a run kind in scan_runs (API name, worker name, dash/underscore)."""
+    spec = RUN_KINDS.get(kind)
+    names = {kind, kind.replace("_", "-"), kind.replace("-", "_")}
+    if spec is not None:
+        names.add(spec.record_kind)
+    if kind == "analyze":
+        names.add("analysis")
+    return tuple(sorted(names))
 
 
 def active_run(session: Session, kind: str) -> ScanRun | None:
@@ -53,7 +102,11 @@ def active_run(session: Session, kind: str) -> ScanRun | None:
     since = datetime.now(UTC) - STALE_AFTER
     return session.scalars(
         select(ScanRun)
-        .where(ScanRun.kind == kind, ScanRun.status.in_(ACTIVE), ScanRun.created_at >= since)
+        .where(
+            ScanRun.kind.in_(kind_aliases(kind)),
+            ScanRun.status.in_(ACTIVE),
+            ScanRun.created_at >= since,
+        )
         .order_by(ScanRun.created_at.desc())
         .limit(1)
     ).first()
@@ -73,10 +126,63 @@ def _mark(engine: Engine, run_id: str, **values: Any) -> None:
         session.commit()
 
 
+def latest_data_day(engine: Engine) -> date:
+    """The newest day with prices (what a scan without a date runs on); today when empty."""
+    with Session(engine) as session:
+        day = session.scalar(select(func.max(DailyPrice.date)))
+    return day or datetime.now(UTC).date()
+
+
+def _local_kwargs(engine: Engine, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """krstock.app.runs arguments: ``day`` (and ``start``/``end`` for collect)."""
+    out = dict(kwargs)
+    day = out.pop("scan_date", None) or latest_data_day(engine)
+    out["day"] = day
+    out.setdefault("start", day)
+    out.setdefault("end", day)
+    if "policy_name" in out:
+        out["policy"] = out.pop("policy_name")
+    return out
+
+
+def _run_function(engine: Engine, spec: RunKind, run_id: str, kwargs: dict[str, Any]) -> None:
+    runs = importlib.import_module("krstock.app.runs")
+    function = getattr(runs, spec.function or "")
+    function(engine, **_call_kwargs(function, {"run_id": run_id, **_local_kwargs(engine, kwargs)}))
+
+
+def _run_pipeline(engine: Engine, run_id: str, kwargs: dict[str, Any]) -> None:
+    """Gate → scans → analysis → tracking in this process; the pipeline row tracks the steps."""
+    _mark(engine, run_id, status="RUNNING", started_at=datetime.now(UTC))
+    counts: dict[str, Any] = {}
+    for i, step in enumerate(PIPELINE_STEPS):
+        spec = RUN_KINDS[step]
+        step_id = f"{run_id[:40]}-{spec.record_kind}"
+        step_kwargs = {**dict(spec.fixed), **kwargs}
+        try:
+            _run_function(engine, spec, step_id, step_kwargs)
+            counts[step] = "SUCCEEDED"
+        except Exception as exc:
+            counts[step] = f"FAILED: {type(exc).__name__}"
+            _mark(
+                engine,
+                run_id,
+                status="FAILED",
+                counts=counts,
+                error=f"{step}: {type(exc).__name__}: {exc}"[:2000],
+                finished_at=datetime.now(UTC),
+            )
+            return
+        _mark(engine, run_id, progress=round((i + 1) / len(PIPELINE_STEPS) * 100, 1), counts=counts)
+    _mark(engine, run_id, status="SUCCEEDED", progress=100.0, finished_at=datetime.now(UTC))
+
+
 def _run_locally(engine: Engine, spec: RunKind, run_id: str, kwargs: dict[str, Any]) -> None:
     try:
-        runs = importlib.import_module("krstock.app.runs")
-        function = getattr(runs, spec.function)
+        if spec.function is None:
+            _run_pipeline(engine, run_id, kwargs)
+            return
+        _run_function(engine, spec, run_id, kwargs)
     except (ImportError, AttributeError) as exc:
         _mark(
             engine,
@@ -86,8 +192,6 @@ def _run_locally(engine: Engine, spec: RunKind, run_id: str, kwargs: dict[str, A
             finished_at=datetime.now(UTC),
         )
         return
-    try:
-        function(**_call_kwargs(function, {"run_id": run_id, **kwargs}))
     except Exception as exc:
         log.exception("run failed", extra={"run_id": run_id})
         _mark(engine, run_id, status="FAILED", error=str(exc)[:2000], finished_at=datetime.now(UTC))
@@ -132,7 +236,7 @@ def start_run(
                 )
         run = ScanRun(
             id=uuid.uuid4().hex,
-            kind=kind,
+            kind=spec.record_kind,
             scan_date=scan_date,
             status="PENDING",
             progress=0.0,
@@ -170,7 +274,8 @@ def _enqueue(
     # The routing table is the worker package's public contract for enqueuers (names only).
     from krstock.worker.routing import queue_for
 
-    payload = {"run_id": run_id, **{k: _jsonable(v) for k, v in kwargs.items()}}
+    allowed = {"run_id", *spec.task_args}
+    payload = {k: _jsonable(v) for k, v in {"run_id": run_id, **kwargs}.items() if k in allowed}
     try:
         Celery("krstock-api", broker=broker_url).send_task(
             spec.task, kwargs=payload, queue=queue_for(spec.task)

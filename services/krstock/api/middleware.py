@@ -32,9 +32,22 @@ _SECRET_QUERY = re.compile(r"(api_key=)[^&]*")
 
 
 def _route_template(scope: Scope) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return str(path) if path else "unmatched"
+    """The matched route as a template (``/api/v1/stocks/{ticker}``): low-cardinality labels.
+
+    Built from the path and its parameters, because routes of included routers do not carry
+    their full prefixed path in this FastAPI version.
+    """
+    if "endpoint" not in scope and "route" not in scope:
+        return "unmatched"
+    path: str = scope.get("path", "")
+    params: dict[str, Any] = scope.get("path_params") or {}
+    for name, value in params.items():
+        text = str(value)
+        if text:
+            head, sep, tail = path.rpartition("/" + text)
+            if sep:
+                path = f"{head}/{{{name}}}{tail}"
+    return path
 
 
 class RequestContextMiddleware:

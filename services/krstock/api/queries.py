@@ -20,7 +20,9 @@ from krstock.db.models import AIAnalysis, DailyPrice, MarketGateSnapshot, Signal
 KST = ZoneInfo("Asia/Seoul")
 # Strategy names in ``signals.strategy``: the monolith's signal_tracker VCP and closing-bet V2.
 # Both spellings are accepted: the worker's scan kinds use dashes, older rows underscores.
-VCP_STRATEGIES = ("vcp_legacy", "vcp-legacy", "vcp")
+# /api/kr/signals is the monolith's signal_tracker rule: ``vcp-legacy`` (the true VCP detector,
+# strategy ``vcp``, is served by /api/v1/signals?strategy=vcp).
+VCP_STRATEGIES = ("vcp_legacy", "vcp-legacy")
 CLOSING_BET_STRATEGIES = ("closing_bet", "closing-bet", "jongga_v2")
 GRADE_ORDER = {"S": 0, "A": 1, "B": 2, "C": 3}
 

@@ -11,7 +11,7 @@ import logging
 import math
 import time
 
-from fastapi import Request
+from starlette.requests import HTTPConnection
 
 from krstock.api.errors import ApiError
 from krstock.api.metrics import RATE_LIMITED
@@ -22,7 +22,7 @@ log = logging.getLogger("krstock.api.ratelimit")
 _last_warning = 0.0
 
 
-def client_ip(request: Request) -> str:
+def client_ip(request: HTTPConnection) -> str:
     if get_state(request).api.trust_forwarded_for:
         forwarded = request.headers.get("x-forwarded-for", "")
         if forwarded:
@@ -30,7 +30,7 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def check_limit(request: Request, scope: str, ident: str, limit: int, window: int) -> None:
+def check_limit(request: HTTPConnection, scope: str, ident: str, limit: int, window: int) -> None:
     global _last_warning
     state = get_state(request)
     if state.redis is None:
@@ -63,7 +63,7 @@ def check_limit(request: Request, scope: str, ident: str, limit: int, window: in
         )
 
 
-def rate_limit(request: Request) -> None:
+def rate_limit(request: HTTPConnection) -> None:
     """Dependency on every API router (not on probes or /metrics)."""
     api = get_state(request).api
     if not api.rate_limit_enabled:

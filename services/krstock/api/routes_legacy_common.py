@@ -49,9 +49,9 @@ DATA_TABLES: tuple[dict[str, Any], ...] = (
     {
         "name": "VCP Signals",
         "table": "signals",
-        "where": "strategy IN ('vcp_legacy', 'vcp-legacy', 'vcp')",
+        "where": "strategy IN ('vcp_legacy', 'vcp-legacy')",
         "fresh": "SELECT max(updated_at)::text FROM signals "
-        "WHERE strategy IN ('vcp_legacy', 'vcp-legacy', 'vcp')",
+        "WHERE strategy IN ('vcp_legacy', 'vcp-legacy')",
         "link": "/dashboard/kr/vcp",
         "menu": "VCP Signals",
     },

@@ -633,7 +633,7 @@ def router() -> APIRouter:
         active = dispatch.active_run(session, "closing_bet")
         last = session.scalars(
             select(ScanRun)
-            .where(ScanRun.kind == "closing_bet")
+            .where(ScanRun.kind.in_(dispatch.kind_aliases("closing_bet")))
             .order_by(ScanRun.created_at.desc())
             .limit(1)
         ).first()

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
+from starlette.requests import HTTPConnection
 
 from krstock.api.apikeys import KeyRecord, KeyVerifier
 from krstock.api.errors import ApiError
@@ -25,7 +26,7 @@ _REASONS = {
 }
 
 
-def presented_key(request: Request) -> str | None:
+def presented_key(request: HTTPConnection) -> str | None:
     key = request.headers.get("x-api-key")
     if not key:
         auth = request.headers.get("authorization", "")

@@ -15,6 +15,7 @@ import redis
 from fastapi import Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.requests import HTTPConnection
 
 from krstock.api.cache import JsonCache
 from krstock.api.client import ServiceClient
@@ -68,7 +69,7 @@ def build_state(
     return AppState(service=service, settings=settings, api=api, engine=engine, redis=client)
 
 
-def get_state(request: Request) -> AppState:
+def get_state(request: HTTPConnection) -> AppState:
     state: AppState = request.app.state.krstock
     return state
 

@@ -115,7 +115,7 @@ def router() -> APIRouter:
         if scanjob:
             query = query.where(ScanRun.scanjob == scanjob)
         if kind:
-            query = query.where(ScanRun.kind == kind)
+            query = query.where(ScanRun.kind.in_(dispatch.kind_aliases(kind)))
         if status:
             query = query.where(ScanRun.status == status)
         if after:
