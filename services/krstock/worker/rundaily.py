@@ -50,6 +50,7 @@ def run_daily_in_process(
     from krstock.worker import tasks
 
     pipeline_id = new_run_id("daily", day)
+    _ = ctx.redis, ctx.engine  # connect before the clock starts: setup, not pipeline work
     started = time.perf_counter()
     try:
         first = tasks.run_pipeline.apply(
