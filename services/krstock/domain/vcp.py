@@ -54,7 +54,7 @@ class VcpPolicy(BaseModel):
         0.03, ge=0, lt=0.5, description="the base starts at the first high within this of the top"
     )
     min_base_days: int = Field(
-        15, ge=5, description="days from the left-side high to today at least"
+        18, ge=5, description="days from the first (deepest) contraction's high to today, at least"
     )
     swing_pct: float = Field(
         0.03,
