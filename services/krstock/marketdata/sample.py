@@ -161,16 +161,33 @@ class _Arrays:
     inst_krw: FloatArray
 
 
+class _Overrides:
+    """Writes into a (tickers × days) array, kept sparse and replayed onto the noise array
+    (a planted pattern touches a few hundred cells of millions)."""
+
+    def __init__(self) -> None:
+        self._writes: list[tuple[int, int | slice, FloatArray]] = []
+
+    def __setitem__(self, key: tuple[int, int | slice], values: float | FloatArray) -> None:
+        row, cols = key
+        self._writes.append((row, cols, np.array(values, dtype=np.float64)))
+
+    def apply_to(self, array: FloatArray) -> FloatArray:
+        for row, cols, values in self._writes:
+            array[row, cols] = values
+        return array
+
+
 @dataclass
 class _Design:
-    """Per-cell overrides written by the planted patterns (NaN = use the noise)."""
+    """Per-cell overrides written by the planted patterns (elsewhere the noise stays)."""
 
-    gap: FloatArray
-    up: FloatArray
-    down: FloatArray
-    vmult: FloatArray
-    foreign_frac: FloatArray
-    inst_frac: FloatArray
+    gap: _Overrides = field(default_factory=_Overrides)
+    up: _Overrides = field(default_factory=_Overrides)
+    down: _Overrides = field(default_factory=_Overrides)
+    vmult: _Overrides = field(default_factory=_Overrides)
+    foreign_frac: _Overrides = field(default_factory=_Overrides)
+    inst_frac: _Overrides = field(default_factory=_Overrides)
 
 
 # --------------------------------------------------------------------------- the market
@@ -541,6 +558,7 @@ class SampleMarket:
         shocks = rng.standard_t(4, (n_t, n_d)) / math.sqrt(2.0)
         idio = sigma[:, None] * shocks
         ret = mu[:, None] + beta[:, None] * market_r + 0.6 * sector_part + idio
+        del market_r, sector_part, shocks
         # ETFs track their index: KODEX 200 the KOSPI, sector ETFs the KOSPI plus their sector.
         etf_rows = np.flatnonzero(kinds == "etf")
         for i in etf_rows:
@@ -553,15 +571,8 @@ class SampleMarket:
             idio[i] = ret[i] - base
         ret = np.clip(ret, math.log(0.72), math.log(1.28))
         zscore = idio / np.maximum(sigma[:, None], 1e-4)
-
-        design = _Design(
-            gap=np.full((n_t, n_d), np.nan),
-            up=np.full((n_t, n_d), np.nan),
-            down=np.full((n_t, n_d), np.nan),
-            vmult=np.full((n_t, n_d), np.nan),
-            foreign_frac=np.full((n_t, n_d), np.nan),
-            inst_frac=np.full((n_t, n_d), np.nan),
-        )
+        del idio
+        design = _Design()
 
         # Late listings (IPOs) among common stocks.
         listing_day = np.zeros(n_t, dtype=np.int64)
@@ -603,45 +614,46 @@ class SampleMarket:
             target = np.clip(round_to_tick(level[:, t]), limit_down(prev), limit_up(prev))
             prev = np.where(halted[:, t], prev, target)
             close[:, t] = prev
+        del level
 
         # Open, high, low from the noise (or the planted design), on the tick, inside the limits.
         up_lim, dn_lim = limit_up(prev_close), limit_down(prev_close)
-        gap_noise = (
+        gap = design.gap.apply_to(
             rng.uniform(0, 0.5, (n_t, n_d)) * np.log(close / prev_close)
             + rng.normal(0, 0.3, (n_t, n_d)) * sigma[:, None]
         )
-        gap = np.where(np.isnan(design.gap), gap_noise, design.gap)
-        up = np.where(
-            np.isnan(design.up), np.abs(rng.normal(0, 0.5, (n_t, n_d))) * sigma[:, None], design.up
-        )
-        down = np.where(
-            np.isnan(design.down),
-            np.abs(rng.normal(0, 0.5, (n_t, n_d))) * sigma[:, None],
-            design.down,
-        )
+        up = design.up.apply_to(np.abs(rng.normal(0, 0.5, (n_t, n_d))) * sigma[:, None])
+        down = design.down.apply_to(np.abs(rng.normal(0, 0.5, (n_t, n_d))) * sigma[:, None])
         open_ = np.clip(round_to_tick(prev_close * np.exp(gap)), dn_lim, up_lim)
+        del gap
         top = np.maximum(open_, close)
-        bottom = np.minimum(open_, close)
         high = np.clip(ceil_to_tick(top * np.exp(up)), top, np.maximum(up_lim, top))
+        del top, up, up_lim
+        bottom = np.minimum(open_, close)
         low = np.clip(floor_to_tick(bottom * np.exp(-down)), np.minimum(dn_lim, bottom), bottom)
+        del bottom, down, dn_lim
 
         # Volume: a base trading value, busier on big-move days; planted multipliers on top.
-        vmult_noise = np.exp(rng.normal(0, 0.35, (n_t, n_d))) * (
-            1 + 1.2 * np.minimum(np.abs(zscore), 5)
+        vmult = design.vmult.apply_to(
+            np.exp(rng.normal(0, 0.35, (n_t, n_d))) * (1 + 1.2 * np.minimum(np.abs(zscore), 5))
         )
-        vmult = np.where(np.isnan(design.vmult), vmult_noise, design.vmult)
         volume = np.maximum(np.round(tv_base[:, None] / close * vmult), 1.0)
+        del vmult
         for plan in plans:
             plan.fix_volume(volume, close, high, low)
 
         # Investor flows: a fraction of volume, correlated with the day's move.
         signal = np.tanh(zscore)
+        del zscore
         bias_f = rng.normal(0, 0.015, n_t)[:, None]
         bias_i = rng.normal(0, 0.012, n_t)[:, None]
-        f_noise = np.clip(0.06 * signal + bias_f + rng.normal(0, 0.05, (n_t, n_d)), -0.45, 0.45)
-        i_noise = np.clip(0.04 * signal + bias_i + rng.normal(0, 0.04, (n_t, n_d)), -0.45, 0.45)
-        f_frac = np.where(np.isnan(design.foreign_frac), f_noise, design.foreign_frac)
-        i_frac = np.where(np.isnan(design.inst_frac), i_noise, design.inst_frac)
+        f_frac = design.foreign_frac.apply_to(
+            np.clip(0.06 * signal + bias_f + rng.normal(0, 0.05, (n_t, n_d)), -0.45, 0.45)
+        )
+        i_frac = design.inst_frac.apply_to(
+            np.clip(0.04 * signal + bias_i + rng.normal(0, 0.04, (n_t, n_d)), -0.45, 0.45)
+        )
+        del signal
 
         # Halted days: no trading at all.
         open_[halted] = high[halted] = low[halted] = 0.0
@@ -650,6 +662,7 @@ class SampleMarket:
         trading_value = np.round(volume * typical)
         foreign_shares = np.round(f_frac * volume)
         inst_shares = np.round(i_frac * volume)
+        del f_frac, i_frac
         listed = np.arange(n_d)[None, :] >= listing_day[:, None]
         # An IPO's listing day has no previous close (day 0 of the market has one: p0).
         ipo_day = (np.arange(n_d)[None, :] == listing_day[:, None]) & (listing_day[:, None] > 0)
