@@ -1,0 +1,164 @@
+"""The gateway with its services stopped: stale answers from cache or DB, or a clear 503.
+
+A real signals service runs under uvicorn on 127.0.0.1; the gateway reaches it over HTTP.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
+
+from krstock.api.seed import SeedSummary, seed
+from krstock.api.testing import Built, build_app, make_keys
+from krstock.db.session import make_engine
+
+pytestmark = pytest.mark.integration
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServiceThread:
+    """A uvicorn server in a thread (started and stopped by the test, loopback only)."""
+
+    def __init__(self, built: Built, port: int) -> None:
+        config = uvicorn.Config(built.app, host="127.0.0.1", port=port, log_config=None)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ServiceThread:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("service did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def database(admin_url: str, migrated_template: str) -> Iterator[tuple[str, SeedSummary]]:
+    name = f"krstock_t_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url, pool_size=1, max_overflow=1)
+    summary = seed(engine, tickers=40, days=80)
+    engine.dispose()
+    yield url, summary
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_gateway_proxies_then_degrades_to_stale_then_recovers(
+    database: tuple[str, SeedSummary], redis_url: str
+) -> None:
+    url = database[0]
+    port = free_port()
+    signals = build_app("signals", url, redis_url)
+    # A dead address first: the idempotent GET is retried on the next endpoint.
+    gateway = build_app(
+        "gateway",
+        url,
+        redis_url,
+        api={
+            "service_signals_urls": f"http://127.0.0.1:{free_port()},http://127.0.0.1:{port}",
+            "upstream_timeout_s": 0.5,
+            "breaker_failures": 2,
+            "breaker_reset_s": 0.3,
+        },
+    )
+    path = "/api/v1/signals/latest?strategy=closing_bet"
+    try:
+        with TestClient(gateway.app) as client:
+            with ServiceThread(signals, port):
+                fresh = client.get(path)
+                assert fresh.status_code == 200, fresh.text
+                assert fresh.headers["x-served-by"] == "signals"
+                assert fresh.json()["count"] == 5 and "stale" not in fresh.json()
+            # The service is stopped: the last good answer, marked stale.
+            cached = client.get(path)
+            assert cached.status_code == 200
+            body = cached.json()
+            assert body["stale"] is True and "cached" in body["stale_reason"]
+            assert body["signals"] == fresh.json()["signals"]
+            # Without a cached copy the database answers, still marked stale.
+            other = client.get("/api/v1/signals/latest?strategy=vcp_legacy")
+            assert other.status_code == 200 and other.json()["stale"] is True
+            assert "from database" in other.json()["stale_reason"]
+            assert gateway.state.client.breaker("signals").state == "open"
+            started = time.perf_counter()
+            client.get(path)
+            assert time.perf_counter() - started < 0.4  # the open breaker fails fast
+            # The service comes back: after the reset period the half-open trial succeeds.
+            time.sleep(0.35)
+            with ServiceThread(signals, port):
+                back = client.get(path)
+                assert back.status_code == 200 and "stale" not in back.json()
+                assert gateway.state.client.breaker("signals").state == "closed"
+                described = client.get("/api/v1/services", params={"check": "true"}).json()
+                healthy = [e["healthy"] for e in described["signals"]["endpoints"]]
+                assert healthy == [False, True]
+    finally:
+        gateway.state.close()
+        signals.state.close()
+
+
+def test_trigger_with_the_scanner_down_is_503_and_starts_nothing(
+    database: tuple[str, SeedSummary], redis_url: str
+) -> None:
+    gateway = build_app(
+        "gateway",
+        database[0],
+        redis_url,
+        api={"service_scanner_urls": f"http://127.0.0.1:{free_port()}", "upstream_timeout_s": 0.3},
+    )
+    keys = make_keys(gateway.state, prefix="deg")
+    try:
+        with TestClient(gateway.app) as client:
+            before = client.get("/api/v1/runs", params={"kind": "vcp"}).json()["count"]
+            r = client.post(
+                "/api/v1/runs", json={"kind": "vcp"}, headers={"X-API-Key": keys["write"]}
+            )
+            assert r.status_code == 503
+            message = r.json()["error"]["message"]
+            assert "scanner service is unavailable" in message and "nothing was started" in message
+            assert client.get("/api/v1/runs", params={"kind": "vcp"}).json()["count"] == before
+    finally:
+        gateway.state.close()
+
+
+def test_service_down_and_database_down_is_a_clear_503(redis_url: str) -> None:
+    missing_db = "postgresql://postgres@127.0.0.1:5432/krstock_does_not_exist"
+    gateway = build_app(
+        "gateway",
+        missing_db,
+        redis_url,
+        api={"service_signals_urls": f"http://127.0.0.1:{free_port()}", "upstream_timeout_s": 0.3},
+    )
+    try:
+        with TestClient(gateway.app) as client:
+            r = client.get("/api/v1/signals/latest")
+            assert r.status_code == 503
+            message = r.json()["error"]["message"]
+            assert "signals service unavailable" in message and "database" in message
+            ready = client.get("/ready")
+            assert ready.status_code == 503 and "unavailable" in ready.json()["checks"]["database"]
+    finally:
+        gateway.state.close()
