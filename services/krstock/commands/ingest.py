@@ -28,7 +28,7 @@ def _engine(database_url: str | None, *, required: bool):  # type: ignore[no-unt
     url = database_url or get_settings().database_url
     if not url:
         if required:
-            stderr_console.print(f"[red]error:[/red] {NO_DATABASE}")
+            stderr_console.print(f"[red]error:[/red] {NO_DATABASE}", soft_wrap=True)
             raise typer.Exit(2)
         return None
     return make_engine(url, pool_size=1, max_overflow=0)
@@ -96,7 +96,7 @@ def register(app: typer.Typer) -> None:
                     progress=lambda step: bar.advance(1, description=f"krx-csv: {step}"),
                 )
         except ImportError_ as exc:
-            stderr_console.print(f"[red]error:[/red] {exc}")
+            stderr_console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
             raise typer.Exit(2) from exc
         finally:
             if engine is not None:
@@ -128,7 +128,7 @@ def register(app: typer.Typer) -> None:
                     on_start=bar.set_total,
                 )
         except ImportError_ as exc:
-            stderr_console.print(f"[red]error:[/red] {exc}")
+            stderr_console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
             raise typer.Exit(2) from exc
         finally:
             if engine is not None:

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
+import psycopg
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -163,7 +164,7 @@ def import_legacy(
                 try:
                     with _file_transaction(conn, dry_run):
                         results[item.file].tables = _write_parsed(conn, item)
-                except (SQLAlchemyError, ValueError) as exc:
+                except (SQLAlchemyError, psycopg.Error, ValueError) as exc:
                     failed[item.file] = f"database write failed, file rolled back: {exc}"
                     log.error("import: %s rolled back: %s", item.file, exc)
                     del results[item.file]

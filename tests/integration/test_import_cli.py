@@ -1,0 +1,193 @@
+"""``krstock import`` on small folders the tests write: summary shape, rejects report, fatal
+files leaving the database unchanged, dry run, re-runs, missing database URL."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+from typer.testing import CliRunner
+
+from krstock.cli import app
+
+pytestmark = pytest.mark.integration
+
+STOCKS = "ticker,name,market,sector\n005930,삼성전자,KOSPI,\n000660,SK하이닉스,KOSPI,\n"
+PRICES = (
+    "ticker,date,name,current_price,change,change_rate,high,low,open,volume,update_time\n"
+    "005930,2026-02-09,삼성전자,71000,0,0.0,71500,70000,70500,100,2026-02-09 16:00:00\n"
+    "005930,2026-02-10,삼성전자,72000,1000,1.41,72500,70800,71000,200,2026-02-10 16:00:00\n"
+    "005930,2026-02-11,삼성전자,72000,0,0.0,0,0,0,0,2026-02-11 16:00:00\n"
+    "123456,2026-02-10,새종목,abc,0,0.0,1,1,1,1,2026-02-10 16:00:00\n"
+    "123456,2026-02-11,새종목,1000,0,0.0,1000,1000,1000,5,2026-02-11 16:00:00\n"
+)
+SUMMARY_KEYS = {
+    "files",
+    "rejects_file",
+    "verification",
+    "tables",
+    "failed",
+    "skipped",
+    "dry_run",
+    "ok",
+}
+FILE_KEYS = {"read", "inserted", "updated", "rejected"}
+
+
+@pytest.fixture
+def legacy_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "korean_stocks_list.csv").write_bytes(b"\xef\xbb\xbf" + STOCKS.encode())
+    (folder / "daily_prices.csv").write_bytes(PRICES.encode("cp949"))
+    (folder / "daily_report.json").write_text("{}")
+    return folder
+
+
+def invoke(args: list[str]) -> tuple[int, Any, str]:
+    result = CliRunner().invoke(app, args)
+    try:
+        body = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        body = None
+    return result.exit_code, body, result.output
+
+
+def count(engine: Engine, sql: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text(sql)).scalar_one())
+
+
+def test_legacy_json_summary_rejects_and_rerun(
+    legacy_dir: Path, db_url: str, db_engine: Engine, tmp_path: Path
+) -> None:
+    rejects = tmp_path / "rejects.csv"
+    args = ["import", "legacy", str(legacy_dir), "--json", "--database-url", db_url]
+    # A dry run first: exact would-be counts, nothing written.
+    code, dry, _ = invoke([*args, "--dry-run", "--rejects", str(tmp_path / "dry.csv")])
+    assert code == 0 and dry["dry_run"] is True
+    assert dry["files"]["daily_prices.csv"]["inserted"] == 5
+    assert dry["verification"]["daily_prices.csv"]["ok"] is True
+    assert count(db_engine, "SELECT count(*) FROM daily_prices") == 0
+    assert count(db_engine, "SELECT count(*) FROM stocks") == 0
+    code, body, output = invoke([*args, "--rejects", str(rejects)])
+    assert code == 0, output
+    assert set(body) == SUMMARY_KEYS
+    assert set(body["files"]) == {"korean_stocks_list.csv", "daily_prices.csv"}
+    assert all(set(entry) == FILE_KEYS for entry in body["files"].values())
+    prices = body["files"]["daily_prices.csv"]
+    assert (prices["read"], prices["rejected"]) == (5, 1)
+    assert prices["inserted"] == 4 + 1  # four price rows and the unknown stock 123456
+    assert body["verification"]["daily_prices.csv"]["found_in_db"] == 4
+    assert body["skipped"] == ["daily_report.json"]
+    assert body["rejects_file"] == str(rejects)
+    with rejects.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[1][:3] == ["daily_prices.csv", "5", "non-numeric current_price: 'abc'"]
+    assert count(db_engine, "SELECT count(*) FROM daily_prices WHERE halted") == 1
+    assert (
+        count(
+            db_engine,
+            "SELECT count(*) FROM stocks WHERE ticker = '123456' "
+            "AND name = '새종목' AND market = 'UNKNOWN'",
+        )
+        == 1
+    )
+    code, again, _ = invoke(args)
+    assert code == 0
+    assert {(f["inserted"], f["updated"]) for f in again["files"].values()} == {(0, 0)}
+
+
+def test_fatal_files_leave_the_database_unchanged_and_the_rest_loads(
+    legacy_dir: Path, db_url: str, db_engine: Engine, tmp_path: Path
+) -> None:
+    (legacy_dir / "signals_log.csv").write_text(
+        "signal_date;ticker;status\n2026-02-05;000100;OPEN\n"
+    )
+    (legacy_dir / "all_institutional_trend_data.csv").write_text("")
+    too_long = {"ticker": "005930", "analysis_source": "x" * 40, "news": []}
+    (legacy_dir / "kr_ai_analysis.json").write_text(
+        json.dumps({"signal_date": "2026-02-10", "signals": [too_long]})
+    )
+    rejects = tmp_path / "r.csv"
+    code, body, _ = invoke(
+        ["import", "legacy", str(legacy_dir), "--json", "--database-url", db_url,
+         "--rejects", str(rejects)]
+    )  # fmt: skip
+    assert code == 1  # a file failed
+    assert set(body["failed"]) == {
+        "signals_log.csv",
+        "all_institutional_trend_data.csv",
+        "kr_ai_analysis.json",
+    }
+    assert "';'-delimited" in body["failed"]["signals_log.csv"]
+    assert "empty file" in body["failed"]["all_institutional_trend_data.csv"]
+    assert "rolled back" in body["failed"]["kr_ai_analysis.json"]
+    assert count(db_engine, "SELECT count(*) FROM signals") == 0
+    assert count(db_engine, "SELECT count(*) FROM investor_flows") == 0
+    assert count(db_engine, "SELECT count(*) FROM scan_runs") == 0  # its run row rolled back too
+    assert count(db_engine, "SELECT count(*) FROM daily_prices") == 4
+    reasons = [row[2] for row in csv.reader(rejects.open(encoding="utf-8-sig"))]
+    assert sum(reason.startswith("file not imported") for reason in reasons) == 3
+
+
+def test_dry_run_without_a_database_parses_only(
+    legacy_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from krstock.config import get_settings
+
+    monkeypatch.delenv("KRSTOCK_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    try:
+        code, body, _ = invoke(
+            ["import", "legacy", str(legacy_dir), "--dry-run", "--json",
+             "--rejects", str(tmp_path / "r.csv")]
+        )  # fmt: skip
+        assert code == 0
+        assert body["files"]["daily_prices.csv"] == {
+            "read": 5, "inserted": None, "updated": None, "rejected": 1,
+        }  # fmt: skip
+        code, _, output = invoke(["import", "legacy", str(legacy_dir)])
+        assert code == 2 and "KRSTOCK_DATABASE_URL" in output
+    finally:
+        get_settings.cache_clear()
+
+
+def test_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
+    db_url = "postgresql://nobody@127.0.0.1:1/none"  # never connected: the folder check is first
+    code, _, output = invoke(["import", "legacy", str(tmp_path / "nope"), "--database-url", db_url])
+    assert code == 2 and "is not a folder" in output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, output = invoke(["import", "legacy", str(empty), "--database-url", db_url])
+    assert code == 2 and "no monolith data files" in output
+    code, _, output = invoke(["import", "krx-csv", str(empty), "--database-url", db_url])
+    assert code == 2 and "no *.csv files" in output
+
+
+def test_krx_csv_command(db_url: str, db_engine: Engine, tmp_path: Path) -> None:
+    folder = tmp_path / "krx"
+    folder.mkdir()
+    lines = [
+        "날짜,시가,고가,저가,종가,거래량,등락률",
+        "2024-01-02,1,2,1,2,3,",
+        "2024-01-03,x,2,1,2,3,",
+    ]
+    (folder / "005930.csv").write_bytes(b"\xef\xbb\xbf" + "\n".join(lines).encode())
+    args = ["import", "krx-csv", str(folder), "--json", "--database-url", db_url,
+            "--rejects", str(tmp_path / "r.csv")]  # fmt: skip
+    code, body, output = invoke(args)
+    assert code == 0, output
+    assert set(body) == SUMMARY_KEYS
+    assert body["files"] == {"krx": {"read": 2, "inserted": 2, "updated": 0, "rejected": 1}}
+    assert count(db_engine, "SELECT count(*) FROM daily_prices") == 1
+    code, again, _ = invoke(args)
+    assert again["files"]["krx"]["inserted"] == 0 and again["files"]["krx"]["updated"] == 0
+    human = ["import", "krx-csv", str(folder), "--database-url", db_url,
+             "--rejects", str(tmp_path / "r2.csv")]  # fmt: skip
+    code, _, output = invoke(human)
+    assert code == 0 and "krx" in output and "rejects report" in output

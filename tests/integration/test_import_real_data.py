@@ -1,0 +1,178 @@
+"""The real files: every legacy file loads with zero rejects, the pykrx folder loads all
+107,052 rows, each verified against the database, and a second run changes nothing.
+
+Each import runs twice per module on its own migrated database (the real daily_prices.csv has
+102,275 rows, so it is loaded once per module, not per test).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from krstock.db.session import make_engine
+from krstock.ingest.importer import import_krx_csv, import_legacy
+from krstock.ingest.report import ImportSummary
+
+pytestmark = pytest.mark.integration
+
+LEGACY_FILES = {
+    "korean_stocks_list.csv": 1951,
+    "ticker_to_yahoo_map.csv": 2760,
+    "daily_prices.csv": 102_275,
+    "all_institutional_trend_data.csv": 50_843,
+    "signals_log.csv": 981,
+    "jongga_v2_results_20260115.json": 2,
+    "jongga_v2_results_20260116.json": 6,
+    "jongga_v2_results_20260205.json": 43,
+    "history/kr_ai_analysis_2025-12-29.json": 10,
+    "history/kr_ai_analysis_20260115.json": 10,
+}
+
+
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+@contextmanager
+def cloned_database(admin_url: str, template: str) -> Iterator[str]:
+    """A copy of the migrated template, dropped afterwards."""
+    name = f"krstock_t_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _folder(name: str) -> Path:
+    folder = SHARED_DATA / name
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is absent (real data lives beside the project)")
+    return folder
+
+
+def _twice(url: str, run: Any) -> tuple[ImportSummary, ImportSummary]:
+    engine = make_engine(url, pool_size=1, max_overflow=0)
+    try:
+        return run(engine), run(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def legacy_runs(
+    admin_url: str, migrated_template: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    folder = _folder("legacy")
+    rejects = tmp_path_factory.mktemp("rejects") / "legacy.csv"
+    with cloned_database(admin_url, migrated_template) as url:
+        first, second = _twice(url, lambda e: import_legacy(folder, e, rejects_path=rejects))
+        yield url, first, second, rejects
+
+
+@pytest.fixture(scope="module")
+def krx_runs(
+    admin_url: str, migrated_template: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    # A database of its own: the legacy prices were built from these files (same keys).
+    folder = _folder("krx-daily")
+    rejects = tmp_path_factory.mktemp("rejects") / "krx.csv"
+    with cloned_database(admin_url, migrated_template) as url:
+        first, second = _twice(url, lambda e: import_krx_csv(folder, e, rejects_path=rejects))
+        yield url, first, second
+
+
+def _scalar(url: str, sql: str) -> Any:
+    engine = make_engine(url, pool_size=1, max_overflow=0)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text(sql)).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def test_every_legacy_file_loads_with_zero_rejects_and_verifies(legacy_runs: Any) -> None:
+    _, first, _, rejects = legacy_runs
+    body = first.to_dict()
+    assert body["failed"] == {} and body["skipped"] == []
+    assert {name: f["read"] for name, f in body["files"].items()} == LEGACY_FILES
+    assert all(f["rejected"] == 0 for f in body["files"].values())
+    assert all(v["ok"] for v in body["verification"].values()), body["verification"]
+    assert body["files"]["daily_prices.csv"]["inserted"] >= 102_275
+    assert rejects.read_text(encoding="utf-8-sig").splitlines() == ["file,line,reason,raw"]
+
+
+def test_second_legacy_run_changes_nothing(legacy_runs: Any) -> None:
+    _, _, second, _ = legacy_runs
+    files = second.to_dict()["files"]
+    assert {(f["inserted"], f["updated"]) for f in files.values()} == {(0, 0)}
+    assert second.ok
+
+
+def test_legacy_rows_in_the_database_keep_units_and_names(legacy_runs: Any) -> None:
+    url = legacy_runs[0]
+    assert _scalar(url, "SELECT count(*) FROM daily_prices") == 102_275
+    assert _scalar(url, "SELECT count(*) FROM investor_flows") == 2 * 50_843
+    assert (
+        _scalar(
+            url,
+            "SELECT net_value FROM investor_flows WHERE ticker = '000020' "
+            "AND date = '2026-01-05' AND investor = 'foreign' AND net_volume IS NULL",
+        )
+        == -51_124_195
+    )
+    assert (
+        _scalar(
+            url,
+            "SELECT count(*) FROM signals WHERE strategy = 'vcp-legacy' AND flow_unit = 'shares'",
+        )
+        == 981
+    )
+    assert _scalar(url, "SELECT count(*) FROM signals WHERE status = 'CLOSED'") == 813
+    assert _scalar(url, "SELECT count(*) FROM signals WHERE strategy = 'closing-bet'") == 51
+    assert _scalar(url, "SELECT count(*) FROM scan_runs WHERE source = 'legacy'") == 5
+    assert _scalar(url, "SELECT count(*) FROM ai_analyses") == 18
+    assert (
+        _scalar(
+            url,
+            "SELECT name || '|' || market || '|' || yahoo_symbol FROM stocks "
+            "WHERE ticker = '005930'",
+        )
+        == "삼성전자|KOSPI|005930.KS"
+    )
+    for table in ("daily_prices", "investor_flows", "signals", "ai_analyses"):
+        orphans = _scalar(
+            url,
+            f"SELECT count(*) FROM {table} t LEFT JOIN stocks s USING (ticker) "
+            "WHERE s.ticker IS NULL",
+        )
+        assert orphans == 0, table
+    halted = _scalar(url, "SELECT count(*) FROM daily_prices WHERE halted AND volume = 0")
+    assert halted == _scalar(url, "SELECT count(*) FROM daily_prices WHERE halted") > 0
+
+
+def test_krx_folder_loads_every_row_and_a_second_run_changes_nothing(krx_runs: Any) -> None:
+    url, first, second = krx_runs
+    result = first.files["krx-daily"]
+    assert (result.read, result.rejected, result.keys, result.found) == (
+        107_052,
+        0,
+        107_052,
+        107_052,
+    )
+    assert first.to_dict()["files"]["krx-daily"]["inserted"] == 107_052 + 300  # prices + stocks
+    again = second.to_dict()["files"]["krx-daily"]
+    assert (again["inserted"], again["updated"]) == (0, 0)
+    assert _scalar(url, "SELECT count(*) FROM daily_prices WHERE source = 'krx-csv'") == 107_052
+    assert _scalar(url, "SELECT count(*) FROM daily_prices WHERE halted") == 1813
+    assert _scalar(url, "SELECT count(*) FROM stocks WHERE is_preferred") == 10
