@@ -46,6 +46,7 @@ def test_sources_collect_sample_twice_is_idempotent(
     assert tables["index_prices"]["inserted"] == 10 * 15
     assert tables["fx_rates"]["inserted"] == 15
     assert tables["news_items"]["inserted"] == _count(db_engine, "news_items") > 0
+    assert tables["news_items"]["rows"] == tables["news_items"]["inserted"]  # no re-sends
     assert seen == sorted(seen) and seen[-1] == 100.0 and len(seen) >= 5
 
     second = collect(db_engine, market, START, END)
@@ -108,5 +109,8 @@ def test_sources_collect_command_json(db_url: str, monkeypatch: pytest.MonkeyPat
         bad = CliRunner().invoke(app, ["collect", "--source", "nope", "--start", "2026-11-16",
                                        "--end", "2026-11-20"])  # fmt: skip
         assert bad.exit_code != 0 and "valid names" in bad.output
+        no_path = CliRunner().invoke(app, ["collect", "--source", "krx-csv", "--start",
+                                           "2026-11-16", "--end", "2026-11-20"])  # fmt: skip
+        assert no_path.exit_code != 0 and "--path" in no_path.output
     finally:
         get_settings.cache_clear()

@@ -32,8 +32,6 @@ def _day(value: str, option: str) -> date:
 
 def _source_options(source: str, path: Path | None, engine: Any) -> dict[str, Any]:
     if source in FOLDER_SOURCES:
-        if path is None:
-            raise typer.BadParameter(f"--path DIR is required for --source {source}")
         return {"folder": path}
     if source == "yahoo":
         # Yahoo has no KRX listing: use the stock list already in the database, if any.
@@ -92,6 +90,8 @@ def register(app: typer.Typer) -> None:
                 f"unknown source {source!r}; valid names: {', '.join(SOURCES)}",
                 param_hint="--source",
             )
+        if source in FOLDER_SOURCES and path is None:
+            raise typer.BadParameter(f"--path DIR is required for --source {source}")
         chosen = [t.strip().zfill(6) for t in tickers.split(",") if t.strip()] if tickers else None
         url = database_url or get_settings().database_url
         if not url:

@@ -112,6 +112,7 @@ def collect(
     want_prices, want_flows = provided("daily_prices"), provided("investor_flows")
     want_news = provided("news_items")
     news_universe = universe or []
+    news_seen: set[tuple[str, str]] = set()  # news(day) also returns the day before's items
     for number, (first, last) in enumerate(chunks, start=1):
         if want_prices:
             write("daily_prices", source.daily_prices(first, last, tickers))
@@ -122,7 +123,11 @@ def collect(
             news = [n for n in news if not n.empty]
             if news:
                 frame = pd.concat(news, ignore_index=True).drop_duplicates(["ticker", "url"])
-                write("news_items", frame[NEWS_COLUMNS])
+                keys = list(zip(frame["ticker"], frame["url"], strict=True))
+                fresh = [key not in news_seen for key in keys]
+                news_seen.update(keys)
+                if any(fresh):
+                    write("news_items", frame.loc[fresh, NEWS_COLUMNS])
         report(5.0 + 85.0 * number / len(chunks), f"{first}..{last} from {source.name}")
 
     if days and provided("index_prices"):
