@@ -263,7 +263,10 @@ def test_sources_krx_index_and_etf_series(fake_stock: FakeStock) -> None:
 
 
 def test_sources_krx_stock_list_flags_come_from_names(fake_stock: FakeStock) -> None:
-    stocks = KrxSource(as_of=date(2026, 2, 10)).stocks().set_index("ticker")
+    ticks: list[int] = []
+    stocks = KrxSource(as_of=date(2026, 2, 10), rate_limit=lambda: ticks.append(1)).stocks()
+    assert len(ticks) == 2  # one listing request per market; names come from pykrx's cache
+    stocks = stocks.set_index("ticker")
     assert list(stocks.reset_index().columns) == STOCK_COLUMNS
     assert stocks.loc["005935", "is_preferred"] and not stocks.loc["005930", "is_preferred"]
     assert stocks.loc["440790", "is_spac"] and stocks.loc["440790", "market"] == "KOSDAQ"

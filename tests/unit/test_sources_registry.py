@@ -17,6 +17,10 @@ def test_sources_registry_builds_sources_by_name() -> None:
     sample = get_source("sample", n_tickers=80, seed=1)
     assert isinstance(sample, SampleMarket) and sample.tickers.size == 80
     assert isinstance(sample, MarketDataSource)
+    assert get_source("sample", n_tickers=80, seed=1) is sample  # deterministic: cached
+    assert get_source("sample", n_tickers=80, seed=2) is not sample
+    with pytest.raises(TypeError):
+        get_source("sample", colour="red")
     assert isinstance(get_source("krx"), KrxSource)
     assert isinstance(get_source("yahoo"), YahooSource)
     # Building the network sources imports neither pykrx nor yfinance.

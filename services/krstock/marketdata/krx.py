@@ -222,9 +222,12 @@ class KrxSource:
             self._stock_module = stock
         return self._stock_module
 
-    def _call(self, function: str, *args: Any, **kwargs: Any) -> Any:
+    def _call(self, function: str, *args: Any, limited: bool = True, **kwargs: Any) -> Any:
+        """Call ``pykrx.stock.<function>``; ``limited=False`` for lookups pykrx answers from its
+        cached listing (no request, so no rate-limit token)."""
         stock = self._stock()
-        self._rate_limit()
+        if limited:
+            self._rate_limit()
         try:
             return getattr(stock, function)(*args, **kwargs)
         except Exception as exc:
@@ -245,7 +248,7 @@ class KrxSource:
         rows = []
         for market in (KOSPI, KOSDAQ):
             for ticker in self._call("get_market_ticker_list", _ymd(day), market=market):
-                name = str(self._call("get_market_ticker_name", ticker))
+                name = str(self._call("get_market_ticker_name", ticker, limited=False))
                 rows.append(
                     {
                         "ticker": str(ticker).zfill(6),

@@ -6,6 +6,7 @@ yfinance) or a source another part of the package has not built yet only matters
 
 from __future__ import annotations
 
+import functools
 import importlib
 from typing import Any
 
@@ -25,14 +26,32 @@ def source_names() -> list[str]:
     return list(SOURCES)
 
 
+@functools.lru_cache(maxsize=2)
+def _sample_market(**options: Any) -> MarketDataSource:
+    # A SampleMarket is immutable once generated (every method returns new arrays/frames), so
+    # one instance per option set serves a whole process: a daily pipeline asks for the source
+    # once per day and the generation costs about a second.
+    from krstock.marketdata.sample import SampleMarket
+
+    return SampleMarket(**options)
+
+
 def get_source(name: str, **options: Any) -> MarketDataSource:
-    """Build the source called ``name`` with ``options`` (its constructor's keyword arguments)."""
+    """Build the source called ``name`` with ``options`` (its constructor's keyword arguments).
+
+    ``sample`` markets are cached per option set (they are deterministic and read-only)."""
     try:
         module_name, class_name = SOURCES[name]
     except KeyError:
         raise ValueError(
             f"unknown market data source {name!r}; valid names: {', '.join(SOURCES)}"
         ) from None
+    if name == "sample":
+        try:
+            return _sample_market(**options)
+        except TypeError as exc:  # unhashable or unknown options: build it uncached
+            if "unhashable" not in str(exc):
+                raise
     module = importlib.import_module(module_name)
     source_class = getattr(module, class_name)
     source: MarketDataSource = source_class(**options)
