@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,10 @@ def include_object(
 def schema_diff(url: str) -> list[Any]:
     """Differences between the models and the migrated database; empty when they agree."""
     engine = create_engine(normalize_url(url), poolclass=pool.NullPool)
+    # Autogenerate logs every comparison plugin at INFO; a diff is the result, not the log.
+    quiet = logging.getLogger("alembic")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(
@@ -70,4 +75,5 @@ def schema_diff(url: str) -> list[Any]:
             )
             return list(compare_metadata(context, Base.metadata))
     finally:
+        quiet.setLevel(level)
         engine.dispose()
