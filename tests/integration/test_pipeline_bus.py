@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from prometheus_client import REGISTRY
 from test_pipeline_harness import private_redis
 
 from krstock.bus.consumer import EventConsumer
@@ -121,6 +122,10 @@ def test_same_event_id_is_handled_once_per_group(bus) -> None:  # type: ignore[n
         first.poll_once()
         second.poll_once()
     assert sorted(seen) == [f"notifier:{event.event_id}", f"scanner:{event.event_id}"]
+    lag = REGISTRY.get_sample_value(
+        "krstock_event_lag_seconds_count", {"event_type": "ScanCompleted", "group": "scanner"}
+    )
+    assert lag is not None and lag >= 1
     assert broker.pending_count("scanner", "ScanCompleted") == 0
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 import redis
+from prometheus_client import REGISTRY
 from sqlalchemy import create_engine, text
 from test_pipeline_harness import private_redis, start_worker, worker_env
 
@@ -99,6 +100,11 @@ def test_daily_pipeline_through_a_worker_process(tmp_path: Path, db_url: str) ->
 def test_run_daily_in_process_and_skip_on_a_holiday(db_url: str) -> None:
     from krstock.worker.rundaily import run_daily_in_process
 
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    scans_before = sample("krstock_tasks_total", task="krstock.run_scan", state="SUCCESS")
+    published_before = sample("krstock_events_published_total", event_type="ScanCompleted")
     context = WorkerContext(Settings(database_url=db_url, redis_url=None), PipelineSettings())
     try:
         summary = run_daily_in_process(
@@ -113,6 +119,14 @@ def test_run_daily_in_process_and_skip_on_a_holiday(db_url: str) -> None:
         assert {s: summary["steps"][s]["status"] for s in STEPS} == dict.fromkeys(
             STEPS, "SUCCEEDED"
         )
+        # Metrics: three scans succeeded and announced themselves.
+        assert sample("krstock_tasks_total", task="krstock.run_scan", state="SUCCESS") == (
+            scans_before + 3
+        )
+        assert sample("krstock_events_published_total", event_type="ScanCompleted") == (
+            published_before + 3
+        )
+        assert sample("krstock_task_duration_seconds_count", task="krstock.run_pipeline") >= 1
         holiday = run_daily_in_process(date(2026, 9, 24), source="sample", context=context)
         assert holiday["status"] == "SKIPPED" and "Chuseok" in holiday["reason"]
     finally:

@@ -43,6 +43,8 @@ def create_app(
         name: {
             "time_limit": pipeline.time_limit(queue),
             "soft_time_limit": pipeline.soft_time_limit(queue),
+            "max_retries": pipeline.max_retries,
+            "retry_backoff_max": pipeline.retry_backoff_max_s,
         }
         for name, queue in TASK_QUEUES.items()
     }

@@ -28,8 +28,10 @@ return 0
 class LockBusy(RuntimeError):
     """Someone else holds the lock; the caller retries later."""
 
-    def __init__(self, key: str, holder: str | None) -> None:
-        super().__init__(f"lock {key} is held by {holder or 'another run'}")
+    def __init__(self, key: str, holder: str | None = None) -> None:
+        # ``args`` holds only the message, so a result backend can rebuild the exception from it.
+        message = key if key.startswith("lock ") else f"lock {key} is held by {holder or '?'}"
+        super().__init__(message)
         self.key = key
         self.holder = holder
 
