@@ -38,10 +38,15 @@ class _State:
     policies: Any = None  # the signalpolicy_specs index (live)
     resync: asyncio.Task[None] | None = None
     locks: dict[tuple[str, str], asyncio.Lock]
+    # Per ScanJob uid: the newest generation reconciled and the status computed for it. Triggers
+    # race (an update event and a resync round), so a stale copy must neither undo a newer spec
+    # nor re-announce a condition already announced.
+    generations: dict[str, int]
+    statuses: dict[str, dict[str, Any]]
 
 
 STATE = _State()
-STATE.locks = {}
+STATE.locks, STATE.generations, STATE.statuses = {}, {}, {}
 
 
 @kopf.on.login()
@@ -61,7 +66,7 @@ async def startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
     STATE.runs = RunsClient(ours.api_url, ours.api_key, ours.api_timeout_s)
     STATE.scanjobs = kwargs["scanjob_bodies"]  # the live indexes below
     STATE.policies = kwargs["signalpolicy_specs"]
-    STATE.locks = {}
+    STATE.locks, STATE.generations, STATE.statuses = {}, {}, {}
     if ours.metrics_port:
         start_http_server(ours.metrics_port, registry=metrics.REGISTRY)
     STATE.resync = asyncio.create_task(_resync_forever(ours.resync_seconds))
@@ -103,11 +108,18 @@ def _known_policies() -> dict[tuple[str, str], dict[str, Any]]:
     return {key: next(iter(index[key])) for key in list(index) if len(index[key])}
 
 
-async def _reconcile_locked(body: dict[str, Any], trigger: str) -> Result:
+async def _reconcile_locked(body: dict[str, Any], trigger: str) -> Result | None:
+    """Reconcile under the object's lock; None when ``body`` is older than one already done."""
     meta = body["metadata"]
     key = (meta["namespace"], meta["name"])
+    uid = str(meta.get("uid"))
     lock = STATE.locks.setdefault(key, asyncio.Lock())
     async with lock:
+        generation = int(meta.get("generation") or 0)
+        if generation < STATE.generations.get(uid, 0):
+            return None
+        if uid in STATE.statuses:  # our own latest status may not be in this copy yet
+            body = {**body, "status": {**(body.get("status") or {}), **STATE.statuses[uid]}}
         try:
             result = await reconcile(
                 body,
@@ -120,6 +132,8 @@ async def _reconcile_locked(body: dict[str, Any], trigger: str) -> Result:
             metrics.RECONCILES.labels(trigger=trigger, result="error").inc()
             metrics.ERRORS.labels(kind="unexpected").inc()
             raise
+        STATE.generations[uid] = generation
+        STATE.statuses[uid] = result.status
         ok = all(c["status"] == "True" for c in result.status["conditions"] if c["type"] == "Ready")
         metrics.RECONCILES.labels(trigger=trigger, result="ok" if ok else "problem").inc()
         for event_type, reason, message in result.events:
@@ -144,29 +158,54 @@ async def _reconcile_locked(body: dict[str, Any], trigger: str) -> Result:
 @kopf.on.update(GROUP, VERSION, "scanjobs")
 async def scanjob_changed(body: kopf.Body, patch: kopf.Patch, reason: str, **_: Any) -> None:
     result = await _reconcile_locked(_plain(body), trigger=str(reason))
-    patch.status.update(result.status)
+    if result is not None:
+        patch.status.update(result.status)
 
 
 @kopf.on.delete(GROUP, VERSION, "scanjobs", optional=True)
-def scanjob_deleted(namespace: str | None, name: str, **_: Any) -> None:
+def scanjob_deleted(namespace: str | None, name: str, uid: str, **_: Any) -> None:
     """Bookkeeping only: the children go with their owner references (no finalizer)."""
     STATE.locks.pop((str(namespace), name), None)
+    STATE.generations.pop(uid, None)
+    STATE.statuses.pop(uid, None)
     metrics.record_state((str(namespace), name), None, None)
 
 
+def _fresh(body: dict[str, Any]) -> dict[str, Any]:
+    """The newest copy of a ScanJob in the index (a round's snapshot ages while it runs)."""
+    meta = body.get("metadata", {})
+    index = STATE.scanjobs
+    key = (meta.get("namespace"), meta.get("name"))
+    if index is not None and key in index:
+        for newest in index[key]:
+            return dict(newest)
+    return body
+
+
 async def _reconcile_and_store(bodies: Iterable[dict[str, Any]], trigger: str) -> None:
-    for body in bodies:
+    for snapshot in bodies:
+        body = _fresh(snapshot)
         meta = body.get("metadata", {})
         if meta.get("deletionTimestamp"):
             continue
         try:
             result = await _reconcile_locked(body, trigger)
-            await STATE.kube.patch_scanjob_status(meta["namespace"], meta["name"], result.status)
+            if result is not None and not _same_status(body.get("status") or {}, result.status):
+                await STATE.kube.patch_scanjob_status(
+                    meta["namespace"], meta["name"], result.status
+                )
         except ApiException as exc:
             if exc.status != 404:  # deleted meanwhile is fine
                 log.warning("resync of %s/%s failed: %s", *_key(meta), exc)
         except Exception:
             log.exception("resync of %s/%s failed", *_key(meta))
+
+
+def _same_status(current: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether patching ``new`` would change nothing (a quiet resync writes nothing)."""
+    return all(
+        current.get(key) == value for key, value in new.items() if value is not None
+    ) and all(key not in current for key, value in new.items() if value is None)
 
 
 def _key(meta: dict[str, Any]) -> tuple[str, str]:

@@ -10,6 +10,7 @@ import asyncio
 import copy
 import os
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -136,6 +137,10 @@ class Harness:
             if res == wanted and ns == namespace and not obj.deleted
         }
 
+    def requests(self) -> list[Any]:
+        """Every request the emulator served (kmock 0.8 keeps them on the handler)."""
+        return list(self.emulator._requests)
+
     def status(self, namespace: str, name: str) -> dict[str, Any]:
         obj = self.get(SCANJOBS, namespace, name) or {}
         return obj.get("status") or {}
@@ -158,6 +163,9 @@ class Harness:
         while time.monotonic() < deadline:
             value = predicate()
             if value:
+                if os.environ.get("KRSTOCK_TEST_TRACE_WAITS"):
+                    elapsed = timeout - (deadline - time.monotonic())
+                    sys.__stderr__.write(f"waited {elapsed:.2f}s for {what}\n")
                 return value
             await asyncio.sleep(0.05)
         raise AssertionError(f"timed out after {timeout}s waiting for {what}")
