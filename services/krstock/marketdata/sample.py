@@ -605,15 +605,25 @@ class SampleMarket:
         halted[np.arange(n_d)[None, :] <= listing_day[:, None]] = False
 
         # Closes: the level path rounded to the tick, kept inside ±30 % of the previous close.
+        # Vectorized first; then only the rows with a halt or a limit hit are walked day by day
+        # (the same result as walking every row: elsewhere the limits never bind).
         level = p0[:, None] * np.exp(np.cumsum(ret, axis=1))
-        close = np.empty((n_t, n_d))
-        prev = round_to_tick(p0)
-        prev_close = np.empty((n_t, n_d))
-        for t in range(n_d):
-            prev_close[:, t] = prev
-            target = np.clip(round_to_tick(level[:, t]), limit_down(prev), limit_up(prev))
-            prev = np.where(halted[:, t], prev, target)
-            close[:, t] = prev
+        close = round_to_tick(level)
+        first_prev = round_to_tick(p0)
+        prev_close = np.concatenate([first_prev[:, None], close[:, :-1]], axis=1)
+        limited = (close > limit_up(prev_close)) | (close < limit_down(prev_close))
+        walk = np.flatnonzero(limited.any(axis=1) | halted.any(axis=1))
+        del limited
+        if walk.size:
+            sub_level, sub_halted = level[walk], halted[walk]
+            sub_close = np.empty((walk.size, n_d))
+            prev = first_prev[walk]
+            for t in range(n_d):
+                target = np.clip(round_to_tick(sub_level[:, t]), limit_down(prev), limit_up(prev))
+                prev = np.where(sub_halted[:, t], prev, target)
+                sub_close[:, t] = prev
+            close[walk] = sub_close
+            prev_close[walk] = np.concatenate([first_prev[walk, None], sub_close[:, :-1]], axis=1)
         del level
 
         # Open, high, low from the noise (or the planted design), on the tick, inside the limits.
