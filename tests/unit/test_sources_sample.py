@@ -390,3 +390,20 @@ def test_sources_sample_grade_and_supply_index_rules_at_their_boundaries() -> No
     assert supply_demand_index(0, 0, 0, 0, 10_000_000) == pytest.approx(55.0)
     assert supply_demand_index(0, 0, 0, 0, 0) == pytest.approx(44.0)
     assert supply_demand_index(4e6, 4e6, 2.4e6, 2.4e6, 1e7) == pytest.approx(100.0)
+
+
+def test_sources_sample_news_follow_big_moves(market: SampleMarket, prices: pd.DataFrame) -> None:
+    day = date(2026, 11, 20)
+    news = market.news(day, list(market.tickers))
+    assert set(news["origin"]) == {"sample"}
+    assert news["url"].str.fullmatch(r"https://news\.example/sample/\d{6}/\d{9}").all()
+    assert not news.duplicated(["ticker", "url"]).any()
+    published = news["published_at"].dt.date
+    assert set(published) == {day, date(2026, 11, 19)}  # the day and the trading day before
+    today = prices[prices["date"] == day]
+    movers = set(today.loc[today["change_pct"].astype(float).abs() >= 10, "ticker"])
+    assert movers and movers <= set(news.loc[published == day, "ticker"])
+    quiet = set(today.loc[today["change_pct"].astype(float).abs() < 5, "ticker"])
+    planted = set(market.planted["ticker"])
+    assert not (quiet - planted) & set(news.loc[published == day, "ticker"])
+    assert market.news(date(2023, 1, 2), list(market.tickers)).empty
