@@ -255,3 +255,12 @@ def test_bollinger_orders_bands(x: np.ndarray, window: int) -> None:
     assert (upper[ok] >= mid[ok] - 1e-6 * mid[ok]).all()
     assert (lower[ok] <= mid[ok] + 1e-6 * mid[ok]).all()
     assert (width[ok] >= -1e-9).all()
+
+
+def test_fill_halted_bars_uses_the_carried_close() -> None:
+    high = np.array([[10.0, 0.0, 12.0, NAN]])
+    low = np.array([[9.0, 0.0, 11.0, NAN]])
+    close = np.array([[9.5, 9.5, 11.5, NAN]])
+    h, lo = ind.fill_halted_bars(high, low, close)
+    _same(h, np.array([[10.0, 9.5, 12.0, NAN]]))
+    _same(lo, np.array([[9.0, 9.5, 11.0, NAN]]))

@@ -275,3 +275,16 @@ def test_selectivity_on_random_walks_with_planted_bases(seed: int) -> None:
     assert false_hits / max(found + false_hits, 1) <= 0.10
     statuses = set(result.status[noise:][result.flagged[noise:]])
     assert statuses == {"setup", "breakout"}
+
+
+def test_a_halt_inside_the_base_disqualifies_it() -> None:
+    high, low, close, volume = vcp_ticker()
+    assert run((high, low, close, volume)).flagged[0]
+    # KRX reports a halted day with high/low 0 and the close carried over.
+    high[0, -20], low[0, -20], volume[0, -20] = 0.0, 0.0, 0.0
+    result = run((high, low, close, volume))
+    assert not result.flagged[0]
+    # The trend template reads the halt as a flat bar at the close, not a 52-week low of 0.
+    assert result.trend.low_52w[0] > 0 and result.trend.passes[0]
+    flagged = detect_vcp(*vcp_ticker(), POLICY, halted=np.eye(1, 260, 250, dtype=bool))
+    assert not flagged.flagged[0]

@@ -89,3 +89,14 @@ def test_vcp_legacy_finds_every_planted_legacy_signal(market: object) -> None:
             assert signal.foreign_5d == record.details["foreign_5d"]
             assert signal.entry_price == record.details["close"]
             assert np.isfinite(signal.score) and signal.score >= 60
+
+
+def test_vectorized_scan_agrees_with_the_per_ticker_pandas_loop() -> None:
+    """Correctness of the benchmark's two arms (not a timing test)."""
+    from krstock.benchmarks.scan import agreement, baseline_scan, sample_inputs, vectorized_scan
+
+    window, series = sample_inputs(200, 260, 11)
+    fast, slow = vectorized_scan(window, series), baseline_scan(window, series)
+    assert all(agreement(fast, slow).values()), agreement(fast, slow)
+    assert fast.trend_pass and fast.legacy  # the comparison is not vacuous
+    assert fast.extras == slow.extras

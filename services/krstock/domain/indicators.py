@@ -222,7 +222,7 @@ def _rsi_from_averages(avg_gain: FloatArray, avg_loss: FloatArray) -> FloatArray
     avg_loss = np.where(avg_loss < 1e-12 * (1.0 + np.abs(avg_gain)), 0.0, avg_loss)
     total = avg_gain + avg_loss
     with np.errstate(divide="ignore", invalid="ignore"):
-        rsi = np.where(total > 0, 100.0 * avg_gain / total, 50.0)
+        rsi = np.clip(np.where(total > 0, 100.0 * avg_gain / total, 50.0), 0.0, 100.0)
     return np.where(np.isnan(total), np.nan, rsi)
 
 
@@ -302,6 +302,17 @@ def bollinger(
     with np.errstate(divide="ignore", invalid="ignore"):
         width = np.where(mid != 0, (upper - lower) / mid, np.nan)
     return mid, upper, lower, width
+
+
+def fill_halted_bars(
+    high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike
+) -> tuple[FloatArray, FloatArray]:
+    """KRX reports a halted day with high/low 0 and the close carried over: make it a flat bar
+    at that close, so a halt is not a 100 % drop (missing rows stay NaN)."""
+    h, _ = _as_2d(high)
+    lo, _ = _as_2d(low)
+    c, _ = _as_2d(close)
+    return np.where(h <= 0, c, h), np.where(lo <= 0, c, lo)
 
 
 def align_valid_right(values: npt.ArrayLike, valid: npt.ArrayLike) -> FloatArray:

@@ -9,6 +9,8 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
+from krstock.domain.indicators import fill_halted_bars
+
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
@@ -122,11 +124,10 @@ def evaluate_trend_template(
 ) -> TrendTemplateResult:
     """Every criterion for every ticker on the last day; RS ranked over the whole universe.
 
-    52-week high/low use the daily high/low; missing data in a window leaves it undefined, and an
-    undefined criterion fails."""
+    52-week high/low use the daily high/low (a halted day counts at its carried close); missing
+    data in a window leaves it undefined, and an undefined criterion fails."""
     c = np.atleast_2d(np.asarray(close, dtype=np.float64))
-    h = np.atleast_2d(np.asarray(high, dtype=np.float64))
-    lo = np.atleast_2d(np.asarray(low, dtype=np.float64))
+    h, lo = fill_halted_bars(high, low, c)
     price = c[:, -1] if c.shape[1] else np.full(c.shape[0], np.nan)
     fast = _last_mean(c, policy.ma_fast_days)
     mid = _last_mean(c, policy.ma_mid_days)

@@ -251,6 +251,7 @@ def detect_vcp(
     volume: npt.ArrayLike,
     policy: VcpPolicy,
     trend: TrendTemplateResult | None = None,
+    halted: npt.ArrayLike | None = None,
 ) -> VcpResult:
     """The VCP detector for every ticker on the last day of (tickers × days) arrays."""
     h = np.atleast_2d(np.asarray(high, dtype=np.float64))
@@ -260,10 +261,16 @@ def detect_vcp(
     if not h.shape == lo.shape == c.shape == vol.shape:
         raise ValueError("high, low, close and volume must have the same shape")
     tickers, days = c.shape
+    # A halt (KRX: high/low 0) inside the base makes it unreadable: no pattern across a halt.
+    stopped = (h <= 0) | (lo <= 0)
+    if halted is not None:
+        stopped |= np.atleast_2d(np.asarray(halted, dtype=bool))
+    h, lo = np.where(stopped, np.nan, h), np.where(stopped, np.nan, lo)
     if trend is None:
-        trend = evaluate_trend_template(c, h, lo, policy.trend_template)
+        trend = evaluate_trend_template(c, high, low, policy.trend_template)
     width = min(policy.base_days, days)
-    max_slots = policy.max_contractions + 2
+    # Room for every swing the base can hold (≥ 2 days each), so nothing is overwritten.
+    max_slots = width // 2 + 2
     found = find_contractions(
         h[:, -width:], lo[:, -width:], policy.swing_pct, max_slots, policy.left_high_tolerance
     )
@@ -378,7 +385,9 @@ def detect_vcp_window(
     window: MarketWindow, policy: VcpPolicy, trend: TrendTemplateResult | None = None
 ) -> VcpResult:
     """``detect_vcp`` on a MarketWindow."""
-    return detect_vcp(window.high, window.low, window.close, window.volume, policy, trend)
+    return detect_vcp(
+        window.high, window.low, window.close, window.volume, policy, trend, window.halted
+    )
 
 
 def vcp_rows(result: VcpResult, tickers: npt.ArrayLike, signal_date: str) -> list[dict[str, Any]]:
