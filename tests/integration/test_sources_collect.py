@@ -114,3 +114,21 @@ def test_sources_collect_command_json(db_url: str, monkeypatch: pytest.MonkeyPat
         assert no_path.exit_code != 0 and "--path" in no_path.output
     finally:
         get_settings.cache_clear()
+
+
+def test_sources_collect_a_folder_source_skips_what_it_lacks(db_engine: Engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from krstock.marketdata.registry import get_source
+
+    (tmp_path / "005930.csv").write_text(
+        "\ufeff날짜,시가,고가,저가,종가,거래량,등락률\n"
+        "2026-02-09,70500,71500,70200,71000,14100000,0.71\n"
+        "2026-02-10,71000,72500,70800,72000,15234567,1.41\n",
+        encoding="utf-8",
+    )
+    summary = collect(
+        db_engine, get_source("krx-csv", folder=tmp_path), date(2026, 2, 9), date(2026, 2, 10)
+    )
+    tables = summary["tables"]
+    assert tables["daily_prices"]["inserted"] == 2 and tables["stocks"]["inserted"] == 1
+    for name in ("investor_flows", "index_prices", "fx_rates", "news_items"):
+        assert tables[name]["skipped"] == "not provided by the krx-csv source"

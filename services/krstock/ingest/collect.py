@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from krstock.db.bulk import UpsertCounts, bulk_upsert
 from krstock.marketdata.base import NEWS_COLUMNS, MarketDataSource
 from krstock.marketdata.calendar_data import krx_trading_dates
+from krstock.marketdata.registry import provided_by
 
 # Table -> its natural key (the upsert conflict target).
 TABLE_KEYS: dict[str, list[str]] = {
@@ -82,7 +83,7 @@ def collect(
     if chunk_days < 1:
         raise ValueError(f"chunk_days must be at least 1, got {chunk_days}")
     began = time.perf_counter()
-    provides: frozenset[str] | None = getattr(source, "provides", None)
+    provides = provided_by(source)
     tally = _Tally()
     report = progress or (lambda percent, message: None)
 

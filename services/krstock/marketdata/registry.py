@@ -10,7 +10,7 @@ import functools
 import importlib
 from typing import Any
 
-from krstock.marketdata.base import MarketDataSource
+from krstock.marketdata.base import MarketDataSource, SourceError
 
 # name -> (module, class). Folder-based sources take ``folder`` (the CLI passes ``--path``).
 SOURCES: dict[str, tuple[str, str]] = {
@@ -20,6 +20,19 @@ SOURCES: dict[str, tuple[str, str]] = {
     "krx-csv": ("krstock.marketdata.krx_csv", "KrxCsvSource"),
     "legacy": ("krstock.marketdata.legacy", "LegacySource"),
 }
+
+
+# What each source can deliver (names of MarketDataSource methods), for sources whose class does
+# not say it with a ``provides`` attribute. Collection skips the rest instead of failing on it.
+PROVIDES: dict[str, frozenset[str]] = {
+    "krx-csv": frozenset({"stocks", "daily_prices"}),
+}
+
+
+def provided_by(source: MarketDataSource) -> frozenset[str] | None:
+    """The methods ``source`` provides, or None when it provides them all."""
+    own: frozenset[str] | None = getattr(source, "provides", None)
+    return own if own is not None else PROVIDES.get(source.name)
 
 
 def source_names() -> list[str]:
@@ -53,6 +66,8 @@ def get_source(name: str, **options: Any) -> MarketDataSource:
             if "unhashable" not in str(exc):
                 raise
     module = importlib.import_module(module_name)
-    source_class = getattr(module, class_name)
+    source_class = getattr(module, class_name, None)
+    if source_class is None:
+        raise SourceError(f"the {name} source is not available ({module_name}.{class_name})")
     source: MarketDataSource = source_class(**options)
     return source
