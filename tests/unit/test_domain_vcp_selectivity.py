@@ -100,3 +100,27 @@ def test_vectorized_scan_agrees_with_the_per_ticker_pandas_loop() -> None:
     assert all(agreement(fast, slow).values()), agreement(fast, slow)
     assert fast.trend_pass and fast.legacy  # the comparison is not vacuous
     assert fast.extras == slow.extras
+
+
+def test_bench_scan_command_prints_the_figures() -> None:
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+
+    from krstock.benchmarks.scan import register
+
+    app = typer.Typer()
+    register(app)
+    app.command("noop")(lambda: None)  # a second command keeps "scan" a subcommand
+    result = CliRunner().invoke(
+        app, ["scan", "--json", "--tickers", "60", "--days", "260", "--repeat", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    for key in ("tickers", "days", "vectorized_s", "baseline_s", "speedup", "peak_mb"):
+        assert key in figures
+    assert figures["tickers"] == 60 and figures["source"] == "sample"
+    assert all(figures["agree"].values())
+    bad = CliRunner().invoke(app, ["scan", "--tickers", "10"])
+    assert bad.exit_code == 2
