@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from krstock.commands._output import emit_json, progress_bar, stderr_console
@@ -111,7 +112,7 @@ def register(app: typer.Typer) -> None:
                     engine, start=first, end=last, source=market, tickers=chosen, progress=advance
                 )
         except SourceError as exc:
-            stderr_console.print(f"[red]source error:[/red] {exc}")
+            stderr_console.print(f"[red]source error:[/red] {escape(str(exc))}")
             raise typer.Exit(1) from exc
         finally:
             engine.dispose()
