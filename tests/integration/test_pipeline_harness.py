@@ -148,9 +148,14 @@ class Worker:
         if self.process.poll() is None:
             os.killpg(self.process.pid, sig)
 
+    def terminate(self) -> None:
+        """SIGTERM to the main process only, as the kubelet does to a container's PID 1."""
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+
     def stop(self, timeout: float = 15) -> int:
         if self.process.poll() is None:
-            self.kill(signal.SIGTERM)
+            self.terminate()
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:

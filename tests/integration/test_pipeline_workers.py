@@ -47,7 +47,7 @@ def test_killed_worker_scan_is_redelivered_and_completes_exactly_once(
             first.wait_ready()
             beat = first.heartbeat_file.stat().st_mtime
             run_id = "kill-test-run"
-            tickers = [f"{i:06d}" for i in range(20)]
+            tickers = [f"{i:06d}" for i in range(12)]
             kwargs = {"day": "2026-01-05", "run_id": run_id, "tickers": tickers, "delay_s": 0.1}
             result = app.send_task("pipeline_test.slow_scan", kwargs=kwargs, queue="scan")
 
@@ -74,7 +74,7 @@ def test_killed_worker_scan_is_redelivered_and_completes_exactly_once(
         try:
             second.wait_ready()
             summary = result.get(timeout=30)
-            assert summary["counts"] == {"signals": 20} and summary["run_id"] == run_id
+            assert summary["counts"] == {"signals": 12} and summary["run_id"] == run_id
             assert int(client.get(f"{prefix}:test:starts:{run_id}") or 0) == 2
             assert int(client.get(f"{prefix}:test:completions:{run_id}") or 0) == 1
             with engine.connect() as conn:
@@ -84,9 +84,9 @@ def test_killed_worker_scan_is_redelivered_and_completes_exactly_once(
                 row = conn.execute(
                     text("select status, counts from scan_runs where id = :i"), {"i": run_id}
                 ).one()
-            assert (total, distinct) == (20, 20)
-            assert row.status == "SUCCEEDED" and row.counts == {"signals": 20}
-            assert client.xlen(f"{prefix}:events:SignalCreated") == 20
+            assert (total, distinct) == (12, 12)
+            assert row.status == "SUCCEEDED" and row.counts == {"signals": 12}
+            assert client.xlen(f"{prefix}:events:SignalCreated") == 12
             assert client.xlen(f"{prefix}:events:ScanCompleted") == 1
 
             # A duplicate delivery of the finished run changes nothing and publishes nothing.
@@ -94,13 +94,24 @@ def test_killed_worker_scan_is_redelivered_and_completes_exactly_once(
             repeat = again.get(timeout=20)
             assert repeat["skipped"] == "already succeeded"
             assert int(client.get(f"{prefix}:test:completions:{run_id}") or 0) == 1
-            assert client.xlen(f"{prefix}:events:SignalCreated") == 20
+            assert client.xlen(f"{prefix}:events:SignalCreated") == 12
             assert second.ready_file.exists()
+
+            # Graceful shutdown: SIGTERM in the middle of a scan lets it finish, then exits.
+            late = {**kwargs, "run_id": "sigterm-run", "day": "2026-01-06"}
+            app.send_task("pipeline_test.slow_scan", kwargs=late, queue="scan")
+            wait_for(
+                lambda: client.get(f"{prefix}:runs:sigterm-run:last") is not None,
+                20,
+                "the second scan to start",
+            )
+            second.terminate()
+            wait_for(lambda: not second.ready_file.exists(), 5, "readiness to drop")
+            assert second.process.wait(timeout=30) == 0
         finally:
-            code = second.stop()
-        # Graceful shutdown: exit 0, readiness and liveness files removed.
-        assert code == 0
-        assert not second.ready_file.exists() and not second.heartbeat_file.exists()
+            second.stop()
+        assert int(client.get(f"{prefix}:test:completions:sigterm-run") or 0) == 1
+        assert not second.heartbeat_file.exists()
         engine.dispose()
 
 
