@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 from operator_harness import POLICIES, SCANJOBS, Harness, example, running_operator
 
-from krstock_operator import metrics
+from krstock_operator import metrics, rbac
 from krstock_operator.manifests import POLICY_DIGEST_ANNOTATION
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -121,6 +121,11 @@ async def test_updates_converge_children(op: Harness) -> None:
         "the scan queue's worker and scaler gone",
     )
     assert op.get(SCALED, ns, "daily-vcp-worker-heavy")
+    await op.patch_spec("ScanJob", ns, "daily-vcp", {"workers": {"maxReplicas": 5}})
+    await op.wait_for(
+        lambda: op.get(SCALED, ns, "daily-vcp-worker-heavy")["spec"]["maxReplicaCount"] == 5,
+        "KEDA max replicas 5",
+    )
 
     # Workers: fixed replicas replace KEDA; then a CPU HPA replaces the fixed count.
     await op.patch_spec(
@@ -136,6 +141,18 @@ async def test_updates_converge_children(op: Harness) -> None:
     )
     hpa = await op.wait_for(lambda: op.get(HPAS, ns, "daily-vcp-worker-heavy"), "HPA")
     assert hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 80
+    await op.patch_spec(
+        "ScanJob", ns, "daily-vcp", {"workers": {"targetCPUUtilizationPercentage": 60}}
+    )
+    await op.wait_for(
+        lambda: (
+            op.get(HPAS, ns, "daily-vcp-worker-heavy")["spec"]["metrics"][0]["resource"]["target"][
+                "averageUtilization"
+            ]
+            == 60
+        ),
+        "HPA target 60%",
+    )
     deployment = await op.wait_for(
         lambda: (
             (d := op.get(DEPLOYMENTS, ns, "daily-vcp-worker-heavy"))
@@ -163,6 +180,12 @@ async def test_updates_converge_children(op: Harness) -> None:
     await op.patch_spec("ScanJob", ns, "daily-vcp", {"schedule": "0 9 * * *"})
     await op.wait_for(lambda: op.get(CRONJOBS, ns, "daily-vcp"), "CronJob back")
     await op.wait_for(lambda: not op.all(JOBS, ns), "Job gone")
+    # Back to KEDA: the HPA goes, the ScaledObject returns; no policy: no policy ConfigMap.
+    await op.patch_spec("ScanJob", ns, "daily-vcp", {"workers": {"autoscaling": "auto"}})
+    await op.wait_for(lambda: not op.get(HPAS, ns, "daily-vcp-worker-heavy"), "HPA gone")
+    await op.wait_for(lambda: op.get(SCALED, ns, "daily-vcp-worker-heavy"), "KEDA back")
+    await op.patch_spec("ScanJob", ns, "daily-vcp", {"policyRef": None})
+    await op.wait_for(lambda: not op.get(CONFIGMAPS, ns, "daily-vcp-policy"), "ConfigMap gone")
     await op.wait_for(lambda: op.condition(ns, "daily-vcp", "Ready").get("status") == "True", "ok")
 
 
@@ -324,3 +347,32 @@ async def test_liveness_and_metrics(op: Harness) -> None:
     assert metrics.RECONCILES.labels(trigger="create", result="ok")._value.get() >= 1
     assert metrics.MANAGED.labels(kind="Deployment")._value.get() >= 1
     assert metrics.DURATION._sum.get() > 0
+
+
+def _used(requests: list[Any]) -> set[tuple[str, str, str]]:
+    """(apiGroup, resource, verb) of every request the operator (not the test) made."""
+    verbs = {"list": "list", "watch": "watch", "fetch": "get", "create": "create"}
+    used = set()
+    for request in requests:
+        agent = request.headers.get("User-Agent", "")
+        if agent.startswith("kmock") or request.action is None:
+            continue  # the test's own requests
+        if request.resource is None or not request.resource.plural:
+            continue  # discovery: allowed to every user (system:discovery)
+        action = str(request.action.value).lower()
+        verb = verbs.get(action, action)
+        if request.method.value.upper() == "PATCH":
+            verb = "patch"
+        resource = request.resource.plural
+        if request.subresource:
+            resource = f"{resource}/{request.subresource}"
+        used.add((request.resource.group or "", resource or "", verb))
+    return used
+
+
+async def test_rbac_grants_exactly_what_the_operator_used(op: Harness) -> None:
+    """Runs last: by now the module exercised every verb on every kind."""
+    used = _used(op.requests())
+    granted = rbac.granted(rbac.RULES)
+    assert used <= granted, sorted(used - granted)
+    assert not granted - used, sorted(granted - used)  # nothing granted that is never used
