@@ -121,3 +121,32 @@ def test_notification_text_and_chunks() -> None:
     assert [len(p) for p in pieces] == [3500, 3500, 1000]
     lines = chunks("\n".join(["x" * 1000] * 7), size=3500)
     assert all(len(p) <= 3500 for p in lines) and "".join(lines).count("x") == 7000
+
+
+def test_worker_probe_command(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import time
+
+    from typer.testing import CliRunner
+
+    from krstock.cli import app as cli
+    from krstock.worker.settings import get_pipeline_settings
+
+    heartbeat, ready = tmp_path / "hb", tmp_path / "ready"
+    monkeypatch.setenv("KRSTOCK_WORKER_HEARTBEAT_FILE", str(heartbeat))
+    monkeypatch.setenv("KRSTOCK_WORKER_READY_FILE", str(ready))
+    get_pipeline_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        assert runner.invoke(cli, ["worker-probe", "live"]).exit_code == 1
+        assert runner.invoke(cli, ["worker-probe", "ready"]).exit_code == 1
+        heartbeat.write_text("x")
+        ready.write_text("x")
+        assert runner.invoke(cli, ["worker-probe", "live"]).exit_code == 0
+        assert runner.invoke(cli, ["worker-probe", "ready"]).exit_code == 0
+        stale = time.time() - 120
+        os.utime(heartbeat, (stale, stale))
+        assert runner.invoke(cli, ["worker-probe", "live", "--max-age", "60"]).exit_code == 1
+        assert runner.invoke(cli, ["worker-probe", "nope"]).exit_code == 2
+    finally:
+        get_pipeline_settings.cache_clear()

@@ -285,7 +285,32 @@ def schedule(
             stderr_console.print(f"{row['job']:<12} {row['cron_kst']:<14} {', '.join(row['next'])}")
 
 
+def worker_probe(
+    check: str = typer.Argument(..., help="live (heartbeat fresh) or ready (ready file present)."),
+    max_age: float = typer.Option(60.0, help="live: the heartbeat may be at most this old (s)."),
+) -> None:
+    """Kubernetes exec probe for a worker: exit 0 when healthy, 1 otherwise."""
+    from pathlib import Path
+
+    from krstock.worker.probes import heartbeat_age
+    from krstock.worker.settings import get_pipeline_settings
+
+    settings = get_pipeline_settings()
+    if check == "live":
+        age = heartbeat_age(settings.worker_heartbeat_file)
+        if age is None or age > max_age:
+            stderr_console.print(f"heartbeat {'missing' if age is None else f'{age:.0f} s old'}")
+            raise typer.Exit(1)
+    elif check == "ready":
+        if not Path(settings.worker_ready_file).exists():
+            stderr_console.print("worker not ready")
+            raise typer.Exit(1)
+    else:
+        _fail(f"unknown check {check!r}; use live or ready")
+
+
 def register(app: typer.Typer) -> None:
+    app.command("worker-probe")(worker_probe)
     app.command("worker")(worker)
     app.command("enqueue")(enqueue)
     app.command("flower")(flower)
