@@ -32,7 +32,9 @@ OHLCV_COLUMNS = ["시가", "고가", "저가", "종가", "거래량", "거래대
 
 
 def _by_ticker(rows: dict[str, list[float]]) -> pd.DataFrame:
+    """pykrx 1.2's get_market_ohlcv(day, market=...): the OHLCV columns plus 시가총액."""
     frame = pd.DataFrame.from_dict(rows, orient="index", columns=OHLCV_COLUMNS)
+    frame["시가총액"] = frame["종가"] * 5_969_782
     frame.index.name = "티커"
     return frame
 
@@ -44,6 +46,13 @@ MARKET_OHLCV = {
             "005930": [70500, 71500, 70200, 71000, 14_100_000, 1_001_100_000_000, 0.71],
             "000020": [9_800, 9_900, 9_700, 9_850, 120_000, 1_180_000_000, -0.51],
             "035720": [40_000, 41_000, 39_800, 40_950, 2_000_000, 81_000_000_000, 2.5],
+        }
+    ),
+    # A holiday missing from the calendar: pykrx answers zeros for every ticker.
+    "20260211": _by_ticker(
+        {
+            "005930": [0, 0, 0, 0, 0, 0, 0.0],
+            "000020": [0, 0, 0, 0, 0, 0, 0.0],
         }
     ),
     "20260210": _by_ticker(
@@ -120,8 +129,8 @@ class FakeStock:
             return MARKET_OHLCV.get(args[0], pd.DataFrame(columns=OHLCV_COLUMNS))
         fromdate, todate, ticker = args
         assert not adjusted, "the adapter stores raw KRW prices"
-        days = [d for d in MARKET_OHLCV if fromdate <= d <= todate]
-        rows = [MARKET_OHLCV[d].loc[ticker].tolist() for d in days]
+        days = sorted(d for d in MARKET_OHLCV if fromdate <= d <= todate and d != "20260211")
+        rows = [MARKET_OHLCV[d].loc[ticker, OHLCV_COLUMNS].tolist() for d in days]
         return _by_date(rows, days, OHLCV_COLUMNS)
 
     def get_market_net_purchases_of_equities(
@@ -208,7 +217,7 @@ def test_sources_krx_module_import_does_not_import_pykrx() -> None:
 def test_sources_krx_market_wide_prices_with_a_halt(fake_stock: FakeStock) -> None:
     ticks: list[int] = []
     source = KrxSource(rate_limit=lambda: ticks.append(1))
-    frame = source.daily_prices(date(2026, 2, 9), date(2026, 2, 10))
+    frame = source.daily_prices(date(2026, 2, 9), date(2026, 2, 11))
     assert list(frame.columns) == PRICE_COLUMNS
     assert len(frame) == 6 and set(frame["source"]) == {"krx"}
     samsung = frame[frame["ticker"] == "005930"].set_index("date")
@@ -224,7 +233,8 @@ def test_sources_krx_market_wide_prices_with_a_halt(fake_stock: FakeStock) -> No
         and halted["change"] == 0
     )
     assert not frame.loc[frame["volume"] > 0, "halted"].any()
-    assert len(ticks) == len(fake_stock.calls) == 2  # one market-wide call per trading day
+    assert date(2026, 2, 11) not in set(frame["date"])  # the all-zero answer is no data
+    assert len(ticks) == len(fake_stock.calls) == 3  # one market-wide call per trading day
 
 
 def test_sources_krx_per_ticker_prices_match_the_market_wide_path(fake_stock: FakeStock) -> None:

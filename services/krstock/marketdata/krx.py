@@ -109,8 +109,11 @@ def _ohlcv(raw: pd.DataFrame) -> dict[str, Any]:
 
 
 def market_ohlcv_rows(raw: pd.DataFrame, day: date) -> pd.DataFrame:
-    """``stock.get_market_ohlcv(day, market=...)`` (index 티커) -> rows for finish_prices."""
-    if raw.empty:
+    """``stock.get_market_ohlcv(day, market=...)`` (index 티커) -> rows for finish_prices.
+
+    On a day without trading (a holiday missing from the calendar) pykrx answers every ticker
+    with zero prices instead of an empty frame: that is no data, not a market of zeros."""
+    if raw.empty or (raw[["시가", "고가", "저가", "종가"]] == 0).all(axis=None):
         return pd.DataFrame()
     return pd.DataFrame({"ticker": raw.index.astype(str).str.zfill(6), "date": day, **_ohlcv(raw)})
 
