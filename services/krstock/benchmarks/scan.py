@@ -369,6 +369,42 @@ def sample_inputs(
     return market.to_window(end, days), market.series(end, days)
 
 
+def vcp_selectivity(tickers: int, seed: int, random_seed: int = 7) -> dict[str, Any]:
+    """The VCP detector on the sample market's planted bases (every planting date) and on a
+    pure random-walk market: recall, share of hits never planted, random-walk flag rate."""
+    from krstock.marketdata.sample import SampleMarket, random_walk_market
+
+    market = SampleMarket(seed=seed, n_tickers=tickers)
+    planted = market.planted
+    vcp = planted[planted["kind"] == "vcp"]
+    ever = set(vcp["ticker"])
+    found = hits = unplanted = status_agrees = 0
+    for day in sorted(set(vcp["date"])):
+        window = market.to_window(day, 300)
+        result = detect_vcp_window(window, VcpPolicy())
+        flagged = set(window.tickers[result.flagged].tolist())
+        hits += len(flagged)
+        unplanted += len(flagged - ever)
+        for record in vcp[vcp["date"] == day].itertuples():
+            i = window.index_of(record.ticker)
+            if result.flagged[i]:
+                found += 1
+                status_agrees += result.status[i] == record.details["pattern"]
+    noise = detect_vcp_window(random_walk_market(random_seed, tickers, 260), VcpPolicy())
+    return {
+        "planted": len(vcp),
+        "found": found,
+        "recall": round(found / max(len(vcp), 1), 4),
+        "status_agrees": status_agrees,
+        "hits": hits,
+        "unplanted_hits": unplanted,
+        "unplanted_share": round(unplanted / max(hits, 1), 4),
+        "random_walk_flagged": int(noise.flagged.sum()),
+        "random_walk_rate": round(float(noise.flagged.mean()), 5),
+        "random_walk_trend_template_rate": round(float(noise.trend.passes.mean()), 4),
+    }
+
+
 def register(bench_app: typer.Typer) -> None:
     @bench_app.command("scan")
     def scan(
@@ -377,6 +413,9 @@ def register(bench_app: typer.Typer) -> None:
         days: int = typer.Option(260, "--days", help="Trading days in the scan window."),
         seed: int = typer.Option(20260101, "--seed", help="Synthetic market seed."),
         repeat: int = typer.Option(3, "--repeat", help="Vectorized runs (the best is reported)."),
+        selectivity: bool = typer.Option(
+            False, "--selectivity", help="Also measure VCP recall/precision on planted bases."
+        ),
     ) -> None:
         """Full-universe scan: vectorized seconds, per-ticker pandas loop seconds, speed-up."""
         if tickers < 60 or days < 2:
@@ -421,6 +460,8 @@ def register(bench_app: typer.Typer) -> None:
                 and baseline_s / vectorized_s >= TARGET_SPEEDUP,
             },
         }
+        if selectivity:
+            figures["vcp_selectivity"] = vcp_selectivity(tickers, seed)
         if as_json:
             emit_json(figures)
             return
@@ -430,3 +471,5 @@ def register(bench_app: typer.Typer) -> None:
         print(f"counts: {figures['counts']}")
         print(f"agree: {agree}")
         print(f"targets met: {figures['targets']['met']}")
+        if selectivity:
+            print(f"vcp_selectivity: {figures['vcp_selectivity']}")
