@@ -578,3 +578,30 @@ def test_screen_keeps_scores_from_50_best_first_top_n() -> None:
     assert picked[0]["score"] == 60.0 and picked[0]["grade"] == "C"
     top = screen_smart_money(analysis, ["A", "B", "C", "D"], FlowPolicy(screener_top_n=1))
     assert [p["ticker"] for p in top] == ["C"]
+
+
+@pytest.mark.parametrize(
+    ("value", "intensity"),
+    [
+        (80, "매우강함"),
+        (79.99, "강함"),
+        (65, "강함"),
+        (64.99, "보통"),
+        (50, "보통"),
+        (49.99, "약함"),
+        (35, "약함"),
+        (34.99, "매도세"),
+    ],
+)
+def test_screener_intensity_cut_offs(value: float, intensity: str) -> None:
+    from krstock.domain.flows import screener_intensity
+
+    assert screener_intensity(np.array([value]))[0] == intensity
+
+
+def test_trend_rows_leave_out_tickers_without_flows() -> None:
+    foreign = np.array([[1.0] * 10, [np.nan] * 10])
+    window = window_from_flows(foreign, np.ones((2, 10)), np.full((2, 10), 10.0))
+    rows = trend_rows(analyze_market_flows(window, POLICY), window.tickers)
+    assert [r["ticker"] for r in rows] == ["000000"]
+    assert rows[0]["total_days"] == 10 and rows[0]["foreign_consecutive_days"] == 10
