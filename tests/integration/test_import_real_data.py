@@ -20,7 +20,6 @@ from sqlalchemy.engine import make_url
 
 from krstock.db.session import make_engine
 from krstock.ingest.importer import import_krx_csv, import_legacy
-from krstock.ingest.report import ImportSummary
 
 pytestmark = pytest.mark.integration
 
@@ -61,35 +60,27 @@ def _folder(name: str) -> Path:
     return folder
 
 
-def _twice(url: str, run: Any) -> tuple[ImportSummary, ImportSummary]:
-    engine = make_engine(url, pool_size=1, max_overflow=0)
-    try:
-        return run(engine), run(engine)
-    finally:
-        engine.dispose()
-
-
 @pytest.fixture(scope="module")
-def legacy_runs(
+def runs(
     admin_url: str, migrated_template: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Any]:
-    folder = _folder("legacy")
-    rejects = tmp_path_factory.mktemp("rejects") / "legacy.csv"
+) -> Iterator[dict[str, Any]]:
+    """One database: the legacy folder twice, then the pykrx folder twice (its prices share
+    keys with the legacy Gen1 file, which was built from it)."""
+    legacy, krx = _folder("legacy"), _folder("krx-daily")
+    rejects = tmp_path_factory.mktemp("rejects")
     with cloned_database(admin_url, migrated_template) as url:
-        first, second = _twice(url, lambda e: import_legacy(folder, e, rejects_path=rejects))
-        yield url, first, second, rejects
-
-
-@pytest.fixture(scope="module")
-def krx_runs(
-    admin_url: str, migrated_template: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Any]:
-    # A database of its own: the legacy prices were built from these files (same keys).
-    folder = _folder("krx-daily")
-    rejects = tmp_path_factory.mktemp("rejects") / "krx.csv"
-    with cloned_database(admin_url, migrated_template) as url:
-        first, second = _twice(url, lambda e: import_krx_csv(folder, e, rejects_path=rejects))
-        yield url, first, second
+        engine = make_engine(url, pool_size=1, max_overflow=0)
+        try:
+            out: dict[str, Any] = {"url": url, "rejects": rejects / "legacy.csv"}
+            out["legacy"] = [
+                import_legacy(legacy, engine, rejects_path=out["rejects"]) for _ in range(2)
+            ]
+            out["krx"] = [
+                import_krx_csv(krx, engine, rejects_path=rejects / "krx.csv") for _ in range(2)
+            ]
+        finally:
+            engine.dispose()
+        yield out
 
 
 def _scalar(url: str, sql: str) -> Any:
@@ -101,8 +92,8 @@ def _scalar(url: str, sql: str) -> Any:
         engine.dispose()
 
 
-def test_every_legacy_file_loads_with_zero_rejects_and_verifies(legacy_runs: Any) -> None:
-    _, first, _, rejects = legacy_runs
+def test_every_legacy_file_loads_with_zero_rejects_and_verifies(runs: dict[str, Any]) -> None:
+    first, rejects = runs["legacy"][0], runs["rejects"]
     body = first.to_dict()
     assert body["failed"] == {} and body["skipped"] == []
     assert {name: f["read"] for name, f in body["files"].items()} == LEGACY_FILES
@@ -112,16 +103,16 @@ def test_every_legacy_file_loads_with_zero_rejects_and_verifies(legacy_runs: Any
     assert rejects.read_text(encoding="utf-8-sig").splitlines() == ["file,line,reason,raw"]
 
 
-def test_second_legacy_run_changes_nothing(legacy_runs: Any) -> None:
-    _, _, second, _ = legacy_runs
+def test_second_legacy_run_changes_nothing(runs: dict[str, Any]) -> None:
+    second = runs["legacy"][1]
     files = second.to_dict()["files"]
     assert {(f["inserted"], f["updated"]) for f in files.values()} == {(0, 0)}
     assert second.ok
 
 
-def test_legacy_rows_in_the_database_keep_units_and_names(legacy_runs: Any) -> None:
-    url = legacy_runs[0]
-    assert _scalar(url, "SELECT count(*) FROM daily_prices") == 102_275
+def test_legacy_rows_in_the_database_keep_units_and_names(runs: dict[str, Any]) -> None:
+    url = runs["url"]
+    assert runs["legacy"][0].files["daily_prices.csv"].found == 102_275
     assert _scalar(url, "SELECT count(*) FROM investor_flows") == 2 * 50_843
     assert (
         _scalar(
@@ -161,8 +152,11 @@ def test_legacy_rows_in_the_database_keep_units_and_names(legacy_runs: Any) -> N
     assert halted == _scalar(url, "SELECT count(*) FROM daily_prices WHERE halted") > 0
 
 
-def test_krx_folder_loads_every_row_and_a_second_run_changes_nothing(krx_runs: Any) -> None:
-    url, first, second = krx_runs
+def test_krx_folder_loads_every_row_and_a_second_run_changes_nothing(
+    runs: dict[str, Any],
+) -> None:
+    url = runs["url"]
+    first, second = runs["krx"]
     result = first.files["krx-daily"]
     assert (result.read, result.rejected, result.keys, result.found) == (
         107_052,
@@ -170,9 +164,11 @@ def test_krx_folder_loads_every_row_and_a_second_run_changes_nothing(krx_runs: A
         107_052,
         107_052,
     )
-    assert first.to_dict()["files"]["krx-daily"]["inserted"] == 107_052 + 300  # prices + stocks
+    prices = result.tables["daily_prices"]
+    # The legacy Gen1 file holds 102,275 of these days (from 2024-01-02): the last import wins.
+    assert (prices.inserted, prices.updated) == (107_052 - 102_275, 102_275)
     again = second.to_dict()["files"]["krx-daily"]
     assert (again["inserted"], again["updated"]) == (0, 0)
     assert _scalar(url, "SELECT count(*) FROM daily_prices WHERE source = 'krx-csv'") == 107_052
     assert _scalar(url, "SELECT count(*) FROM daily_prices WHERE halted") == 1813
-    assert _scalar(url, "SELECT count(*) FROM stocks WHERE is_preferred") == 10
+    assert _scalar(url, "SELECT count(*) FROM daily_prices") == 107_052

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection
+
+# Array elements that need no quoting (tickers, dates, investor names, strategies, run ids).
+_PLAIN = re.compile(r"[0-9A-Za-z_.:+\-]+(,[0-9A-Za-z_.:+\-]+)*")
 
 
 def count_present(conn: Connection, table: str, keys: pd.DataFrame) -> int:
@@ -20,13 +26,11 @@ def count_present(conn: Connection, table: str, keys: pd.DataFrame) -> int:
     for column in keys.columns:
         series = keys[column]
         if pd.api.types.is_datetime64_any_dtype(series.dtype):
-            values = series.to_numpy(dtype="datetime64[D]").astype(str)
+            arrays.append(_array_literal(series.to_numpy(dtype="datetime64[D]").astype(str)))
             casts.append("date[]")
         else:
-            values = np.array([_quoted(str(v)) for v in series.to_numpy(dtype=object)])
+            arrays.append(_array_literal([str(v) for v in series.to_numpy(dtype=object)]))
             casts.append("text[]")
-        # One array literal per column: far cheaper to send than adapting 100k Python values.
-        arrays.append("{" + ",".join(values) + "}")
     names = [f"k{i}" for i in range(len(keys.columns))]
     unnest = ", ".join(f"%s::{cast}" for cast in casts)
     join = " AND ".join(
@@ -37,6 +41,16 @@ def count_present(conn: Connection, table: str, keys: pd.DataFrame) -> int:
     )
     result = conn.exec_driver_sql(statement, tuple(arrays)).scalar_one()
     return int(np.int64(result))
+
+
+def _array_literal(values: Iterable[str]) -> str:
+    """One PostgreSQL array literal: far cheaper to send than adapting 100k Python values.
+    Elements are quoted only when one of them needs it."""
+    items = list(values)
+    plain = ",".join(items)
+    if not _PLAIN.fullmatch(plain) or any(item.upper() == "NULL" for item in items):
+        plain = ",".join(_quoted(item) for item in items)
+    return "{" + plain + "}"
 
 
 def _quoted(value: str) -> str:

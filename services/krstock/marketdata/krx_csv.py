@@ -50,6 +50,7 @@ PYKRX_COLUMNS = {
     "등락률": "change_pct",
 }
 VALUE_COLUMN = "거래대금"
+NUMERIC_COLUMNS = frozenset(["시가", "고가", "저가", "종가", "거래량", "등락률", VALUE_COLUMN])
 PYKRX_LAYOUTS = {
     "pykrx": list(PYKRX_COLUMNS),
     "pykrx+value": [*PYKRX_COLUMNS, VALUE_COLUMN],
@@ -192,7 +193,7 @@ def read_folder(folder: Path) -> KrxFolder:
         else:
             unquoted.setdefault(tuple(header), []).append((file, physical))
     for header_key, parts in unquoted.items():
-        table = tokenize_unquoted(parts, list(header_key), folder.name)
+        table = tokenize_unquoted(parts, list(header_key), folder.name, NUMERIC_COLUMNS)
         if table.row_files is None:
             table.row_files = np.full(len(table), parts[0][0], dtype=object)
         tables.append(table)

@@ -71,6 +71,11 @@ PRICE_LAYOUTS = {
     ],
     "gen2": ["date", "ticker", "open", "high", "low", "close", "volume", "trading_value"],
 }  # fmt: skip
+PRICE_NUMERIC = frozenset(
+    ["current_price", "close", "change", "change_rate", "high", "low", "open", "volume",
+     "trading_value"]
+)  # fmt: skip
+FLOW_NUMERIC = frozenset(["foreign_buy", "inst_buy"])
 _WINDOWS = ("60d", "20d", "10d", "5d")
 FLOW_SUMMARY_COLUMNS = [
     "ticker", "scrape_date", "data_source", "total_days",
@@ -279,7 +284,7 @@ def parse_daily_prices(text: str, file: str) -> ParsedFile:
     Gen1 ``change`` and ``change_rate`` are kept when given (computed when empty); neither
     layout has a reliable trading value in Gen1, so it is estimated as close × volume there.
     """
-    layout, table = tokenize_csv(text, file, PRICE_LAYOUTS)
+    layout, table = tokenize_csv(text, file, PRICE_LAYOUTS, numeric=PRICE_NUMERIC)
     checks = RowChecks(table)
     tickers = checks.ticker()
     days = checks.date("date")
@@ -313,7 +318,7 @@ def parse_daily_prices(text: str, file: str) -> ParsedFile:
 def parse_flows(text: str, file: str) -> ParsedFile:
     """``all_institutional_trend_data.csv``: Gen1 per-ticker summary in shares →
     investor_flow_summaries; Gen2 daily KRW → investor_flows (foreign, institution)."""
-    layout, table = tokenize_csv(text, file, FLOW_LAYOUTS)
+    layout, table = tokenize_csv(text, file, FLOW_LAYOUTS, numeric=FLOW_NUMERIC)
     if layout == "gen1":
         return _parse_flow_summary(table, layout)
     checks = RowChecks(table)

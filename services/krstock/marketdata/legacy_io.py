@@ -11,9 +11,10 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -154,17 +155,21 @@ def read_header(
 
 
 def tokenize_csv(
-    text: str, file: str, layouts: Mapping[str, Iterable[str]]
+    text: str,
+    file: str,
+    layouts: Mapping[str, Iterable[str]],
+    numeric: Collection[str] = (),
 ) -> tuple[str, CsvTable]:
     """Split ``text`` into rows and pick the layout whose column set equals the header's.
 
     Returns the layout name and the table. Blank lines are ignored; a row with too few fields is
     a truncated line and one with too many a wrong field count (both rejected with their line).
+    ``numeric`` columns may come back as float arrays (see ``tokenize_unquoted``).
     """
     layout, header, physical = read_header(text, file, layouts)
     if '"' in text:
         return layout, _rows_with_quotes(physical, header, file)
-    return layout, tokenize_unquoted([(file, physical)], header, file)
+    return layout, tokenize_unquoted([(file, physical)], header, file, numeric)
 
 
 def _count_reject(file: str, line: int, fields: int, width: int, raw: str) -> Reject:
@@ -208,12 +213,42 @@ def _rows_with_quotes(physical: list[str], header: list[str], file: str) -> CsvT
     return CsvTable(file, header, columns, lines, raw, rows_read, rejects)
 
 
+def _read_fields(
+    joined: str, header: list[str], numeric: Collection[str]
+) -> tuple[pd.DataFrame, bool]:
+    """Fields by pandas' C parser. ``numeric`` columns are parsed straight to floats (empty →
+    NaN) when every value is a number; otherwise every column comes back as text."""
+    common: dict[str, Any] = {
+        "header": None,
+        "names": list(range(len(header))),
+        "skip_blank_lines": False,
+        "engine": "c",
+        "keep_default_na": False,
+    }
+    if numeric:
+        dtypes = {i: (np.float64 if name in numeric else object) for i, name in enumerate(header)}
+        try:
+            frame = pd.read_csv(io.StringIO(joined), dtype=dtypes, na_values=[""], **common)
+        except (ValueError, TypeError):
+            pass  # a non-number somewhere: the text path reports it row by row
+        else:
+            for i, name in enumerate(header):
+                if name not in numeric:
+                    frame[i] = frame[i].fillna("")
+            return frame, True
+    return pd.read_csv(io.StringIO(joined), dtype=object, na_filter=False, **common), False
+
+
 def tokenize_unquoted(
-    parts: Sequence[tuple[str, list[str]]], header: list[str], label: str
+    parts: Sequence[tuple[str, list[str]]],
+    header: list[str],
+    label: str,
+    numeric: Collection[str] = (),
 ) -> CsvTable:
     """The fast path for files without quotes (any number of files with the same header):
     field counts from comma counts, then one pass of pandas' C tokenizer over all good lines.
-    ``parts`` are (file name, physical lines with the header first)."""
+    ``parts`` are (file name, physical lines with the header first). ``numeric`` columns come
+    back as float arrays (NaN = empty) when they hold only numbers, else as text."""
     width = len(header)
     body = np.array([line for _, physical in parts for line in physical[1:]], dtype=object)
     numbers = np.concatenate(
@@ -234,18 +269,12 @@ def tokenize_unquoted(
     columns: Columns = {name: np.array([], dtype=object) for name in header}
     if len(good):
         joined = "\n".join(good)
-        frame = pd.read_csv(
-            io.StringIO(joined),
-            header=None,
-            names=list(range(width)),
-            dtype=object,
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=False,
-            engine="c",
-        )
+        frame, numeric_parsed = _read_fields(joined, header, numeric)
         padded = _has_padded_field(joined)
         for i, name in enumerate(header):
+            if numeric_parsed and name in numeric:
+                columns[name] = frame[i].to_numpy(dtype=np.float64, na_value=np.nan)
+                continue
             values = frame[i].to_numpy(dtype=object)
             if padded:
                 values = np.array([v.strip() for v in values], dtype=object)
@@ -293,20 +322,33 @@ class RowChecks:
     ) -> FloatArray:
         """Floats (NaN when empty). Non-numeric, missing, negative or fractional values fail."""
         raw = self.table.columns[col]
-        empty = raw == ""
-        values = to_floats(raw, empty)
-        bad = ~empty & ~np.isfinite(values)
-        self.fail(bad, [f"non-numeric {col}: {raw[i]!r}" for i in np.flatnonzero(bad)])
+        if raw.dtype.kind == "f":  # already parsed by the C tokenizer
+            values = raw.astype(np.float64)
+            empty = np.isnan(values)
+        else:
+            empty = raw == ""
+            values = to_floats(raw, empty)
+            bad = ~empty & ~np.isfinite(values)
+            self.fail(bad, [f"non-numeric {col}: {raw[i]!r}" for i in np.flatnonzero(bad)])
+
+        def show(i: int) -> str:
+            return _number_text(values[i]) if raw.dtype.kind == "f" else str(raw[i])
+
         if required:
             self.fail(empty, f"missing {col}")
         if nonneg:
             negative = values < 0
-            self.fail(negative, [f"negative {col}: {raw[i]}" for i in np.flatnonzero(negative)])
+            self.fail(
+                negative, [f"negative {col}: {show(i)}" for i in np.flatnonzero(negative).tolist()]
+            )
         if whole:
             fractional = np.isfinite(values) & (values != np.round(values))
             self.fail(
                 fractional,
-                [f"{col} is not a whole number: {raw[i]}" for i in np.flatnonzero(fractional)],
+                [
+                    f"{col} is not a whole number: {show(i)}"
+                    for i in np.flatnonzero(fractional).tolist()
+                ],
             )
         return values
 
@@ -349,6 +391,11 @@ class RowChecks:
             )
             for i in bad
         ]
+
+
+def _number_text(value: float) -> str:
+    """A parsed number as it was most likely written (for reject messages)."""
+    return str(int(value)) if np.isfinite(value) and value == int(value) else repr(value)
 
 
 def to_floats(raw: ObjectArray, empty: BoolArray) -> FloatArray:
