@@ -2,8 +2,9 @@
 
 The schema is migrated once per test session into a template database; each test gets a copy
 (``CREATE DATABASE ... TEMPLATE``) that is dropped afterwards. Copies are made one ahead and
-dropped in a background thread, so a test does not wait for either (a DROP DATABASE forces a
-checkpoint, which is slow on a busy server).
+dropped in a background thread, so a test does not wait for either (a DROP DATABASE can wait
+seconds for a checkpoint on a busy server). Drops still queued when the session ends are handed
+to a detached process, so pytest exits without waiting for them.
 
 Fixtures:
 - ``db_url``: a fresh database migrated to head, superuser URL (``postgresql://...``).
@@ -14,6 +15,8 @@ Fixtures:
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -48,6 +51,28 @@ def _clone(admin: str, template: str) -> str:
     return name
 
 
+_DROP_SCRIPT = """
+import sys, psycopg
+admin, names = sys.argv[1], sys.argv[2:]
+for name in names:
+    try:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except Exception as exc:
+        print(f"could not drop {name}: {exc}", file=sys.stderr)
+"""
+
+
+def _drop_later(admin: str, names: list[str]) -> None:
+    """Drop ``names`` in a detached process (outlives pytest; errors go to stderr)."""
+    if names:
+        subprocess.Popen(
+            [sys.executable, "-c", _DROP_SCRIPT, admin, *names],
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+
 class _ClonePool:
     """Hands out fresh copies of the template; prepares the next one and drops used ones."""
 
@@ -57,7 +82,7 @@ class _ClonePool:
         # Separate workers: a copy is never queued behind a slow drop.
         self.cloner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="krstock-db-clone")
         self.dropper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="krstock-db-drop")
-        self.pending: list[Future[None]] = []
+        self.pending: list[tuple[str, Future[None]]] = []
         self.next: Future[str] = self.cloner.submit(_clone, admin, template)
 
     def take(self) -> str:
@@ -66,16 +91,16 @@ class _ClonePool:
         return name
 
     def release(self, name: str) -> None:
-        self.pending.append(self.dropper.submit(drop_database, self.admin, name))
+        self.pending.append((name, self.dropper.submit(drop_database, self.admin, name)))
 
     def close(self) -> None:
-        try:
-            self.release(self.next.result())
-        finally:
-            for job in self.pending:
-                job.result()
-            self.cloner.shutdown(wait=True)
-            self.dropper.shutdown(wait=True)
+        leftovers = [self.next.result()]
+        for name, job in self.pending:
+            if job.cancel():
+                leftovers.append(name)
+        self.cloner.shutdown(wait=True)
+        self.dropper.shutdown(wait=True)  # at most one drop is running
+        _drop_later(self.admin, leftovers)
 
 
 @pytest.fixture(scope="session")
@@ -97,7 +122,7 @@ def migrated_template(admin_url: str) -> Iterator[str]:
             conn.execute("CHECKPOINT")
         yield name
     finally:
-        drop_database(admin_url, name)
+        _drop_later(admin_url, [name])
 
 
 @pytest.fixture(scope="session")

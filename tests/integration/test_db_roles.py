@@ -63,3 +63,19 @@ def test_ensure_app_role_is_idempotent_and_sets_a_password(db_url: str) -> None:
 def test_ensure_app_role_rejects_a_bad_name(db_url: str) -> None:
     with pytest.raises(ValueError, match="invalid role name"):
         ensure_app_role(db_url, "bad-name; DROP")
+
+
+def test_ensure_app_role_survives_concurrent_callers(db_url: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    role = "krstock_app_race_test"
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: ensure_app_role(db_url, role), range(4)))
+    assert results == [None] * 4
+    with psycopg.connect(libpq_url(db_url)) as conn:
+        granted = conn.execute(
+            "SELECT has_table_privilege(%s, 'signals', 'INSERT'), "
+            "has_table_privilege(%s, 'signals', 'TRUNCATE')",
+            (role, role),
+        ).fetchone()
+    assert granted == (True, False)
