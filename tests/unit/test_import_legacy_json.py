@@ -323,3 +323,19 @@ def test_parse_path_reads_bom_and_cp949(tmp_path: Path) -> None:
     )
     parsed = parse_path(tmp_path, "a.csv", parse_stock_list)
     assert parsed.stocks["name"].tolist() == ["삼성전자"]
+
+
+def test_a_later_file_supersedes_the_same_keys_of_an_earlier_one() -> None:
+    from krstock.ingest.importer import _drop_superseded
+
+    results = parse_jongga(
+        jongga_file([jongga_item(), jongga_item(660)]), "jongga_v2_results_20260116.json"
+    )
+    latest = parse_jongga(jongga_file([jongga_item(grade="A")]), "jongga_v2_latest.json")
+    other = parse_jongga(jongga_file([], date="2026-01-15"), "jongga_v2_results_20260115.json")
+    superseded = _drop_superseded([other, results, latest])
+    assert superseded == {"jongga_v2_results_20260116.json": 1}
+    assert results.table("signals").frame["ticker"].tolist() == ["000660"]
+    assert results.table("scan_runs").frame.empty  # the same run id: the latest file's row wins
+    assert latest.table("signals").frame["grade"].tolist() == ["A"]
+    assert len(other.table("scan_runs").frame) == 1

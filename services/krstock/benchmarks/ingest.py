@@ -179,6 +179,8 @@ def register(bench_app: typer.Typer) -> None:
                 "baseline_rows": base_rows,
                 "baseline_seconds": round(base_seconds, 3),
                 "baseline_rows_per_s": round(baseline_rows_per_s),
+                "baseline": "ORM DailyPrice objects, session.add per row, one commit "
+                "(SQLAlchemy 2 sends them as batched multi-row INSERTs)",
                 "speedup": round(rows_per_s / baseline_rows_per_s, 1),
                 "targets": {"rows_per_s": TARGET_ROWS_PER_S, "speedup": TARGET_SPEEDUP},
                 "meets_targets": rows_per_s >= TARGET_ROWS_PER_S

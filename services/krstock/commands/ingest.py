@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
+from sqlalchemy.exc import OperationalError
 
 from krstock.commands._output import emit_json, progress_bar, stderr_console
 from krstock.config import get_settings
@@ -15,6 +16,7 @@ from krstock.ingest.report import ImportSummary
 
 log = logging.getLogger("krstock.ingest")
 
+CANNOT_CONNECT = "cannot use the database (is it running and migrated: krstock db upgrade?)"
 DATABASE_URL_HELP = "PostgreSQL URL (default: KRSTOCK_DATABASE_URL)."
 NO_DATABASE = (
     "no database: pass --database-url or set KRSTOCK_DATABASE_URL "
@@ -98,6 +100,9 @@ def register(app: typer.Typer) -> None:
         except ImportError_ as exc:
             stderr_console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
             raise typer.Exit(2) from exc
+        except OperationalError as exc:
+            stderr_console.print(f"[red]error:[/red] {CANNOT_CONNECT}: {exc.orig}", soft_wrap=True)
+            raise typer.Exit(2) from exc
         finally:
             if engine is not None:
                 engine.dispose()
@@ -129,6 +134,9 @@ def register(app: typer.Typer) -> None:
                 )
         except ImportError_ as exc:
             stderr_console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+            raise typer.Exit(2) from exc
+        except OperationalError as exc:
+            stderr_console.print(f"[red]error:[/red] {CANNOT_CONNECT}: {exc.orig}", soft_wrap=True)
             raise typer.Exit(2) from exc
         finally:
             if engine is not None:
