@@ -288,3 +288,14 @@ def test_a_halt_inside_the_base_disqualifies_it() -> None:
     assert result.trend.low_52w[0] > 0 and result.trend.passes[0]
     flagged = detect_vcp(*vcp_ticker(), POLICY, halted=np.eye(1, 260, 250, dtype=bool))
     assert not flagged.flagged[0]
+
+
+@pytest.mark.parametrize("days", [1, 2, 30, 70])
+def test_short_windows_flag_nothing_without_error(days: int) -> None:
+    high, low, close, volume = (a[:, -days:] for a in vcp_ticker())
+    result = detect_vcp(high, low, close, volume, POLICY)
+    assert not result.flagged[0]
+    with pytest.raises(ValueError, match="no days"):
+        detect_vcp(high[:, :0], low[:, :0], close[:, :0], volume[:, :0], POLICY)
+    with pytest.raises(ValueError, match="same shape"):
+        detect_vcp(high, np.vstack([low, low]), close, volume, POLICY)

@@ -253,3 +253,9 @@ def test_real_signals_log_passes_the_rule_and_ranks(shared_data: Path) -> None:
     assert ranked.total_filtered == int((log["status"] == "OPEN").sum())
     scores = [r["final_score"] for r in ranked.signals]
     assert len(scores) == 20 and scores == sorted(scores, reverse=True)
+
+
+def test_empty_window_is_a_clear_error() -> None:
+    empty = np.empty((2, 0))
+    with pytest.raises(ValueError, match="no days"):
+        detect_vcp_forming(empty, empty, empty, empty, POLICY)

@@ -261,6 +261,8 @@ def detect_vcp(
     if not h.shape == lo.shape == c.shape == vol.shape:
         raise ValueError("high, low, close and volume must have the same shape")
     tickers, days = c.shape
+    if days == 0:
+        raise ValueError("the window has no days")
     # A halt (KRX: high/low 0) inside the base makes it unreadable: no pattern across a halt.
     stopped = (h <= 0) | (lo <= 0)
     if halted is not None:

@@ -97,6 +97,8 @@ def detect_vcp_forming(
     Rows are the days with a close (a ticker's own rows, as in daily_prices.csv); a ticker with
     fewer rows than the lookback, or a zero first range, is rejected (contraction NaN)."""
     c = np.atleast_2d(np.asarray(close, dtype=np.float64))
+    if c.shape[1] == 0:
+        raise ValueError("the window has no days")
     rows = np.isfinite(c)
     n = policy.lookback_days
     half = n // 2
