@@ -104,7 +104,7 @@ class FakeStock:
                 "HTTPConnectionPool(host='data.krx.co.kr', port=80): Max retries exceeded"
             )
 
-    def get_market_ticker_list(self, day: str, market: str = "KOSPI") -> list[str]:
+    def get_market_ticker_list(self, day: str | None = None, market: str = "KOSPI") -> list[str]:
         self._record("get_market_ticker_list", day, market)
         return {"KOSPI": ["005930", "005935", "000020", "088980"], "KOSDAQ": ["035720", "440790"]}[
             market
@@ -283,6 +283,8 @@ def test_sources_krx_stock_list_flags_come_from_names(fake_stock: FakeStock) -> 
     assert name_flags("현대차2우B")["is_preferred"] and name_flags("신한알파리츠")["is_reit"]
     assert not name_flags("우리금융지주")["is_preferred"]
     assert ("get_market_ticker_list", ("20260210", "KOSPI")) in fake_stock.calls
+    KrxSource().stocks()
+    assert ("get_market_ticker_list", (None, "KOSDAQ")) in fake_stock.calls
 
 
 def test_sources_krx_offline_becomes_source_error(monkeypatch: pytest.MonkeyPatch) -> None:

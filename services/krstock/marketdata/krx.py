@@ -198,7 +198,8 @@ def convert_index_ohlcv(raw: pd.DataFrame, code: str) -> pd.DataFrame:
 
 class KrxSource:
     """KRX through pykrx. ``rate_limit`` is called before every request (e.g. a shared token
-    bucket's ``acquire``); ``as_of`` is the listing date for :meth:`stocks` (default: today)."""
+    bucket's ``acquire``); ``as_of`` is the listing date for :meth:`stocks` (default: pykrx's
+    nearest business day)."""
 
     name = SOURCE
     provides = frozenset({"stocks", "daily_prices", "investor_flows", "index_prices"})
@@ -247,10 +248,11 @@ class KrxSource:
     # ----------------------------------------------------------------- interface
 
     def stocks(self) -> pd.DataFrame:
-        day = self._as_of or date.today()
+        # Without as_of, pykrx itself picks the nearest business day (today may be a holiday).
+        day = _ymd(self._as_of) if self._as_of else None
         rows = []
         for market in (KOSPI, KOSDAQ):
-            for ticker in self._call("get_market_ticker_list", _ymd(day), market=market):
+            for ticker in self._call("get_market_ticker_list", day, market=market):
                 name = str(self._call("get_market_ticker_name", ticker, limited=False))
                 rows.append(
                     {
@@ -264,7 +266,7 @@ class KrxSource:
                     }
                 )
         if not rows:
-            raise SourceError(f"pykrx listed no KOSPI/KOSDAQ tickers on {day}")
+            raise SourceError(f"pykrx listed no KOSPI/KOSDAQ tickers on {day or 'the last day'}")
         return pd.DataFrame(rows)[STOCK_COLUMNS]
 
     def daily_prices(
