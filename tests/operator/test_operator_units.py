@@ -1,0 +1,134 @@
+"""Policy resolution and convergence bookkeeping, without a cluster."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from krstock.domain.policy import SignalPolicy
+from krstock_operator.converge import LAST_APPLIED, converge
+from krstock_operator.manifests import Owner
+from krstock_operator.policy import PolicyProblem, resolve
+from krstock_operator.structural import apply_defaults
+
+OWNER = Owner(namespace="ns", name="job", uid="u-1")
+
+
+def test_policy_resolution_completes_the_preset() -> None:
+    known = {("ns", "tight"): {"extends": "p10", "vcp": {"min_contractions": 3}}}
+    doc = resolve("ns", "tight", known)
+    assert doc is not None and doc.name == "tight"
+    policy = SignalPolicy.model_validate(json.loads(doc.data))
+    assert policy.name == "tight" and policy.extends == "p10"
+    assert policy.vcp.min_contractions == 3
+    assert policy.closing_bet == SignalPolicy.preset("p10").closing_bet  # the preset's values
+    assert len(doc.digest) == 64
+    other = resolve("ns", "tight", {("ns", "tight"): {"extends": "p10"}})
+    assert other is not None and other.digest != doc.digest
+    assert resolve("ns", None, known) is None
+
+
+def test_policy_problems_name_the_cause() -> None:
+    with pytest.raises(PolicyProblem) as missing:
+        resolve("ns", "gone", {("other", "gone"): {}})
+    assert missing.value.reason == "PolicyNotFound"
+    assert "ns/gone" in missing.value.message
+    with pytest.raises(PolicyProblem) as invalid:
+        resolve("ns", "bad", {("ns", "bad"): {"vcp": {"base_days": 1000}}})
+    assert invalid.value.reason == "PolicyInvalid"
+    assert "vcp.base_days" in invalid.value.message
+
+
+class MemoryStore:
+    """An in-memory child store; ``refuse`` makes one kind's writes fail like an API server."""
+
+    def __init__(self, refuse: str | None = None) -> None:
+        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
+        self.refuse = refuse
+        self.calls: list[tuple[str, str, str]] = []
+
+    def _check(self, kind: str) -> None:
+        if kind == self.refuse:
+            raise ApiException(status=403, reason="Forbidden")
+
+    async def list_owned(self, kind: str, owner: Owner) -> list[dict[str, Any]]:
+        return [o for (k, _), o in self.objects.items() if k == kind]
+
+    async def create(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+        self._check(kind)
+        self.calls.append(("create", kind, obj["metadata"]["name"]))
+        self.objects[(kind, obj["metadata"]["name"])] = obj
+        return obj
+
+    async def patch(self, kind: str, namespace: str, name: str, patch: dict[str, Any]) -> Any:
+        self._check(kind)
+        self.calls.append(("patch", kind, name))
+        self.objects[(kind, name)] = {**self.objects[(kind, name)], **patch}
+        return self.objects[(kind, name)]
+
+    async def delete(self, kind: str, namespace: str, name: str) -> None:
+        self._check(kind)
+        self.calls.append(("delete", kind, name))
+        del self.objects[(kind, name)]
+
+
+def _cm(name: str, value: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": "ns", "labels": {"a": "b"}},
+        "data": {"k": value},
+    }
+
+
+async def _existing(store: MemoryStore) -> dict[str, list[dict[str, Any]]]:
+    return {"ConfigMap": await store.list_owned("ConfigMap", OWNER)}
+
+
+async def test_converge_creates_patches_only_on_change_and_deletes_orphans() -> None:
+    store = MemoryStore()
+    first = await converge(store, OWNER, [_cm("a", "1"), _cm("b", "1")], await _existing(store))
+    assert first.created == ["ConfigMap/a", "ConfigMap/b"]
+    assert LAST_APPLIED in store.objects[("ConfigMap", "a")]["metadata"]["annotations"]
+    again = await converge(store, OWNER, [_cm("a", "1"), _cm("b", "1")], await _existing(store))
+    assert again.unchanged == ["ConfigMap/a", "ConfigMap/b"] and not again.patched
+    changed = await converge(store, OWNER, [_cm("a", "2")], await _existing(store))
+    assert changed.patched == ["ConfigMap/a"] and changed.deleted == ["ConfigMap/b"]
+    assert changed.children == ["ConfigMap/a"]
+
+
+async def test_converge_records_refusals_and_carries_on() -> None:
+    store = MemoryStore(refuse="ConfigMap")
+    outcome = await converge(store, OWNER, [_cm("a", "1")], {"ConfigMap": []})
+    assert outcome.errors == ["ConfigMap/a: 403 Forbidden"]
+    assert outcome.children == []
+
+
+def test_defaults_fill_nested_objects_and_lists() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "outer": {
+                "type": "object",
+                "default": {},
+                "properties": {"n": {"type": "integer", "default": 3}},
+            },
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"x": {"type": "string", "default": "d"}},
+                },
+            },
+            "absent": {"type": "object", "properties": {"y": {"type": "integer", "default": 1}}},
+        },
+    }
+    value = {"items": [{}, {"x": "set"}]}
+    assert apply_defaults(schema, value) == {
+        "items": [{"x": "d"}, {"x": "set"}],
+        "outer": {"n": 3},
+    }
+    assert value == {"items": [{}, {"x": "set"}]}  # the input is not modified
