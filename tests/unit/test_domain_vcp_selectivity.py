@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from krstock.domain.flows import FlowPolicy, analyze_market_flows
-from krstock.domain.vcp import VcpPolicy, detect_vcp_window
-from krstock.domain.vcp_legacy import VcpLegacyPolicy, scan_legacy_signals
+from krstock.domain.vcp import VcpPolicy, detect_vcp, detect_vcp_window
+from krstock.domain.vcp_legacy import VcpLegacyPolicy, detect_vcp_forming, scan_legacy_signals
 
 sample = pytest.importorskip("krstock.marketdata.sample")
 
@@ -124,3 +125,27 @@ def test_bench_scan_command_prints_the_figures() -> None:
     assert all(figures["agree"].values())
     bad = CliRunner().invoke(app, ["scan", "--tickers", "10"])
     assert bad.exit_code == 2
+
+
+def test_real_krx_prices_with_halts_and_short_histories(shared_data: Path) -> None:
+    """The real pykrx folder (300 tickers, halts as high/low 0, late listings) runs cleanly."""
+    from krstock.marketdata.krx_csv import read_folder
+
+    prices = read_folder(shared_data / "krx-daily").prices
+
+    def grid(column: str) -> np.ndarray:
+        return prices.pivot(index="ticker", columns="date", values=column).to_numpy(float)
+
+    high, low, close, volume = (grid(c) for c in ("high", "low", "close", "volume"))
+    halted = grid("halted") == 1
+    assert (high <= 0).any() and np.isnan(close).any()  # the quirks are really there
+    result = detect_vcp(high, low, close, volume, VcpPolicy(), halted=halted)
+    trend = result.trend
+    assert 0 < trend.passes.sum() < 0.5 * len(close)
+    assert (trend.low_52w[np.isfinite(trend.low_52w)] > 0).all()  # halts are not 52-week lows
+    assert result.flagged.mean() < 0.05
+    for i in np.flatnonzero(result.flagged):
+        assert not halted[i, -VcpPolicy().base_days :].any()
+    legacy = detect_vcp_forming(high, low, close, volume, VcpLegacyPolicy())
+    assert 0 < legacy.is_vcp.sum() < len(close)  # the monolith's loose rule does fire
+    assert (legacy.contraction[legacy.is_vcp] <= 0.8).all()
