@@ -48,7 +48,7 @@ def test_killed_worker_scan_is_redelivered_and_completes_exactly_once(
             beat = first.heartbeat_file.stat().st_mtime
             run_id = "kill-test-run"
             tickers = [f"{i:06d}" for i in range(12)]
-            kwargs = {"day": "2026-01-05", "run_id": run_id, "tickers": tickers, "delay_s": 0.1}
+            kwargs = {"day": "2026-01-05", "run_id": run_id, "tickers": tickers, "delay_s": 0.25}
             result = app.send_task("pipeline_test.slow_scan", kwargs=kwargs, queue="scan")
 
             def midway() -> bool:
@@ -56,8 +56,9 @@ def test_killed_worker_scan_is_redelivered_and_completes_exactly_once(
                 return bool(raw) and orjson.loads(raw)["percent"] >= 25
 
             wait_for(midway, 20, "the scan to be a quarter done")
-            # Liveness: the bootstep keeps touching the heartbeat while a task runs.
-            assert first.heartbeat_file.stat().st_mtime > beat
+            # Liveness: the bootstep keeps touching the heartbeat (every 0.5 s) while a task runs.
+            wait_for(lambda: first.heartbeat_file.stat().st_mtime > beat, 5, "a heartbeat refresh")
+            assert not client.get(f"{prefix}:test:completions:{run_id}")  # still mid-scan
             first.kill(signal.SIGKILL)
             first.process.wait(timeout=10)
         finally:
@@ -126,7 +127,7 @@ def test_rate_limiter_holds_one_request_per_second_across_two_workers(tmp_path: 
             for worker in workers:
                 worker.wait_ready()
             app = create_app(Settings(redis_url=server.url), PipelineSettings(redis_prefix=prefix))
-            calls = 5
+            calls = 4
             results = [
                 app.send_task("pipeline_test.limited_call", kwargs={"n": i}, queue="ai")
                 for i in range(calls)
