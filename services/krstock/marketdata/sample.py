@@ -598,7 +598,7 @@ class SampleMarket:
         )
         n_spells = max(2, int(0.015 * n_t))
         for i in rng.choice(eligible, size=min(n_spells, eligible.size), replace=False):
-            start = int(rng.integers(1, n_d - 1))
+            start = int(rng.integers(1, max(2, n_d - 1)))
             halted[i, start : start + int(rng.geometric(0.12))] = True
         singles = rng.choice(eligible, size=min(max(2, int(0.01 * n_t)), eligible.size))
         halted[singles, rng.integers(1, n_d, size=singles.size)] = True
