@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from logging.config import fileConfig
 
 from alembic import context
 from sqlalchemy import create_engine, pool
@@ -13,6 +14,10 @@ from krstock.db.session import normalize_url
 
 config = context.config
 target_metadata = Base.metadata
+
+if config.config_file_name is not None:
+    # Plain `alembic -c .../alembic.ini`: its logging section; krstock configures its own.
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 
 def _url() -> str:
