@@ -157,6 +157,14 @@ def test_sources_yahoo_what_yahoo_does_not_have(monkeypatch: pytest.MonkeyPatch)
         YahooSource().stocks()
     stocks = YahooSource(UNIVERSE).stocks()
     assert stocks["source"].unique().tolist() == ["yahoo"] and not stocks["is_etf"].any()
+    with_pref = pd.concat(
+        [
+            UNIVERSE,
+            pd.DataFrame({"ticker": ["005935"], "name": ["삼성전자우"], "market": ["KOSPI"]}),
+        ]
+    )
+    flags = YahooSource(with_pref).stocks().set_index("ticker")["is_preferred"]
+    assert flags.to_dict() == {"005930": False, "035720": False, "005935": True}
     with pytest.raises(ValueError, match="lacks columns"):
         YahooSource(pd.DataFrame({"ticker": ["005930"]}))
     monkeypatch.setitem(sys.modules, "yfinance", None)

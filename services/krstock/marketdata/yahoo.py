@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +29,7 @@ from krstock.marketdata.base import (
     USDKRW,
     SourceError,
 )
+from krstock.marketdata.krx import name_flags
 
 SOURCE = "yahoo"
 INDEX_SYMBOLS = {KOSPI: "^KS11", KOSDAQ: "^KQ11"}
@@ -216,18 +216,14 @@ class YahooSource:
         if self._universe is None:
             raise SourceError("Yahoo has no KRX stock list; give the yahoo source a universe frame")
         frame = self._universe.copy()
-        defaults: dict[str, Any] = {
-            "sector": None,
-            "listing_status": "LISTED",
-            "is_etf": False,
-            "is_etn": False,
-            "is_spac": False,
-            "is_reit": False,
-            "is_preferred": False,
-        }
-        for column, value in defaults.items():
+        for column, value in (("sector", None), ("listing_status", "LISTED")):
             if column not in frame:
                 frame[column] = value
+        # Flags the universe frame does not carry are read from the names, as for KRX.
+        derived = pd.DataFrame([name_flags(str(n)) for n in frame["name"]], index=frame.index)
+        for column in derived.columns:
+            if column not in frame:
+                frame[column] = derived[column]
         frame["source"] = SOURCE
         return frame[STOCK_COLUMNS].reset_index(drop=True)
 
