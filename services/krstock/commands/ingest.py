@@ -123,7 +123,7 @@ def register(app: typer.Typer) -> None:
         """Import the monolith's CSV/JSON files (stocks, prices, flows, signals, analyses)."""
         engine = _engine(database_url, required=not dry_run)
         try:
-            with progress_bar("legacy", total=None) as bar:
+            with progress_bar("legacy", total=0) as bar:  # set once the files are known
                 summary = import_legacy(
                     directory,
                     engine,

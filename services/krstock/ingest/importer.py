@@ -124,7 +124,7 @@ def import_legacy(
     if not found:
         raise ImportError_(f"{folder}: no monolith data files (e.g. daily_prices.csv) found")
     if on_start is not None:
-        on_start(len(found))
+        on_start(2 * len(found))  # one step to parse each file, one to write it
     parsed: list[ParsedFile] = []
     failed: dict[str, str] = {}
     rejects: list[Reject] = []
@@ -134,7 +134,12 @@ def import_legacy(
         except FileFormatError as exc:
             failed[relative] = str(exc)
             log.error("import: %s not imported: %s", relative, exc)
+            if progress is not None:
+                progress(f"failed {relative}")  # its write step will not happen
             continue
+        finally:
+            if progress is not None:
+                progress(f"parsed {relative}")
         parsed.append(item)
         rejects.extend(item.rejects)
         log.info(
@@ -169,7 +174,7 @@ def import_legacy(
                     log.error("import: %s rolled back: %s", item.file, exc)
                     del results[item.file]
             if progress is not None:
-                progress(item.file)
+                progress(f"wrote {item.file}")
         if conn is not None:
             for name, result in results.items():
                 result.found = count_present(conn, result.main_table, verify_keys[name])
