@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from krstock.app.policies import PolicyLike, resolve_policy
 from krstock.app.recorder import ProgressFn, finish_run, recorded_run
+from krstock.app.trading_day import require_prices_on
 from krstock.db.models import MarketGateSnapshot
 from krstock.db.reader import load_fx, load_series
 from krstock.db.repositories import MarketGateRepository
@@ -41,6 +42,7 @@ def run_market_gate(
     ) as run:
         codes = [KOSPI, KOSDAQ, KOSPI200, *SECTOR_ETFS]
         with engine.connect() as conn:
+            require_prices_on(conn, day)
             series = load_series(conn, codes, day, SERIES_DAYS)
             fx = load_fx(conn, USDKRW, day, SERIES_DAYS)
             previous = conn.execute(

@@ -7,10 +7,11 @@ row in one transaction.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from time import perf_counter
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import Connection, Engine, select
@@ -18,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from krstock.app.policies import PolicyLike, resolve_policy
 from krstock.app.recorder import ProgressFn, finish_run, recorded_run
-from krstock.db.models import MarketGateSnapshot, NewsItem
+from krstock.app.trading_day import require_prices_on
+from krstock.db.models import MarketGateSnapshot, NewsItem, Signal
 from krstock.db.reader import load_market_window
 from krstock.db.repositories import SignalRepository
 from krstock.domain.closing_bet import run_closing_bet
@@ -33,6 +35,7 @@ SCAN_KINDS = ("vcp", "vcp-legacy", "trend-template", "closing-bet")
 # Trading days read per scan: the 12-month RS return and 52-week extremes need ~252.
 WINDOW_DAYS = 260
 NEWS_LOOKBACK_DAYS = 2  # the monolith's news window
+KST = ZoneInfo("Asia/Seoul")
 
 
 def _iso(day: np.datetime64) -> str:
@@ -114,19 +117,20 @@ def _trend_template(window: MarketWindow, policy: SignalPolicy) -> list[dict[str
 
 
 def _news_for(conn: Connection, day: date, tickers: Sequence[str]) -> dict[str, list[dict]]:
-    """Headlines published in the monolith's 2-day window up to ``day`` (one query)."""
+    """Headlines published in the monolith's 2-day window up to ``day`` (KST calendar days),
+    the top 3 per ticker by source credibility then recency (one query)."""
     if not tickers:
         return {}
-    start = datetime.combine(day - timedelta(days=NEWS_LOOKBACK_DAYS - 1), datetime.min.time())
-    end = datetime.combine(day + timedelta(days=1), datetime.min.time())
+    start = datetime.combine(day - timedelta(days=NEWS_LOOKBACK_DAYS - 1), time.min, tzinfo=KST)
+    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=KST)
     rows = conn.execute(
         select(
             NewsItem.ticker, NewsItem.title, NewsItem.source, NewsItem.published_at, NewsItem.url
         )
         .where(
             NewsItem.ticker.in_(list(tickers)),
-            NewsItem.published_at >= start.replace(tzinfo=UTC),
-            NewsItem.published_at < end.replace(tzinfo=UTC),
+            NewsItem.published_at >= start,
+            NewsItem.published_at < end,
         )
         .order_by(
             NewsItem.ticker, NewsItem.credibility.desc().nulls_last(), NewsItem.published_at.desc()
@@ -140,7 +144,9 @@ def _news_for(conn: Connection, day: date, tickers: Sequence[str]) -> dict[str, 
                 {
                     "title": title,
                     "source": source or "",
-                    "published_at": published_at.isoformat() if published_at else "",
+                    "published_at": published_at.astimezone(KST).isoformat()
+                    if published_at
+                    else "",
                     "url": url,
                 }
             )
@@ -150,9 +156,9 @@ def _news_for(conn: Connection, day: date, tickers: Sequence[str]) -> dict[str, 
 def _closing_bet(
     window: MarketWindow, policy: SignalPolicy, news: Mapping[str, Sequence[Mapping[str, Any]]]
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    started = time.perf_counter()
+    started = perf_counter()
     run = run_closing_bet(window, policy.closing_bet, news=news)
-    elapsed_ms = (time.perf_counter() - started) * 1000
+    elapsed_ms = (perf_counter() - started) * 1000
     body = run.to_dict(updated_at=datetime.now(UTC).isoformat(), processing_time_ms=elapsed_ms)
     rows = [
         {
@@ -178,6 +184,27 @@ def _closing_bet(
     summary = {k: v for k, v in body.items() if k != "signals"}
     summary["candidates_scored"] = run.candidates
     return rows, summary
+
+
+# Columns the tracker owns once a signal is closed; a re-scan of its day must not reset them.
+_TRACKED_COLUMNS = ("status", "current_price", "hold_days")
+
+
+def _keep_tracking_state(
+    session: Session, kind: str, day: date, rows: Sequence[dict[str, Any]]
+) -> None:
+    """Carry the tracker's state of already closed (or cancelled) signals into ``rows``, so
+    scanning a day again never re-opens a trade (one query for the whole day)."""
+    done = session.execute(
+        select(Signal.ticker, Signal.status, Signal.current_price, Signal.hold_days).where(
+            Signal.strategy == kind,
+            Signal.signal_date == day,
+            Signal.status.in_(("CLOSED", "CANCELLED")),
+        )
+    ).all()
+    state = {str(r[0]): dict(zip(_TRACKED_COLUMNS, r[1:], strict=True)) for r in done}
+    for row in rows:
+        row.update(state.get(row["ticker"], {}))
 
 
 def _gate_blocks(conn: Connection, day: date, policy: SignalPolicy) -> str | None:
@@ -219,10 +246,9 @@ def run_scan(
         progress=progress,
     ) as run:
         with engine.connect() as conn:
+            require_prices_on(conn, day)
             window = load_market_window(conn, day, WINDOW_DAYS)
             blocked = _gate_blocks(conn, day, resolved)
-            if len(window.dates) == 0 or _iso(window.dates[-1]) != day.isoformat():
-                raise LookupError(f"no daily prices on {day.isoformat()}: collect that day first")
             run.progress(30, f"{kind}: read {window.shape[0]} tickers × {window.shape[1]} days")
             extra: dict[str, Any] = {}
             if blocked:
@@ -245,18 +271,20 @@ def run_scan(
             row["policy_name"] = resolved.name
         counts = {"scanned": int(window.shape[0]), "signals": len(rows), **extra}
         with Session(engine) as session, session.begin():
+            _keep_tracking_state(session, kind, day, rows)
             written = SignalRepository(session).replace_for_date(kind, day, rows, run_id=run.run_id)
             counts.update(
                 inserted=written.inserted, updated=written.updated, deleted=written.deleted
             )
             finish_run(session, run.run_id, counts)
         ids = written.ids
+    row_of = {str(t): i for i, t in enumerate(window.tickers)}
     signals = [
         {
             "id": ids.get(r["ticker"]),
             "ticker": r["ticker"],
-            "name": str(window.names[window.index_of(r["ticker"])]),
-            "market": str(window.markets[window.index_of(r["ticker"])]),
+            "name": str(window.names[row_of[r["ticker"]]]),
+            "market": str(window.markets[row_of[r["ticker"]]]),
             **{k: v for k, v in r.items() if k not in {"ticker", "policy_name"}},
         }
         for r in rows

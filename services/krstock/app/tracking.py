@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from krstock.app.policies import PolicyLike, resolve_policy
 from krstock.app.recorder import ProgressFn, finish_run, recorded_run
-from krstock.db.models import Signal
-from krstock.db.repositories import TradeRepository
+from krstock.db.models import Signal, Trade
 from krstock.domain.tracking import ExitDecision, closing_bet_exits, update_vcp_signals
 
 VCP_STRATEGIES = ("vcp-legacy", "vcp")
@@ -76,8 +77,11 @@ def _vcp_decisions(
     )
 
 
-def _closing_decisions(signals: pd.DataFrame, bars: pd.DataFrame, policy: Any) -> ExitDecision:
-    """Bars after each entry day as (positions × days after entry) arrays."""
+def _closing_decisions(
+    signals: pd.DataFrame, bars: pd.DataFrame, policy: Any
+) -> tuple[ExitDecision, list[date | None]]:
+    """Bars after each entry day as (positions × days after entry) arrays; also the date of
+    the row each position exits on (the tracker may run days later than that row)."""
     merged = signals[["id", "ticker", "signal_date"]].merge(bars, on="ticker", how="inner")
     merged = merged[merged["date"] > merged["signal_date"]].sort_values(["id", "date"])
     merged["offset"] = merged.groupby("id").cumcount()
@@ -90,7 +94,12 @@ def _closing_decisions(signals: pd.DataFrame, bars: pd.DataFrame, policy: Any) -
         return table.reindex(index=index, columns=columns).to_numpy(dtype=float)
 
     halted = grid("halted")
-    return closing_bet_exits(
+    dates = (
+        merged.pivot(index="id", columns="offset", values="date")
+        .reindex(index=index, columns=columns)
+        .to_numpy(dtype=object)
+    )
+    decision = closing_bet_exits(
         signals["entry_price"].to_numpy(dtype=float),
         grid("open"),
         grid("high"),
@@ -101,10 +110,18 @@ def _closing_decisions(signals: pd.DataFrame, bars: pd.DataFrame, policy: Any) -
         stop_price=signals["stop_price"].to_numpy(dtype=float),
         target_price=signals["target_price"].to_numpy(dtype=float),
     )
+    exit_dates = [
+        dates[k, int(decision.hold_days[k]) - 1] if decision.closed[k] else None
+        for k in range(len(signals))
+    ]
+    return decision, exit_dates
 
 
 def _outcomes(
-    subset: pd.DataFrame, decision: ExitDecision, day: date, cost: float
+    subset: pd.DataFrame,
+    decision: ExitDecision,
+    exit_dates: Sequence[date | None],
+    cost: float,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Signal row updates and trades for one strategy group's decisions."""
     updates: list[dict[str, Any]] = []
@@ -115,6 +132,7 @@ def _outcomes(
             updates.append({"id": int(sig["id"]), "hold_days": hold})
             continue
         reason = str(decision.reason[k])
+        exit_date = exit_dates[k]
         net = float(decision.return_pct[k])
         exit_price = float(decision.exit_price[k])
         updates.append(
@@ -122,7 +140,7 @@ def _outcomes(
                 "id": int(sig["id"]),
                 "status": "CLOSED",
                 "exit_price": exit_price,
-                "exit_date": day,
+                "exit_date": exit_date,
                 "exit_reason": reason,
                 "return_pct": net,
                 "current_price": exit_price,
@@ -134,10 +152,10 @@ def _outcomes(
                 "signal_id": int(sig["id"]),
                 "strategy": sig["strategy"],
                 "ticker": sig["ticker"],
-                "grade": sig["grade"],
+                "grade": None if pd.isna(sig["grade"]) else sig["grade"],
                 "entry_date": sig["signal_date"],
                 "entry_price": float(sig["entry_price"]),
-                "exit_date": day,
+                "exit_date": exit_date,
                 "exit_price": exit_price,
                 "quantity": None if pd.isna(sig["quantity"]) else int(sig["quantity"]),
                 "gross_return_pct": round(net + cost, 2),
@@ -148,6 +166,19 @@ def _outcomes(
             }
         )
     return updates, trades
+
+
+def _upsert_trades(session: Session, trades: list[dict[str, Any]]) -> None:
+    """All of the day's trades in one INSERT ... ON CONFLICT (signal_id) statement."""
+    if not trades:
+        return
+    stmt = pg_insert(Trade).values(trades)
+    columns = [c for c in trades[0] if c != "signal_id"]
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["signal_id"], set_={c: stmt.excluded[c] for c in columns}
+        )
+    )
 
 
 def run_track(
@@ -192,16 +223,16 @@ def run_track(
             )
             vcp = signals[signals["strategy"].isin(VCP_STRATEGIES)].reset_index(drop=True)
             bets = signals[signals["strategy"] == "closing-bet"].reset_index(drop=True)
-            for subset, decide in (
-                (vcp, lambda s: _vcp_decisions(s, bars, day, rules)),
-                (bets, lambda s: _closing_decisions(s, bars, rules)),
-            ):
-                if not subset.empty:
-                    more_updates, more_trades = _outcomes(
-                        subset, decide(subset), day, rules.round_trip_cost_pct
-                    )
-                    updates += more_updates
-                    trades += more_trades
+            cost = rules.round_trip_cost_pct
+            if not vcp.empty:
+                # The monolith closes a VCP signal on the day the tracker sees the rule hold.
+                decision = _vcp_decisions(vcp, bars, day, rules)
+                more = _outcomes(vcp, decision, [day] * len(vcp), cost)
+                updates, trades = updates + more[0], trades + more[1]
+            if not bets.empty:
+                decision, exit_dates = _closing_decisions(bets, bars, rules)
+                more = _outcomes(bets, decision, exit_dates, cost)
+                updates, trades = updates + more[0], trades + more[1]
         # ORM bulk UPDATE by primary key, one statement per column set.
         for batch in (
             [u for u in updates if "status" in u],
@@ -209,10 +240,9 @@ def run_track(
         ):
             if batch:
                 session.execute(update(Signal), batch)
-        trade_repo = TradeRepository(session)
+        _upsert_trades(session, trades)
         closed_by_reason: dict[str, int] = {}
         for trade in trades:
-            trade_repo.upsert_for_signal(trade)
             reason = trade["exit_reason"]
             closed_by_reason[reason] = closed_by_reason.get(reason, 0) + 1
         counts = {

@@ -30,16 +30,20 @@ def _engine(url: str | None) -> Any:
         raise typer.Exit(2) from exc
 
 
-def _run(as_json: bool, fn: Any, **kwargs: Any) -> dict[str, Any]:
-    """Run a use case; report errors in one line (and as JSON with --json), exit 1."""
+def _run(as_json: bool, database_url: str | None, fn: Any, **kwargs: Any) -> dict[str, Any]:
+    """Run a use case on its own engine (closed afterwards); report errors in one line (and
+    as JSON with --json), exit 1."""
+    engine = _engine(database_url)
     try:
-        return dict(fn(**kwargs))
+        return dict(fn(engine=engine, **kwargs))
     except (LookupError, ValueError, FileNotFoundError) as exc:
         if as_json:
             emit_json({"ok": False, "error": str(exc)})
         else:
             typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
 
 
 def _print_signals(result: dict[str, Any], limit: int = 20) -> None:
@@ -82,8 +86,8 @@ def register(app: typer.Typer) -> None:
 
             result = _run(
                 as_json,
+                database_url,
                 run_scan,
-                engine=_engine(database_url),
                 kind=kind,
                 day=_parse_day(day),
                 policy=_policy_arg(policy),
@@ -107,8 +111,8 @@ def register(app: typer.Typer) -> None:
 
         result = _run(
             as_json,
+            database_url,
             run_market_gate,
-            engine=_engine(database_url),
             day=_parse_day(day),
             policy=_policy_arg(policy),
         )
@@ -133,8 +137,8 @@ def register(app: typer.Typer) -> None:
 
         result = _run(
             as_json,
+            database_url,
             run_track,
-            engine=_engine(database_url),
             day=_parse_day(day),
             policy=_policy_arg(policy),
         )
@@ -160,8 +164,8 @@ def register(app: typer.Typer) -> None:
         with stderr_console.status(f"backtesting {strategy} {start}..{end}"):
             result = _run(
                 as_json,
+                database_url,
                 run_backtest,
-                engine=_engine(database_url),
                 strategy=strategy,
                 start=_parse_day(start),
                 end=_parse_day(end),
