@@ -104,7 +104,7 @@ def test_sources_sample_out_of_range_and_unknown_tickers_raise(market: SampleMar
         market.daily_prices(date(2026, 1, 1), date(2026, 2, 1), ["999999"])
     with pytest.raises(ValueError):
         SampleMarket(n_tickers=10)
-    with pytest.raises(ValueError, match="no KRX trading days"):
+    with pytest.raises(ValueError, match="fewer than 2 KRX trading days"):
         SampleMarket(n_tickers=60, start=date(2026, 11, 21), end=date(2026, 11, 22))
     tiny = SampleMarket(n_tickers=60, start=date(2026, 11, 16), end=date(2026, 11, 17))
     assert tiny.dates.size == 2 and tiny.planted.empty  # too short for any pattern

@@ -64,8 +64,6 @@ BoolArray = npt.NDArray[np.bool_]
 
 FLAG_NAMES = ("is_etf", "is_etn", "is_spac", "is_reit", "is_preferred")
 
-# --------------------------------------------------------------------------- calendar and ticks
-
 # --------------------------------------------------------------------------- names
 
 _PREFIXES = (
@@ -212,13 +210,12 @@ class SampleMarket:
         end = end or DEFAULT_END
         self.dates = krx_trading_days(start, end)
         if self.dates.size < 2:
-            raise ValueError(f"no KRX trading days between {start} and {end}")
+            raise ValueError(f"fewer than 2 KRX trading days between {start} and {end}")
         self.seed = seed
         self.start = start
         self.end = end
         self._rng = np.random.default_rng(seed)
         self._build_universe(n_tickers)
-        self._news_cells: list[tuple[int, int, int]] = []
         self.planted_records: list[PlantedRecord] = []
         self._generate(plant)
 
