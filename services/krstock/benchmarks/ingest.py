@@ -54,8 +54,11 @@ def scratch_database(admin_url: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def orm_baseline(url: str, krx_dir: Path, rows: int) -> tuple[int, float]:
-    """Insert ``rows`` price rows one ``session.add`` at a time; returns (rows, seconds)."""
+def orm_baseline(
+    url: str, krx_dir: Path, rows: int, *, flush_each: bool = False
+) -> tuple[int, float]:
+    """Insert ``rows`` price rows one ``session.add`` at a time, one commit at the end; with
+    ``flush_each`` also one flush (one INSERT round trip) per row. Returns (rows, seconds)."""
     from sqlalchemy import text
     from sqlalchemy.orm import Session
 
@@ -86,6 +89,8 @@ def orm_baseline(url: str, krx_dir: Path, rows: int) -> tuple[int, float]:
                         source=record["source"],
                     )
                 )
+                if flush_each:
+                    session.flush()
             session.commit()
         seconds = time.perf_counter() - started
         with engine.begin() as conn:
@@ -160,6 +165,9 @@ def register(bench_app: typer.Typer) -> None:
             DEFAULT_ADMIN, "--admin-url", help="Superuser URL used to create the scratch database."
         ),
         baseline_rows: int = typer.Option(5_000, "--baseline-rows", help="ORM baseline subset."),
+        flush_rows: int = typer.Option(
+            1_000, "--flush-rows", help="Rows for the flush-per-row context figure (0: skip)."
+        ),
     ) -> None:
         """Bulk import throughput (rows/s) and its speed-up over row-by-row ORM inserts."""
         for path in (krx_dir, legacy_prices):
@@ -169,6 +177,7 @@ def register(bench_app: typer.Typer) -> None:
 
         def run(url: str) -> dict[str, Any]:
             base_rows, base_seconds = orm_baseline(url, krx_dir, baseline_rows)
+            flush = orm_baseline(url, krx_dir, flush_rows, flush_each=True) if flush_rows else None
             bulk = bulk_path(url, krx_dir, legacy_prices)
             rows_per_s = bulk["rows"] / bulk["seconds"]
             baseline_rows_per_s = base_rows / base_seconds
@@ -182,6 +191,10 @@ def register(bench_app: typer.Typer) -> None:
                 "baseline": "ORM DailyPrice objects, session.add per row, one commit "
                 "(SQLAlchemy 2 sends them as batched multi-row INSERTs)",
                 "speedup": round(rows_per_s / baseline_rows_per_s, 1),
+                "flush_each_rows_per_s": round(flush[0] / flush[1]) if flush else None,
+                "speedup_vs_flush_each": round(rows_per_s / (flush[0] / flush[1]), 1)
+                if flush
+                else None,
                 "targets": {"rows_per_s": TARGET_ROWS_PER_S, "speedup": TARGET_SPEEDUP},
                 "meets_targets": rows_per_s >= TARGET_ROWS_PER_S
                 and rows_per_s / baseline_rows_per_s >= TARGET_SPEEDUP,
