@@ -605,3 +605,28 @@ def test_trend_rows_leave_out_tickers_without_flows() -> None:
     rows = trend_rows(analyze_market_flows(window, POLICY), window.tickers)
     assert [r["ticker"] for r in rows] == ["000000"]
     assert rows[0]["total_days"] == 10 and rows[0]["foreign_consecutive_days"] == 10
+
+
+@pytest.mark.parametrize(
+    ("net60", "base"),
+    [
+        (3_999_999, 35 - 25 / 10_000_000),
+        (4_000_000, 35.0),
+        (4_000_001, 35.0),
+        (-9_999_999, 25 / 10_000_000),
+        (-10_000_000, 0.0),
+        (-10_000_001, 0.0),
+    ],
+)
+def test_index_base_clamp_foreign_scale_10m(net60: float, base: float) -> None:
+    w = make(f={60: net60}, f_ratio20=0.0)
+    assert supply_demand_index_raw(w, POLICY)[0] == pytest.approx(base + 2.5 + 25 + 2.5, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("net60", "base"),
+    [(2_399_999, 35 - 25 / 6_000_000), (-5_999_999, 25 / 6_000_000), (-6_000_001, 0.0)],
+)
+def test_index_base_clamp_inst_scale_6m_just_inside(net60: float, base: float) -> None:
+    w = make(i={60: net60}, i_ratio20=0.0)
+    assert supply_demand_index_raw(w, POLICY)[0] == pytest.approx(base + 2.5 + 25 + 2.5, abs=1e-9)
