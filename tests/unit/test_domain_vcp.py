@@ -26,6 +26,7 @@ def vcp_ticker(
     leg: int = 8,
     final: float = 0.99,
     last_recovery: float = 0.995,
+    last_volume: float = 0.25,
 ) -> Arrays:
     """A 0.4 %/day advance, then one contraction per depth (``leg`` days down, ``leg`` days back
     to 99.5 % of the left high), volume drying up in the last one; the last day closes at
@@ -40,7 +41,7 @@ def vcp_ticker(
         close += list(np.geomspace(level, level * (1 - depth), leg + 1)[1:])
         level = peak * (last_recovery if j == n - 1 else 0.995)
         close += list(np.geomspace(close[-1], level, leg + 1)[1:])
-        volume += [1e6 * (0.25 if j == n - 1 else 1.0 - 0.2 * j)] * (2 * leg)
+        volume += [1e6 * (last_volume if j == n - 1 else 1.0 - 0.2 * j)] * (2 * leg)
     close += [level * 0.997, level * (1.03 if breakout else final)]
     volume += [0.35e6, 2.5e6 if breakout else 0.35e6]
     c = np.array(close)[None, :]
@@ -299,3 +300,12 @@ def test_short_windows_flag_nothing_without_error(days: int) -> None:
         detect_vcp(high[:, :0], low[:, :0], close[:, :0], volume[:, :0], POLICY)
     with pytest.raises(ValueError, match="same shape"):
         detect_vcp(high, np.vstack([low, low]), close, volume, POLICY)
+
+
+def test_the_maximum_score_is_reachable() -> None:
+    """Lesson 2: every component can reach its weight, so a perfect breakout scores 100."""
+    result = run(vcp_ticker(depths=(0.16, 0.07, 0.03), breakout=True, last_volume=0.15))
+    assert result.status[0] == "breakout" and result.last_depth[0] <= POLICY.tight_depth
+    for name, value in result.components.items():
+        assert value[0] == pytest.approx(getattr(POLICY, f"weight_{name.split('_')[0]}")), name
+    assert result.score[0] == pytest.approx(100.0)

@@ -86,6 +86,9 @@ class VcpPolicy(BaseModel):
     max_pivot_distance: float = Field(
         0.05, gt=0, lt=1, description="a setup's close at least (1 - this) × the pivot"
     )
+    tight_depth: float = Field(
+        0.04, ge=0, lt=1, description="a last contraction this shallow gets full tightness marks"
+    )
     weight_trend: float = Field(20, ge=0, description="score weight: trend template criteria met")
     weight_contractions: float = Field(
         20, ge=0, description="score weight: contraction count and sequence"
@@ -373,8 +376,12 @@ def _score_components(
     fractions = {
         "trend": trend.criteria_met / 8.0,
         "contractions": np.where(count_ok & decreasing, 1.0, np.where(count_ok, 0.3, 0.0)),
+        # Full marks at a last contraction of tight_depth or less, none at max_last_depth.
         "tightness": np.clip(
-            1.0 - np.nan_to_num(last_depth, nan=1.0) / policy.max_last_depth, 0.0, 1.0
+            (policy.max_last_depth - np.nan_to_num(last_depth, nan=1.0))
+            / max(policy.max_last_depth - policy.tight_depth, 1e-9),
+            0.0,
+            1.0,
         ),
         "volume_dry_up": np.clip((1.0 - np.nan_to_num(dry_up, nan=1.0)) / 0.6, 0.0, 1.0),
         "rs": np.nan_to_num(trend.rs_rank, nan=0.0) / 100.0,
