@@ -35,6 +35,7 @@ class OperatorSettings(BaseSettings):
     worker_heartbeat_max_age_s: int = Field(default=120, ge=10)
     # Periodic level-triggered resync of every ScanJob (status from the API, drift repair).
     resync_seconds: float = Field(default=60.0, gt=0)
+    resync_concurrency: int = Field(default=8, ge=1, le=100)  # ScanJobs reconciled at once
     # Runtime endpoints.
     metrics_port: int = Field(default=9090, ge=0, le=65535)  # 0 disables
     liveness_endpoint: str = "http://0.0.0.0:8080/healthz"

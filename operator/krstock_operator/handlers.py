@@ -183,22 +183,28 @@ def _fresh(body: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _reconcile_and_store(bodies: Iterable[dict[str, Any]], trigger: str) -> None:
-    for snapshot in bodies:
+    """Reconcile several ScanJobs (a few at a time) and write each changed status."""
+    limit = asyncio.Semaphore(STATE.settings.resync_concurrency)
+
+    async def one(snapshot: dict[str, Any]) -> None:
         body = _fresh(snapshot)
         meta = body.get("metadata", {})
         if meta.get("deletionTimestamp"):
-            continue
-        try:
-            result = await _reconcile_locked(body, trigger)
-            if result is not None and not _same_status(body.get("status") or {}, result.status):
-                await STATE.kube.patch_scanjob_status(
-                    meta["namespace"], meta["name"], result.status
-                )
-        except ApiException as exc:
-            if exc.status != 404:  # deleted meanwhile is fine
-                log.warning("resync of %s/%s failed: %s", *_key(meta), exc)
-        except Exception:
-            log.exception("resync of %s/%s failed", *_key(meta))
+            return
+        async with limit:
+            try:
+                result = await _reconcile_locked(body, trigger)
+                if result is not None and not _same_status(body.get("status") or {}, result.status):
+                    await STATE.kube.patch_scanjob_status(
+                        meta["namespace"], meta["name"], result.status
+                    )
+            except ApiException as exc:
+                if exc.status != 404:  # deleted meanwhile is fine
+                    log.warning("resync of %s/%s failed: %s", *_key(meta), exc)
+            except Exception:
+                log.exception("resync of %s/%s failed", *_key(meta))
+
+    await asyncio.gather(*(one(body) for body in bodies))
 
 
 def _same_status(current: dict[str, Any], new: dict[str, Any]) -> bool:

@@ -84,6 +84,7 @@ class Harness:
         self.api = api
         self.scanjob_crd = scanjob_crd()
         self.policy_crd = signalpolicy_crd()
+        self.created: list[tuple[str, str, str]] = []  # (plural, namespace, name)
 
     # --- writing, like kubectl apply against a real API server (defaults + validation) ---
     async def create(self, obj: dict[str, Any], namespace: str) -> dict[str, Any]:
@@ -98,7 +99,16 @@ class Harness:
             f"/apis/krstock.io/v1alpha1/namespaces/{namespace}/{plural}", json=obj
         )
         assert response.status in (200, 201), await response.text()
+        self.created.append((plural, namespace, obj["metadata"]["name"]))
         return await response.json()
+
+    async def cleanup(self) -> None:
+        """Delete what a test created, so later tests' resyncs do not carry it."""
+        while self.created:
+            plural, namespace, name = self.created.pop()
+            resource = f"krstock.io/v1alpha1/{plural}"
+            if self.get(resource, namespace, name) is not None:
+                await self.delete(plural, namespace, name)
 
     async def patch_spec(self, kind: str, namespace: str, name: str, spec: dict[str, Any]) -> None:
         current = self.get(SCANJOBS if kind == "ScanJob" else POLICIES, namespace, name)
@@ -158,7 +168,7 @@ class Harness:
             if e.get("involvedObject", {}).get("name") == name
         ]
 
-    async def wait_for(self, predicate: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
+    async def wait_for(self, predicate: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             value = predicate()
@@ -198,7 +208,7 @@ async def running_operator(*, keda: bool) -> AsyncIterator[Harness]:
             "KRSTOCK_OPERATOR_KUBE_URL": str(server.url).rstrip("/"),
             "KRSTOCK_OPERATOR_API_URL": api.url,
             "KRSTOCK_OPERATOR_API_TIMEOUT_S": "1",
-            "KRSTOCK_OPERATOR_RESYNC_SECONDS": "0.4",
+            "KRSTOCK_OPERATOR_RESYNC_SECONDS": "1",
             "KRSTOCK_OPERATOR_METRICS_PORT": "0",
             "KRSTOCK_OPERATOR_KEDA_CACHE_S": "0",
         }

@@ -35,6 +35,12 @@ async def op() -> AsyncIterator[Harness]:
         yield harness
 
 
+@pytest_asyncio.fixture(autouse=True, loop_scope="module")
+async def _cleanup(op: Harness) -> AsyncIterator[None]:
+    yield
+    await op.cleanup()
+
+
 def _owned_by(obj: dict[str, Any], scanjob: dict[str, Any]) -> bool:
     refs = obj["metadata"].get("ownerReferences", [])
     return any(

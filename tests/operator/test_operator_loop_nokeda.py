@@ -21,6 +21,12 @@ async def op() -> AsyncIterator[Harness]:
         yield harness
 
 
+@pytest_asyncio.fixture(autouse=True, loop_scope="module")
+async def _cleanup(op: Harness) -> AsyncIterator[None]:
+    yield
+    await op.cleanup()
+
+
 async def test_without_keda_workers_get_a_fixed_replica_count(op: Harness) -> None:
     ns = "nk-fixed"
     await op.create(example("signalpolicy-default.yaml"), ns)
