@@ -255,3 +255,25 @@ def test_stock_frame_defaults_and_flags_by_name() -> None:
     assert frame["sector"].tolist() == [None, None, None]
     bare = stock_frame(["005935"], listing_status="UNKNOWN", source="x")
     assert bare.loc[0, "name"] == "" and bool(bare.loc[0, "is_preferred"])
+
+
+def test_clean_numeric_columns_parsed_in_c_still_report_negative_and_fractional_values() -> None:
+    layouts = {"t": ["ticker", "n", "d", "s"]}
+    _, table = tokenize_csv(
+        "ticker,n,d,s\nA,-7,,\nB,2.5,,\nC,,,\n", "c.csv", layouts, numeric={"n"}
+    )
+    assert table.columns["n"].dtype == np.float64  # parsed by pandas' C tokenizer
+    checks = RowChecks(table)
+    checks.number("n", nonneg=True, whole=True)
+    assert checks.reason.tolist() == ["negative n: -7", "n is not a whole number: 2.5", "missing n"]
+    assert table.columns["s"].tolist() == ["", "", ""]
+    _, text_path = tokenize_csv("ticker,n,d,s\nA,x,,\n", "c.csv", layouts, numeric={"n"})
+    assert text_path.columns["n"].tolist() == ["x"]  # a non-number: every column stays text
+
+
+def test_tickers_that_are_not_all_strings_take_the_per_value_path() -> None:
+    from krstock.marketdata.legacy_io import normalize_tickers
+
+    values, bad = normalize_tickers(np.array([5930, "000660", None], dtype=object))
+    assert values.tolist() == ["005930", "000660", ""]
+    assert bad.tolist() == [False, False, True]

@@ -93,6 +93,7 @@ def test_closing_bet_file_gives_signals_and_one_scan_run() -> None:
     }
     assert str(run["finished_at"]) == "2026-01-16 10:19:27.860270+09:00"  # naive = KST
     assert parsed.stocks.set_index("ticker").loc["000660", "name"] == "SK하이닉스"
+    assert parsed.table("stocks").keys == ["ticker"]
 
 
 def test_bad_closing_bet_items_are_rejected_with_the_line_they_start_on() -> None:
@@ -268,11 +269,15 @@ def test_bad_ai_items_are_rejected() -> None:
 
 def test_ai_date_from_either_file_name_form_and_bad_timestamp() -> None:
     parsed = parse_ai_analysis(
-        ai_file([ai_item()], signal_date=None, generated_at="yesterday"),
+        ai_file([ai_item()], signal_date=None, generated_at="NaT"),
         "history/kr_ai_analysis_20260115.json",
     )
     assert parsed.table("scan_runs").frame.iloc[0]["id"] == "legacy-ai-20260115"
     assert pd.isna(parsed.table("ai_analyses").frame.iloc[0]["generated_at"])
+    blank = parse_ai_analysis(ai_file([], generated_at=" "), "kr_ai_analysis.json")
+    assert pd.isna(blank.table("scan_runs").frame.iloc[0]["finished_at"])
+    unparsable = parse_ai_analysis(ai_file([], generated_at="yesterday"), "kr_ai_analysis.json")
+    assert pd.isna(unparsable.table("scan_runs").frame.iloc[0]["finished_at"])
     dashed = parse_ai_analysis(
         ai_file([], signal_date=None, generated_at="2026-01-03T20:46:14+00:00"),
         "history/kr_ai_analysis_2025-12-29.json",
@@ -339,3 +344,9 @@ def test_a_later_file_supersedes_the_same_keys_of_an_earlier_one() -> None:
     assert results.table("scan_runs").frame.empty  # the same run id: the latest file's row wins
     assert latest.table("signals").frame["grade"].tolist() == ["A"]
     assert len(other.table("scan_runs").frame) == 1
+
+
+def test_a_folder_without_history(tmp_path: Path) -> None:
+    (tmp_path / "signals_log.csv").write_text("")
+    found, skipped = discover(tmp_path)
+    assert [name for name, _ in found] == ["signals_log.csv"] and skipped == []

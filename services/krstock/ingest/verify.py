@@ -48,7 +48,10 @@ def _array_literal(values: Iterable[str]) -> str:
     Elements are quoted only when one of them needs it."""
     items = list(values)
     plain = ",".join(items)
-    if not _PLAIN.fullmatch(plain) or any(item.upper() == "NULL" for item in items):
+    needs_quotes = not _PLAIN.fullmatch(plain) or (
+        "NULL" in plain.upper() and any(item.upper() == "NULL" for item in items)
+    )
+    if needs_quotes:
         plain = ",".join(_quoted(item) for item in items)
     return "{" + plain + "}"
 

@@ -145,11 +145,6 @@ class ParsedFile:
 # --------------------------------------------------------------------------- helpers
 
 
-def _nullable(values: np.ndarray) -> list[Any]:
-    """Floats with NaN → Python objects with None (for nullable columns)."""
-    return [None if v is None or (isinstance(v, float) and np.isnan(v)) else v for v in values]
-
-
 def _empty_to_none(values: ObjectArray) -> list[str | None]:
     return [None if v == "" else v for v in values]
 

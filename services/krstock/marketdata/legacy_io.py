@@ -29,6 +29,7 @@ _DASH_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _COMPACT_DATE = re.compile(r"^\d{8}$")
 # KRX short codes: six digits, or (since 2024) five alphanumerics plus a final character.
 _TICKER = re.compile(r"^[0-9A-Z]{6}$")
+_ALL_TICKERS = re.compile(r"[0-9A-Z]{6}(?:,[0-9A-Z]{6})*")
 
 
 def _has_padded_field(text: str) -> bool:
@@ -395,7 +396,7 @@ class RowChecks:
 
 def _number_text(value: float) -> str:
     """A parsed number as it was most likely written (for reject messages)."""
-    return str(int(value)) if np.isfinite(value) and value == int(value) else repr(value)
+    return str(int(value)) if np.isfinite(value) and value == int(value) else repr(float(value))
 
 
 def to_floats(raw: ObjectArray, empty: BoolArray) -> FloatArray:
@@ -411,11 +412,14 @@ def to_floats(raw: ObjectArray, empty: BoolArray) -> FloatArray:
 
 def parse_dates(raw: ObjectArray) -> tuple[npt.NDArray[np.datetime64], BoolArray]:
     """Parse both date forms; returns datetime64[D] (NaT where bad) and the bad mask."""
-    if len(raw) and all(len(v) == 10 and v[4] == "-" and v[7] == "-" for v in raw):
-        try:  # the common case: every value is a valid YYYY-MM-DD
-            return raw.astype("datetime64[D]"), np.zeros(len(raw), dtype=bool)
-        except ValueError:
-            pass
+    if len(raw):
+        try:  # the common case: every value is a valid YYYY-MM-DD (numpy parses them in C)
+            fast = raw.astype("datetime64[D]")
+        except (ValueError, TypeError):
+            fast = None
+        # numpy also reads '2024-01' or '20240102' (as a year): only an exact round trip counts.
+        if fast is not None and fast.astype(str).tolist() == raw.tolist():
+            return fast, np.zeros(len(raw), dtype=bool)
     text = pd.Series(raw, dtype=object).astype(str).str.strip().str.split(" ", n=1).str[0]
     dash = text.str.fullmatch(r"\d{4}-\d{2}-\d{2}")
     compact = text.str.fullmatch(r"\d{8}")
@@ -445,7 +449,11 @@ def describe_bad_date(col: str, value: str) -> str:
 
 def normalize_tickers(raw: ObjectArray) -> tuple[ObjectArray, BoolArray]:
     """Zero-pad tickers written as integers (``5930`` or ``5930.0`` → ``005930``)."""
-    if len(raw) and pd.Series(raw, dtype=object).str.fullmatch(r"[0-9A-Z]{6}").all():
+    try:
+        joined = ",".join(raw)
+    except TypeError:  # not all strings (JSON values): the per-value path
+        joined = ""
+    if _ALL_TICKERS.fullmatch(joined):  # the common case, checked in one C pass
         return raw, np.zeros(len(raw), dtype=bool)
     out = np.empty(len(raw), dtype=object)
     bad = np.zeros(len(raw), dtype=bool)
