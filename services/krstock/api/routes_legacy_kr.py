@@ -16,8 +16,10 @@ from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from krstock.api import chatbot, dispatch, prices, queries, validation
+from krstock.api.cache import dumps
 from krstock.api.errors import ApiError
 from krstock.api.ratelimit import rate_limit
 from krstock.api.responses import json_response
@@ -246,6 +248,17 @@ def market_gate_body(state: AppState, on: date | None) -> tuple[int, dict[str, A
     }
 
 
+async def _cached(request: Request, key: str, compute: Any) -> Response:
+    """Signals-group cache for async routes: a hit costs one Redis GET, a miss a DB read."""
+    state = get_state(request)
+    cached = state.cache.get("signals", key)
+    if cached is not None:
+        return json_response(request, cached, max_age=30)
+    body: bytes = await run_in_threadpool(lambda: dumps(compute()))
+    state.cache.set("signals", key, body, state.api.cache_ttl_signals_s)
+    return json_response(request, body, max_age=30)
+
+
 def router() -> APIRouter:
     r = APIRouter(prefix="/api/kr", tags=["monolith /api/kr"], dependencies=[Depends(rate_limit)])
     read = [Depends(read_access)]
@@ -256,19 +269,21 @@ def router() -> APIRouter:
         return JSONResponse(body, status_code=code)
 
     @r.get("/signals", dependencies=read, summary="Open VCP signals with live prices")
-    def signals(
+    async def signals(
         request: Request,
-        session: Session = Depends(db_session),
         mode: str = Query(default="default", pattern="^(default|ranked)$"),
         date: str | None = Query(default=None, max_length=10),
     ) -> Response:
         state = get_state(request)
-        body = _signals_cached(state, mode, validation.optional_date(date))
-        _inject_prices(state, session, body["signals"])
-        if mode == "ranked":
-            for item in body["signals"]:
-                item.setdefault("return_pct", 0.0)
-        return json_response(request, body, max_age=30)
+        on = validation.optional_date(date)
+
+        def build() -> dict[str, Any]:
+            body = _signals_cached(state, mode, on)
+            with state.session() as session:
+                _inject_prices(state, session, body["signals"])
+            return body
+
+        return json_response(request, await run_in_threadpool(build), max_age=30)
 
     @r.get("/stock-chart/{ticker}", dependencies=read, summary="Last 300 daily bars")
     def stock_chart(
@@ -454,26 +469,26 @@ def router() -> APIRouter:
             raise
         return JSONResponse(True, headers={"X-Run-Id": run.id})
 
-    @r.get("/market-gate", summary="Market Gate (status, score, sectors, KOSPI/KOSDAQ fields)")
-    def market_gate(
+    @r.get(
+        "/market-gate",
+        dependencies=read,
+        summary="Market Gate (status, score, sectors, KOSPI/KOSDAQ fields)",
+    )
+    async def market_gate(
         request: Request,
         date: str | None = Query(default=None, max_length=10),
-        refresh: bool = False,
+        refresh: bool = Query(default=False, description="recompute first (write key)"),
     ) -> Response:
         state = get_state(request)
-        authenticate(
-            request,
-            "write" if refresh else "read",
-            required=refresh or state.settings.api_require_key_for_reads,
-        )
         on = validation.optional_date(date)
         if refresh:
-            _start(state, "market_gate", scan_date=on)
+            await run_in_threadpool(authenticate, request, "write", True)
+            await run_in_threadpool(_start, state, "market_gate", scan_date=on)
         key = f"legacy:{on or 'latest'}"
         cached = state.cache.get("gate", key)
         if cached is not None:
             return json_response(request, cached, max_age=60)
-        code, body = market_gate_body(state, on)
+        code, body = await run_in_threadpool(market_gate_body, state, on)
         if code != 200:
             return JSONResponse(body, status_code=code)
         raw = orjson.dumps(body, default=str)
@@ -599,23 +614,35 @@ def router() -> APIRouter:
     # --- closing bet (jongga V2) ---------------------------------------------------------
 
     @r.get("/jongga-v2/latest", dependencies=read, summary="The newest closing-bet result")
-    def jongga_latest(session: Session = Depends(db_session)) -> dict[str, Any]:
-        dates = queries.closing_bet_dates(session, limit=1)
-        if not dates:
-            return {
-                "date": queries.today_kst().isoformat(),
-                "signals": [],
-                "total_candidates": 0,
-                "filtered_count": 0,
-                "message": "No data available",
-            }
-        result = queries.jongga_result(session, dates[0])
-        assert result is not None  # the date came from a signal row
-        return result
+    async def jongga_latest(request: Request) -> Response:
+        state = get_state(request)
+
+        def compute() -> dict[str, Any]:
+            with state.session() as session:
+                dates = queries.closing_bet_dates(session, limit=1)
+                if not dates:
+                    return {
+                        "date": queries.today_kst().isoformat(),
+                        "signals": [],
+                        "total_candidates": 0,
+                        "filtered_count": 0,
+                        "message": "No data available",
+                    }
+                result = queries.jongga_result(session, dates[0])
+                assert result is not None  # the date came from a signal row
+                return result
+
+        return await _cached(request, "jongga:latest", compute)
 
     @r.get("/jongga-v2/dates", dependencies=read, summary="Bare array of result dates")
-    def jongga_dates(session: Session = Depends(db_session)) -> list[str]:
-        return [d.isoformat() for d in queries.closing_bet_dates(session)]
+    async def jongga_dates(request: Request) -> Response:
+        state = get_state(request)
+
+        def compute() -> list[str]:
+            with state.session() as session:
+                return [d.isoformat() for d in queries.closing_bet_dates(session)]
+
+        return await _cached(request, "jongga:dates", compute)
 
     @r.get("/jongga-v2/history/{day}", dependencies=read, summary="One day (YYYYMMDD|YYYY-MM-DD)")
     def jongga_history(day: str, session: Session = Depends(db_session)) -> JSONResponse:

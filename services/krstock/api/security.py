@@ -6,10 +6,11 @@ streams that cannot set headers, ``?api_key=``. Bodies of 401/403 say exactly wh
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
 from krstock.api.apikeys import KeyRecord, KeyVerifier
@@ -78,20 +79,32 @@ def authenticate(request: Request, scope: str, required: bool) -> KeyRecord | No
     return record
 
 
-def require(scope: str) -> Callable[..., KeyRecord | None]:
+def require(scope: str) -> Callable[..., Awaitable[KeyRecord | None]]:
     """A dependency demanding a valid key with ``scope`` (``read``, ``write`` or ``admin``)."""
 
-    def dependency(request: Request, _: str | None = Depends(api_key_header)) -> KeyRecord | None:
-        return authenticate(request, scope, required=True)
+    async def dependency(
+        request: Request, _: str | None = Depends(api_key_header)
+    ) -> KeyRecord | None:
+        if presented_key(request) is None:  # no database work needed to refuse
+            return authenticate(request, scope, required=True)
+        return await run_in_threadpool(authenticate, request, scope, True)
 
     dependency.__name__ = f"require_{scope}"
     return dependency
 
 
-def read_access(request: Request, _: str | None = Depends(api_key_header)) -> KeyRecord | None:
-    """Reads are open unless ``api_require_key_for_reads``; a presented key is always checked."""
+async def read_access(
+    request: Request, _: str | None = Depends(api_key_header)
+) -> KeyRecord | None:
+    """Reads are open unless ``api_require_key_for_reads``; a presented key is always checked.
+
+    Async so that an open read costs no thread hop; key checks (a database lookup at most every
+    few seconds per key) run in the thread pool.
+    """
     required = get_state(request).settings.api_require_key_for_reads
-    return authenticate(request, "read", required=required)
+    if presented_key(request) is None:
+        return authenticate(request, "read", required=required)
+    return await run_in_threadpool(authenticate, request, "read", required)
 
 
 require_write = require("write")

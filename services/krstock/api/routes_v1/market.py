@@ -12,7 +12,14 @@ from sqlalchemy import select, tuple_
 from krstock.api import queries, validation
 from krstock.api.errors import ApiError
 from krstock.api.responses import decode_cursor, page, select_fields
-from krstock.api.routes_v1.common import CURSOR, ERRORS, FIELDS, cached, limit_query
+from krstock.api.routes_v1.common import (
+    CURSOR,
+    ERRORS,
+    FIELDS,
+    cached,
+    cached_async,
+    limit_query,
+)
 from krstock.api.security import read_access
 from krstock.api.serializers import flow_dict, price_dict, stock_dict
 from krstock.api.state import get_state
@@ -47,7 +54,7 @@ def router() -> APIRouter:
     r = APIRouter(tags=["market data"], dependencies=[Depends(read_access)], responses=ERRORS)
 
     @r.get("/stocks", summary="The universe, by ticker")
-    def stocks(
+    async def stocks(
         request: Request,
         market: Literal["KOSPI", "KOSDAQ", "KONEX"] | None = None,
         q: str | None = Query(default=None, max_length=40, description="name contains / ticker"),
@@ -56,7 +63,7 @@ def router() -> APIRouter:
         fields: str | None = FIELDS,
     ) -> Response:
         state = get_state(request)
-        return cached(
+        return await cached_async(
             request,
             "stock",
             state.api.cache_ttl_stock_s,
@@ -65,7 +72,7 @@ def router() -> APIRouter:
         )
 
     @r.get("/stocks/{ticker}", summary="One stock")
-    def stock(request: Request, ticker: str) -> Response:
+    async def stock(request: Request, ticker: str) -> Response:
         code = validation.ticker(ticker)
         state = get_state(request)
 
@@ -76,7 +83,9 @@ def router() -> APIRouter:
                     raise ApiError(404, f"unknown ticker {code}")
                 return stock_dict(row)
 
-        return cached(request, "stock", state.api.cache_ttl_stock_s, compute, max_age=300)
+        return await cached_async(
+            request, "stock", state.api.cache_ttl_stock_s, compute, max_age=300
+        )
 
     @r.get("/stocks/{ticker}/prices", summary="Daily OHLCV, newest first")
     def prices(
@@ -157,7 +166,7 @@ def router() -> APIRouter:
         return cached(request, "prices", state.api.cache_ttl_prices_s, compute, max_age=60)
 
     @r.get("/market-gate", summary="The newest Market Gate (or ?date=)")
-    def market_gate(
+    async def market_gate(
         request: Request,
         date: str | None = Query(default=None, max_length=10, examples=["2026-02-10"]),
         policy: str = Query(default="monolith", max_length=64),
@@ -177,7 +186,7 @@ def router() -> APIRouter:
                     )
                 return {**queries.gate_body(snapshot), "policy": snapshot.policy_name}
 
-        return cached(request, "gate", state.api.cache_ttl_gate_s, compute, max_age=60)
+        return await cached_async(request, "gate", state.api.cache_ttl_gate_s, compute, max_age=60)
 
     @r.get("/market-gate/history", summary="Market Gate colours and scores over time")
     def market_gate_history(

@@ -13,7 +13,15 @@ from krstock.api import queries, validation
 from krstock.api.client import UpstreamUnavailable
 from krstock.api.errors import ApiError
 from krstock.api.responses import decode_cursor, json_response, page, select_fields
-from krstock.api.routes_v1.common import CURSOR, ERRORS, FIELDS, cache_key, cached, limit_query
+from krstock.api.routes_v1.common import (
+    CURSOR,
+    ERRORS,
+    FIELDS,
+    cache_key,
+    cached,
+    cached_async,
+    limit_query,
+)
 from krstock.api.security import read_access
 from krstock.api.serializers import signal_dict
 from krstock.api.signals import signals_on
@@ -103,7 +111,7 @@ def router() -> APIRouter:
         return latest_signals(request, strategy, limit)
 
     @r.get("/signals", summary="Signals, newest first, with filters")
-    def signals(
+    async def signals(
         request: Request,
         strategy: str | None = Query(default=None, max_length=32, examples=["closing_bet"]),
         status: Status | None = None,
@@ -151,10 +159,10 @@ def router() -> APIRouter:
             items = [signal_dict(x, *names.get(x.ticker, (None, None))) for x in rows]
             return page(select_fields(items, fields), limit, [rows[-1].id] if more else None)
 
-        return cached(request, "signals", state.api.cache_ttl_signals_s, compute)
+        return await cached_async(request, "signals", state.api.cache_ttl_signals_s, compute)
 
     @r.get("/signals/{signal_id}", summary="One signal with its full strategy output")
-    def signal(request: Request, signal_id: int) -> Response:
+    async def signal(request: Request, signal_id: int) -> Response:
         if not 0 < signal_id < 2**63:
             raise ApiError(400, "signal id must be a positive 64-bit integer")
         state = get_state(request)
@@ -169,6 +177,6 @@ def router() -> APIRouter:
                 body["payload"] = queries.finite(row.payload or {})
                 return body
 
-        return cached(request, "signals", state.api.cache_ttl_signals_s, compute)
+        return await cached_async(request, "signals", state.api.cache_ttl_signals_s, compute)
 
     return r
