@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from pydantic import ValidationError
 
 from krstock.domain.flows import (
@@ -630,3 +633,31 @@ def test_index_base_clamp_foreign_scale_10m(net60: float, base: float) -> None:
 def test_index_base_clamp_inst_scale_6m_just_inside(net60: float, base: float) -> None:
     w = make(i={60: net60}, i_ratio20=0.0)
     assert supply_demand_index_raw(w, POLICY)[0] == pytest.approx(base + 2.5 + 25 + 2.5, abs=1e-9)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    foreign=arrays(
+        np.float64,
+        (3, 70),
+        elements=st.one_of(st.floats(-5e6, 5e6, allow_nan=False), st.just(np.nan)),
+    ),
+    inst=arrays(np.float64, (3, 70), elements=st.floats(-3e6, 3e6, allow_nan=False)),
+    volume=arrays(np.float64, (3, 70), elements=st.one_of(st.just(0.0), st.floats(1, 2e7))),
+)
+def test_scores_stay_in_range_for_any_daily_flows(
+    foreign: np.ndarray, inst: np.ndarray, volume: np.ndarray
+) -> None:
+    analysis = analyze_flows(flow_windows(foreign, inst, volume, "shares"), POLICY)
+    for values in (
+        analysis.supply_demand_index,
+        analysis.supply_demand_index_raw,
+        analysis.smart_money_score,
+    ):
+        finite = values[np.isfinite(values)]
+        assert ((finite >= 0) & (finite <= 100)).all()
+    assert list(analysis.supply_demand_stage) == list(
+        stage_of(analysis.supply_demand_index_raw, POLICY)
+    )
+    streaks = analysis.windows.foreign_streak
+    assert ((streaks >= 0) & (streaks <= 60)).all()

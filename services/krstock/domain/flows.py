@@ -214,7 +214,7 @@ def flow_windows(
         return np.where(has_rows, np.nansum(packed[:, -days:], axis=1), np.nan)
 
     def ratio(net: FloatArray, total: FloatArray) -> FloatArray:
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(all="ignore"):
             return np.where(total > 0, net / total * 100.0, np.where(has_rows, 0.0, np.nan))
 
     foreign_sum = {n: window_sum(foreign_rows, n) for n in WINDOWS}
@@ -255,7 +255,7 @@ def _check_unit(windows: FlowWindows, policy: FlowPolicy) -> None:
 
 
 def _safe_divide(numerator: FloatArray, denominator: FloatArray) -> FloatArray:
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(all="ignore"):
         return np.where(denominator != 0, numerator / denominator, 0.0)
 
 
