@@ -219,3 +219,33 @@ def test_the_app_role_can_bulk_load(app_db_url: str) -> None:
             )
     finally:
         engine.dispose()
+
+
+def test_jsonb_accepts_numpy_decimal_and_dates_but_not_arbitrary_objects(db_engine: Engine) -> None:
+    from decimal import Decimal
+
+    payload = {
+        "n": np.int64(3),
+        "x": np.float64(1.5),
+        "ok": np.bool_(True),
+        "arr": np.array([1, 2]),
+        "d": Decimal("2.25"),
+        "day": date(2024, 1, 2),
+        1: "int key",
+    }
+    frame = pd.DataFrame({"id": ["j1"], "kind": ["x"], "params": [payload]})
+    with db_engine.begin() as conn:
+        bulk_upsert(conn, "scan_runs", frame, ["id"])
+        stored = conn.execute(text("SELECT params FROM scan_runs")).scalar()
+    assert stored == {
+        "n": 3,
+        "x": 1.5,
+        "ok": True,
+        "arr": [1, 2],
+        "d": 2.25,
+        "day": "2024-01-02",
+        "1": "int key",
+    }
+    bad = pd.DataFrame({"id": ["j2"], "kind": ["x"], "params": [{"o": object()}]})
+    with db_engine.begin() as conn, pytest.raises(TypeError, match="JSONB"):
+        bulk_upsert(conn, "scan_runs", bad, ["id"])

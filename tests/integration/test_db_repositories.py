@@ -275,3 +275,30 @@ def test_session_scope_rolls_back_on_error(db_engine: Engine) -> None:
         raise RuntimeError("boom")
     with db_engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM fx_rates")).scalar() == 0
+
+
+def test_replacing_thousands_of_signals_stays_under_the_parameter_limit(session: Session) -> None:
+    repo = SignalRepository(session)
+    wide = {
+        "score": 1.0,
+        "grade": "B",
+        "status": "OPEN",
+        "entry_price": 1000.0,
+        "stop_price": 950,
+        "target_price": 1100,
+        "quantity": 10,
+        "position_size": 10000,
+        "foreign_5d": 1,
+        "inst_5d": 2,
+        "flow_unit": "shares",
+        "contraction_ratio": 0.5,
+        "payload": {"k": 1},
+    }
+    # 5,000 rows × 17 columns = 85,000 parameters: more than PostgreSQL's 65,535 per statement.
+    rows = [{"ticker": f"{i:06d}", **wide} for i in range(5000)]
+    first = repo.replace_for_date("trend", DAY, rows)
+    assert (first.inserted, len(first.ids)) == (5000, 5000)
+    second = repo.replace_for_date("trend", DAY, rows[:4000])
+    assert (second.inserted, second.updated, second.unchanged, second.deleted) == (0, 0, 4000, 1000)
+    third = repo.replace_for_date("trend", DAY, [{**r, "score": 2.0} for r in rows[:10]])
+    assert (third.inserted, third.updated, third.deleted) == (0, 10, 3990)

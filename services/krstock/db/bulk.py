@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -88,10 +89,21 @@ def _dates(series: pd.Series) -> pd.Series | np.ndarray:
     return series
 
 
+def _json_default(value: Any) -> Any:
+    """What orjson cannot encode natively: Decimal, numpy scalars; anything else is an error."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot store {type(value).__name__} in a JSONB column")
+
+
 def _json_value(value: Any) -> str | None:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
-    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    return orjson.dumps(
+        value, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+    ).decode()
 
 
 def _array_value(value: Any) -> str | None:
@@ -126,7 +138,10 @@ def _copy_ready(frame: pd.DataFrame, types: dict[str, str]) -> pd.DataFrame:
         elif sql_type == "date":
             out[name] = _dates(series)
         elif sql_type in ("jsonb", "json"):
-            out[name] = series.map(_json_value, na_action=None).astype(object)
+            try:
+                out[name] = series.map(_json_value, na_action=None).astype(object)
+            except TypeError as exc:
+                raise TypeError(f"column {name!r}: cannot store a value as JSONB ({exc})") from exc
         elif sql_type.endswith("[]"):
             out[name] = series.map(_array_value, na_action=None).astype(object)
         else:

@@ -13,8 +13,9 @@ from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
 import pandas as pd
-from sqlalchemy import and_, delete, func, literal_column, select, text, update
+from sqlalchemy import String, all_, and_, cast, delete, func, literal_column, select, text, update
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -32,6 +33,7 @@ from krstock.db.models import (
     Trade,
 )
 
+_MAX_PARAMS = 20_000
 M = TypeVar("M", bound=Base)
 T = TypeVar("T")
 
@@ -49,9 +51,10 @@ class ReplaceResult:
     """Outcome of replacing a scan's signals for one (strategy, date)."""
 
     inserted: int
-    updated: int
+    updated: int  # existing rows whose values changed
     deleted: int
     ids: dict[str, int]  # ticker -> signal id
+    unchanged: int = 0  # existing rows written again with the same values
 
 
 def _columns(model: type[Base]) -> set[str]:
@@ -79,26 +82,31 @@ def _upsert_returning(
     *,
     touch_updated_at: bool = False,
 ) -> builtins.list[tuple[Any, bool]]:
-    """INSERT ... ON CONFLICT (keys) DO UPDATE; returns (primary key, inserted?) per row."""
+    """INSERT ... ON CONFLICT (keys) DO UPDATE; returns (primary key, inserted?) per row.
+
+    Rows go in multi-row statements of at most ~20,000 bind parameters (PostgreSQL's limit is
+    65,535 per statement).
+    """
     if not rows:
         return []
     columns = _check_rows(model, rows)
-    stmt = pg_insert(model).values([dict(r) for r in rows])
-    update_set: dict[str, Any] = {
-        c: stmt.excluded[c] for c in columns if c not in keys and c != "id"
-    }
-    if touch_updated_at:
-        update_set["updated_at"] = func.now()
     pk = sa_inspect(model).primary_key[0]
-    if update_set:
-        stmt2 = stmt.on_conflict_do_update(index_elements=list(keys), set_=update_set)
-    else:
-        # Nothing to update: a no-op update still returns the existing row's key.
-        stmt2 = stmt.on_conflict_do_update(
-            index_elements=list(keys), set_={keys[0]: stmt.excluded[keys[0]]}
-        )
-    result = session.execute(stmt2.returning(pk, literal_column("xmax = 0")))
-    return [(r[0], bool(r[1])) for r in result.all()]
+    per_statement = max(1, _MAX_PARAMS // len(columns))
+    written: builtins.list[tuple[Any, bool]] = []
+    for start in range(0, len(rows), per_statement):
+        stmt = pg_insert(model).values([dict(r) for r in rows[start : start + per_statement]])
+        update_set: dict[str, Any] = {
+            c: stmt.excluded[c] for c in columns if c not in keys and c != "id"
+        }
+        if touch_updated_at:
+            update_set["updated_at"] = func.now()
+        if not update_set:
+            # Nothing to update: a no-op update still returns the existing row's key.
+            update_set = {keys[0]: stmt.excluded[keys[0]]}
+        upsert = stmt.on_conflict_do_update(index_elements=list(keys), set_=update_set)
+        result = session.execute(upsert.returning(pk, literal_column("xmax = 0")))
+        written.extend((r[0], bool(r[1])) for r in result.all())
+    return written
 
 
 class StockRepository:
@@ -195,9 +203,11 @@ class SignalRepository:
     ) -> ReplaceResult:
         """Make the signals of (strategy, signal_date) exactly ``signals`` (keyed by ticker).
 
-        Existing rows keep their id (AI analyses and trades stay attached); tickers no longer
-        in the scan are deleted. Each mapping holds Signal columns; strategy, date and run_id
-        are filled in here.
+        Existing rows keep their id (AI analyses and trades stay attached) and the columns the
+        mappings do not name (e.g. tracking state); tickers no longer in the scan are deleted.
+        Each mapping holds Signal columns (the same ones in every mapping); strategy, date and
+        run_id are filled in here. Written through the COPY bulk path: thousands of signals
+        cost milliseconds, and a re-run with the same results reports 0 updated.
         """
         rows = [
             {**s, "strategy": strategy, "signal_date": signal_date, "run_id": run_id}
@@ -208,17 +218,20 @@ class SignalRepository:
             raise ValueError("every signal needs a ticker")
         if len(set(tickers)) != len(tickers):
             raise ValueError(f"duplicate tickers for {strategy} {signal_date}")
-        written = _upsert_returning(
-            self.session,
-            Signal,
-            rows,
-            ["strategy", "signal_date", "ticker"],
-            touch_updated_at=True,
-        )
+        counts = UpsertCounts(0, 0, 0)
+        if rows:
+            _check_rows(Signal, rows)
+            counts = bulk_upsert(
+                self.session.connection(),
+                "signals",
+                pd.DataFrame(rows),
+                ["strategy", "signal_date", "ticker"],
+            )
         stale = delete(Signal).where(
             Signal.strategy == strategy,
             Signal.signal_date == signal_date,
-            Signal.ticker.not_in(tickers) if tickers else literal_column("true"),
+            # One array parameter, however many tickers (no expanding IN list).
+            Signal.ticker != all_(cast(tickers, ARRAY(String))),
         )
         result = self.session.execute(stale.execution_options(synchronize_session=False))
         deleted = int(getattr(result, "rowcount", 0) or 0)
@@ -229,8 +242,7 @@ class SignalRepository:
         )
         ids = {str(row[0]): int(row[1]) for row in current}
         self.session.expire_all()
-        inserted = sum(1 for _, fresh in written if fresh)
-        return ReplaceResult(inserted, len(written) - inserted, int(deleted), ids)
+        return ReplaceResult(counts.inserted, counts.updated, deleted, ids, counts.unchanged)
 
     def get(self, signal_id: int) -> Signal | None:
         return self.session.get(Signal, signal_id)
@@ -521,8 +533,13 @@ class NewsRepository:
     def upsert_many(self, items: Iterable[Mapping[str, Any]]) -> int:
         """Insert or refresh news by (ticker, url); returns the number of new items."""
         rows = list(items)
-        written = _upsert_returning(self.session, NewsItem, rows, ["ticker", "url"])
-        return sum(1 for _, fresh in written if fresh)
+        if not rows:
+            return 0
+        _check_rows(NewsItem, rows)
+        frame = pd.DataFrame(rows)
+        return bulk_upsert(
+            self.session.connection(), "news_items", frame, ["ticker", "url"]
+        ).inserted
 
     def recent(self, ticker: str, limit: int = 10) -> builtins.list[NewsItem]:
         return list(
