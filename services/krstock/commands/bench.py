@@ -6,7 +6,7 @@ import importlib
 
 import typer
 
-BENCHMARKS = ("ingest", "scan", "pipeline", "api")
+BENCHMARKS = ("ingest", "scan", "scan_db", "pipeline", "api")
 
 
 def register(app: typer.Typer) -> None:
