@@ -92,6 +92,24 @@ def test_daily_pipeline_through_a_worker_process(tmp_path: Path, db_url: str) ->
             # The same pipeline id again changes nothing.
             again = app.send_task("krstock.run_pipeline", kwargs=kwargs, queue="maintenance")
             assert again.get(timeout=20)["skipped"] == "already succeeded"
+
+            # A forced run on a closed day has no prices: the failing step's error reaches the
+            # pipeline row through the canvas errback.
+            failing = {**kwargs, "day": "2026-09-24", "force": True, "collect_days": 1}
+            failing["run_id"] = "daily-e2e-fail"
+            app.send_task("krstock.run_pipeline", kwargs=failing, queue="maintenance").get(20)
+            deadline = time.monotonic() + 60
+            row = None
+            while time.monotonic() < deadline:
+                with engine.connect() as conn:
+                    row = conn.execute(
+                        text("select status, error from scan_runs where id = 'daily-e2e-fail'")
+                    ).one()
+                if row.status != "RUNNING":
+                    break
+                time.sleep(0.2)
+            assert row is not None and row.status == "FAILED", row
+            assert "no daily prices on 2026-09-24" in row.error
         finally:
             worker.stop()
             engine.dispose()

@@ -598,9 +598,13 @@ def pipeline_step_done(
     return {"run_id": pipeline_id, "status": "SUCCEEDED", "day": day, "steps": steps}
 
 
-@shared_task(name="krstock.pipeline_failed", bind=True)
-def pipeline_failed(self: Any, request: Any, exc: Any, traceback: Any, *, pipeline_id: str) -> None:
-    """Errback of the canvas: the pipeline row becomes FAILED with the failing step's error."""
+@shared_task(name="krstock.pipeline_failed")
+def pipeline_failed(request: Any, exc: Any, traceback: Any, *, pipeline_id: str) -> None:
+    """Errback of the canvas: the pipeline row becomes FAILED with the failing step's error.
+
+    Not ``bind=True``: Celery calls an errback with (request, exc, traceback) in the failing
+    worker only when the plain function takes them; a bound one would get just the task id.
+    """
     ctx = _ctx()
     task_name = getattr(request, "task", "?")
     error = f"{task_name}: {type(exc).__name__}: {exc}"[:2000]
