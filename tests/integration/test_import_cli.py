@@ -97,7 +97,7 @@ def test_legacy_json_summary_rejects_and_rerun(
         )
         == 1
     )
-    code, again, _ = invoke(args)
+    code, again, _ = invoke([*args, "--rejects", str(tmp_path / "again.csv")])
     assert code == 0
     assert {(f["inserted"], f["updated"]) for f in again["files"].values()} == {(0, 0)}
 
