@@ -194,3 +194,13 @@ def test_krx_csv_command(db_url: str, db_engine: Engine, tmp_path: Path) -> None
              "--rejects", str(tmp_path / "r2.csv")]  # fmt: skip
     code, _, output = invoke(human)
     assert code == 0 and "krx" in output and "rejects report" in output
+
+
+def test_an_unmigrated_database_is_a_clear_error(
+    legacy_dir: Path, empty_database_url: str, tmp_path: Path
+) -> None:
+    code, _, output = invoke(
+        ["import", "legacy", str(legacy_dir), "--database-url", empty_database_url,
+         "--rejects", str(tmp_path / "r.csv")]
+    )  # fmt: skip
+    assert code == 2 and "krstock db upgrade" in output

@@ -35,6 +35,10 @@ from krstock.marketdata.legacy_io import FileFormatError, Reject
 
 log = logging.getLogger("krstock.ingest")
 Progress = Callable[[str], None]
+REQUIRED_TABLES = (
+    "stocks", "daily_prices", "investor_flows", "investor_flow_summaries",
+    "signals", "scan_runs", "ai_analyses",
+)  # fmt: skip
 
 
 class ImportError_(RuntimeError):
@@ -81,6 +85,16 @@ def _connection(engine: Engine | None, dry_run: bool) -> Iterator[Connection | N
         yield None
         return
     with engine.connect() as conn:
+        missing = [
+            table
+            for table in REQUIRED_TABLES
+            if conn.exec_driver_sql("SELECT to_regclass(%s)", (table,)).scalar() is None
+        ]
+        conn.rollback()
+        if missing:
+            raise ImportError_(
+                f"the database has no {', '.join(missing)} table: run `krstock db upgrade` first"
+            )
         if not dry_run:
             yield conn
             return
@@ -216,24 +230,29 @@ def import_krx_csv(
     )
     keys = data.prices[["ticker", "date"]]
     result.keys = len(keys)
+    failed = dict(data.failures)
     with _connection(engine, dry_run) as conn:
         if conn is not None:
-            with _file_transaction(conn, dry_run):
-                result.tables = {
-                    "stocks": _write_stocks(conn, data.stocks, "fill"),
-                    "daily_prices": bulk_upsert(
-                        conn, "daily_prices", data.prices, ["ticker", "date"]
-                    ),
-                }
+            try:
+                with _file_transaction(conn, dry_run):
+                    result.tables = {
+                        "stocks": _write_stocks(conn, data.stocks, "fill"),
+                        "daily_prices": bulk_upsert(
+                            conn, "daily_prices", data.prices, ["ticker", "date"]
+                        ),
+                    }
+            except (SQLAlchemyError, psycopg.Error, ValueError) as exc:
+                failed[name] = f"database write failed, folder rolled back: {exc}"
+                log.error("import: %s rolled back: %s", name, exc)
             if progress is not None:
                 progress("write")
             result.found = count_present(conn, "daily_prices", keys)
     path = rejects_path or default_rejects_path("krx-csv")
-    write_rejects(path, data.rejects, data.failures)
+    write_rejects(path, data.rejects, failed)
     return ImportSummary(
         files={name: result},
         rejects_file=str(path),
-        failed=data.failures,
+        failed=failed,
         dry_run=dry_run,
         database=engine is not None,
     )
