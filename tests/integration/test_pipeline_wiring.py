@@ -196,3 +196,37 @@ def test_unreachable_webhook_raises_so_the_bus_retries() -> None:
     settings = PipelineSettings(notify_webhook_url="http://127.0.0.1:9/hook")
     with pytest.raises(httpx.TransportError):
         Notifier(settings).signal_created(SignalCreated(day=DAY, strategy="vcp", ticker="000660"))
+
+
+def test_scheduled_task_plans_on_the_calendar_and_enqueues(tmp_path: Path) -> None:
+    from krstock.worker import tasks
+    from krstock.worker.calendar import KrxCalendar, kst_now
+    from krstock.worker.context import WorkerContext, set_context
+    from krstock.worker.schedules import default_jobs, plan_job
+
+    with private_redis(tmp_path) as server:
+        settings = Settings(redis_url=server.url)
+        app = create_app(settings, PipelineSettings())
+        app.set_current()
+        set_context(WorkerContext(settings, PipelineSettings()))
+        try:
+            client = redis.Redis.from_url(server.url)
+            backfill = tasks.scheduled.apply(kwargs={"job": "backfill"}).get()
+            assert backfill["action"] == "enqueue"
+            [(name, kwargs)] = queued_tasks(client, "collect")
+            assert name == "krstock.run_collect" and set(kwargs) == {"start", "end"}
+            expected = plan_job(default_jobs()["vcp"], kst_now(), KrxCalendar())
+            vcp = tasks.scheduled.apply(kwargs={"job": "vcp"}).get()
+            assert vcp["action"] == expected.action
+            queue = "maintenance" if expected.action == "defer" else "scan"
+            queued = queued_tasks(client, queue)
+            if expected.action == "skip":
+                assert queued == []
+            elif expected.action == "enqueue":
+                assert queued == [("krstock.run_scan", expected.kwargs)]
+            else:  # exam day: the trigger re-fires itself after the delayed close
+                assert [name for name, _ in queued] == ["krstock.scheduled"]
+            bad = tasks.scheduled.apply(kwargs={"job": "hourly"})
+            assert isinstance(bad.result, ValueError)
+        finally:
+            set_context(None)

@@ -153,6 +153,8 @@ def test_exam_day_defers_jobs_by_the_delayed_close() -> None:
     )
     # The first trading day opens late but closes on time: no deferral.
     assert plan_job(job, kst(2026, 1, 2, 15, 10), CAL).action == "enqueue"
+    # A manual trigger early on a normal day runs now (no hours-long countdown).
+    assert plan_job(job, kst(2026, 11, 20, 8, 0), CAL).action == "enqueue"
 
 
 def test_backfill_runs_on_saturday_over_the_last_days() -> None:

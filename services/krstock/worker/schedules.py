@@ -147,7 +147,9 @@ def plan_job(
     session = calendar.session(today)
     nominal = datetime.combine(today, job.at, KST)
     shifted = nominal + session.close_delay
-    if fired_at is None and now_kst < shifted:
+    # Only a delayed close defers (by at most an hour, well inside the broker's visibility
+    # timeout); a trigger on a normal day enqueues whenever it fires.
+    if fired_at is None and session.close_delay > timedelta(0) and now_kst < shifted:
         return Plan(
             job.name,
             "defer",
