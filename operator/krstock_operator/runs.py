@@ -1,7 +1,9 @@
 """Run records from the krstock API: ``GET {api}/api/v1/runs?scanjob=NAMESPACE/NAME``.
 
-The answer is ``{"items": [{"id", "status": PENDING|RUNNING|SUCCEEDED|FAILED, "started_at",
-"finished_at", "counts": {"signals": N}}, ...]}``; the newest run becomes ``status.lastRun``.
+The answer is the /api/v1 list envelope ``{"data": [...], "count", "limit", "next_cursor"}``
+(``{"items": [...]}`` is accepted too) of runs ``{"id", "status": PENDING|RUNNING|SUCCEEDED|FAILED,
+"created_at", "started_at", "finished_at", "counts": {"signals": N}}``, newest first; the newest
+run becomes ``status.lastRun``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class RunRecord:
     started_at: str | None
     finished_at: str | None
     signals: int | None
+    created_at: str | None = None
 
     def as_status(self) -> dict[str, Any]:
         status: dict[str, Any] = {"id": self.id, "state": self.state}
@@ -58,13 +61,17 @@ def parse_run(item: dict[str, Any]) -> RunRecord:
         started_at=_rfc3339(item.get("started_at")),
         finished_at=_rfc3339(item.get("finished_at")),
         signals=int(signals) if signals is not None else None,
+        created_at=_rfc3339(item.get("created_at")),
     )
 
 
 def latest(records: list[RunRecord]) -> RunRecord | None:
-    """The newest run: a pending one (not started yet) counts as newer than any started one."""
+    """The newest run: by creation time when the API gives it, else a run not started yet counts
+    as newer than any started one."""
     if not records:
         return None
+    if all(r.created_at for r in records):
+        return max(records, key=lambda r: r.created_at or "")
     return max(records, key=lambda r: (r.started_at is None, r.started_at or ""))
 
 
@@ -90,7 +97,9 @@ class RunsClient:
                 payload = await response.json()
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise RunsUnavailable(f"GET {url} failed: {type(exc).__name__}: {exc}") from exc
-        items = payload.get("items") if isinstance(payload, dict) else None
+        items = None
+        if isinstance(payload, dict):
+            items = payload.get("data", payload.get("items"))
         if not isinstance(items, list):
-            raise RunsUnavailable(f"GET {url} answered without an items list")
+            raise RunsUnavailable(f"GET {url} answered without a list of runs (data)")
         return latest([parse_run(item) for item in items])

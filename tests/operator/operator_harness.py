@@ -1,7 +1,8 @@
 """Run the real operator (Kopf + kubernetes_asyncio) against kmock's emulator and a fake API.
 
 The fake API speaks the real run-records protocol (``GET /api/v1/runs?scanjob=NS/NAME`` →
-``{"items": [...]}``) and can be stopped and restarted on the same port to emulate an outage.
+``{"data": [...], "count", "limit", "next_cursor"}``, newest first) and can be stopped and
+restarted on the same port to emulate an outage.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def free_port() -> int:
 
 
 class FakeApi:
-    """The run-records endpoint of the krstock API, with an off switch."""
+    """The krstock API's run records (its /api/v1 list envelope), with an off switch."""
 
     def __init__(self) -> None:
         self.port = free_port()
@@ -59,7 +60,13 @@ class FakeApi:
     async def _runs(self, request: web.Request) -> web.Response:
         scanjob = request.query.get("scanjob", "")
         self.requests.append(scanjob)
-        return web.json_response({"items": self.runs.get(scanjob, [])})
+        limit = int(request.query.get("limit", "50"))
+        runs = sorted(
+            self.runs.get(scanjob, []), key=lambda r: r.get("created_at", ""), reverse=True
+        )[:limit]
+        return web.json_response(
+            {"data": runs, "count": len(runs), "limit": limit, "next_cursor": None}
+        )
 
     async def start(self) -> None:
         if self._runner.server is None:

@@ -282,6 +282,7 @@ async def test_api_down_is_degraded_then_recovers(op: Harness) -> None:
         {
             "id": "run-1",
             "status": "SUCCEEDED",
+            "created_at": "2026-11-26T06:19:58.120000+00:00",
             "started_at": "2026-11-26T06:20:00+00:00",
             "finished_at": "2026-11-26T06:21:30+00:00",
             "counts": {"signals": 7},
@@ -312,7 +313,14 @@ async def test_api_down_is_degraded_then_recovers(op: Harness) -> None:
     )
 
     op.api.runs[f"{ns}/closing-bet-now"].append(
-        {"id": "run-2", "status": "RUNNING", "started_at": "2026-11-27T06:20:00Z", "counts": {}}
+        {
+            "id": "run-2",
+            "status": "RUNNING",
+            "created_at": "2026-11-27T06:19:59+00:00",
+            "started_at": "2026-11-27T06:20:00+00:00",
+            "finished_at": None,
+            "counts": {},
+        }
     )
     await op.api.start()
     await op.wait_for(

@@ -82,6 +82,7 @@ async def test_run_once_job_is_not_repeated_after_it_is_gone(op: Harness) -> Non
         {
             "id": "run-9",
             "status": "FAILED",
+            "created_at": "2026-11-26T06:19:59+00:00",
             "started_at": "2026-11-26T06:20:00Z",
             "finished_at": "2026-11-26T06:20:05Z",
             "counts": {"signals": 0},

@@ -246,6 +246,10 @@ def test_run_records_parse_and_pick_the_newest() -> None:
     }
     assert latest(runs).id == "b"  # type: ignore[union-attr]
     assert latest([*runs, parse_run({"id": "c", "status": "PENDING"})]).id == "c"  # type: ignore[union-attr]
+    # The API's creation time decides when it is there: an old run stuck in PENDING is not newest.
+    stuck = parse_run({"id": "old", "status": "PENDING", "created_at": "2026-11-01T00:00:00Z"})
+    fresh = parse_run({"id": "new", "status": "SUCCEEDED", "created_at": "2026-11-26T07:00:00Z"})
+    assert latest([stuck, fresh]).id == "new"  # type: ignore[union-attr]
     with pytest.raises(RunsUnavailable, match="unknown status"):
         parse_run({"id": "d", "status": "DONE"})
 
