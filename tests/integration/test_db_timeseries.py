@@ -61,7 +61,7 @@ def test_weekly_and_rolling_flow_sums(db_engine: Engine) -> None:
         weekly = conn.execute(
             text(
                 "SELECT week_start, foreign_net_volume, inst_net_volume, individual_net_volume, "
-                "foreign_net_value, inst_net_value, days FROM investor_flows_weekly "
+                "foreign_net_value, inst_net_value, flow_rows FROM investor_flows_weekly "
                 "ORDER BY week_start"
             )
         ).all()
@@ -73,8 +73,8 @@ def test_weekly_and_rolling_flow_sums(db_engine: Engine) -> None:
             )
         ).all()
     assert [tuple(r) for r in weekly] == [
-        (date(2024, 1, 1), 3, -3, None, 300, None, 2),
-        (date(2024, 1, 8), 12, -12, 7, 1200, None, 3),
+        (date(2024, 1, 1), 3, -3, None, 300, None, 4),
+        (date(2024, 1, 8), 12, -12, 7, 1200, None, 7),
     ]
     assert [r[1] for r in rolling] == [1, 3, 6, 10, 15]
     assert [r[2] for r in rolling] == [-1, -3, -6, -10, -15]

@@ -80,7 +80,7 @@ _FLOW_SUMS = """
     sum(net_value) FILTER (WHERE investor = 'foreign')::bigint AS foreign_net_value,
     sum(net_value) FILTER (WHERE investor = 'institution')::bigint AS inst_net_value,
     sum(net_value) FILTER (WHERE investor = 'individual')::bigint AS individual_net_value,
-    count(DISTINCT date)::integer AS days
+    count(*)::integer AS flow_rows
 """
 
 WEEKLY_FLOWS_TIMESCALE = f"""
