@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from krstock.domain.vcp import (
     VcpPolicy,
@@ -309,3 +311,30 @@ def test_the_maximum_score_is_reachable() -> None:
     for name, value in result.components.items():
         assert value[0] == pytest.approx(getattr(POLICY, f"weight_{name.split('_')[0]}")), name
     assert result.score[0] == pytest.approx(100.0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_every_flag_satisfies_the_rules(seed: int) -> None:
+    """Invariants on random markets: a flagged ticker meets every rule; scores stay in 0–100."""
+    rng = np.random.default_rng(seed)
+    high, low, close, volume = random_walks(rng, 300, 260)
+    for k in range(5):  # a few planted bases so the invariants are exercised
+        high[k], low[k], close[k], volume[k] = planted(rng, 260, breakout=bool(k % 2))
+    result = detect_vcp(high, low, close, volume, POLICY)
+    assert result.flagged[:5].any()
+    scores = result.score[np.isfinite(result.score)]
+    assert ((scores >= 0) & (scores <= 100)).all()
+    for i in np.flatnonzero(result.flagged):
+        n = result.n_contractions[i]
+        depths = result.contractions.depth[i, :n]
+        assert POLICY.min_contractions <= n <= POLICY.max_contractions
+        assert (depths[1:] < POLICY.max_depth_ratio * depths[:-1]).all()
+        assert POLICY.min_first_depth <= depths[0] <= POLICY.max_first_depth
+        assert depths[-1] <= POLICY.max_last_depth
+        assert result.dry_up_ratio[i] < POLICY.dry_up_max_ratio and result.trend.passes[i]
+        price = close[i, -1]
+        if result.status[i] == "breakout":
+            assert price > result.pivot[i] and result.volume_ratio[i] >= 1.4
+        else:
+            assert 0.95 * result.pivot[i] <= price <= result.pivot[i]
