@@ -100,6 +100,13 @@ def test_legacy_json_summary_rejects_and_rerun(
     code, again, _ = invoke([*args, "--rejects", str(tmp_path / "again.csv")])
     assert code == 0
     assert {(f["inserted"], f["updated"]) for f in again["files"].values()} == {(0, 0)}
+    # The bench refuses a database that holds data (it truncates daily_prices).
+    code, _, output = invoke(
+        ["bench", "ingest", "--database-url", db_url, "--krx-dir", str(legacy_dir),
+         "--legacy-prices", str(legacy_dir / "daily_prices.csv")]
+    )  # fmt: skip
+    assert code == 2 and "must name an empty, migrated database" in output
+    assert count(db_engine, "SELECT count(*) FROM daily_prices") == 4
 
 
 def test_fatal_files_leave_the_database_unchanged_and_the_rest_loads(

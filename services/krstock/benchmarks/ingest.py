@@ -100,6 +100,22 @@ def orm_baseline(
     return len(records), seconds
 
 
+def _is_empty(url: str) -> bool:
+    """True when ``daily_prices`` and ``stocks`` hold no rows (nothing the bench could harm)."""
+    from sqlalchemy import text
+
+    from krstock.db.session import make_engine
+
+    engine = make_engine(url, pool_size=1, max_overflow=0)
+    try:
+        with engine.connect() as conn:
+            return not conn.execute(
+                text("SELECT EXISTS (SELECT 1 FROM daily_prices) OR EXISTS (SELECT 1 FROM stocks)")
+            ).scalar_one()
+    finally:
+        engine.dispose()
+
+
 def _int_or_none(value: Any) -> int | None:
     return None if value is None or value != value or str(value) == "<NA>" else int(value)
 
@@ -159,7 +175,9 @@ def register(bench_app: typer.Typer) -> None:
             DEFAULT_PRICES, "--legacy-prices", help="A Gen1 daily_prices.csv."
         ),
         database_url: str | None = typer.Option(
-            None, "--database-url", help="Use this (migrated) database instead of a scratch one."
+            None,
+            "--database-url",
+            help="An empty, migrated database to use instead of a scratch one (it keeps the rows).",
         ),
         admin_url: str = typer.Option(
             DEFAULT_ADMIN, "--admin-url", help="Superuser URL used to create the scratch database."
@@ -203,6 +221,14 @@ def register(bench_app: typer.Typer) -> None:
             }
 
         if database_url:
+            if not _is_empty(database_url):
+                stderr_console.print(
+                    "[red]error:[/red] --database-url must name an empty, migrated database "
+                    "(the bench truncates daily_prices after its baseline); omit it to use a "
+                    "scratch database",
+                    soft_wrap=True,
+                )
+                raise typer.Exit(2)
             figures = run(database_url)
         else:
             with scratch_database(admin_url) as url:
