@@ -211,3 +211,68 @@ def test_an_unmigrated_database_is_a_clear_error(
          "--rejects", str(tmp_path / "r.csv")]
     )  # fmt: skip
     assert code == 2 and "krstock db upgrade" in output
+
+
+def _write_other_generations(folder: Path) -> None:
+    """Gen2 prices and ledger, the Gen1 flow summary, and latest files that repeat a dated one."""
+    from krstock.marketdata.legacy import FLOW_SUMMARY_COLUMNS
+
+    (folder / "daily_prices.csv").write_text(
+        "date,ticker,open,high,low,close,volume,trading_value\n"
+        "20260210,5930,71000,72500,70800,72000,200,14400000\n"
+        "2026-02-11,005930,0,0,0,72000,0,\n"
+    )
+    summary = {c: "1" for c in FLOW_SUMMARY_COLUMNS}
+    summary.update(ticker="5930", scrape_date="2026-02-10 15:30:00", institutional_trend="buying")
+    (folder / "all_institutional_trend_data.csv").write_text(
+        ",".join(FLOW_SUMMARY_COLUMNS) + "\n" + ",".join(summary.values()) + "\n"
+    )
+    (folder / "signals_log.csv").write_text(
+        "ticker,name,signal_date,market,status,score,contraction_ratio,entry_price,foreign_5d,"
+        "inst_5d,vcp_score,current_price,ai_action,ai_confidence,ai_reason,return_pct\n"
+        "005930,삼성전자,2026-02-10,KOSPI,OPEN,80,0.4,72000,1000000000,-5,12,73000,BUY,80,좋음,1.39\n"
+    )
+    item = {
+        "stock_code": "005930", "stock_name": "삼성전자", "market": "KOSPI", "grade": "A",
+        "signal_date": "2026-02-10", "status": "PENDING", "entry_price": 72000,
+        "score": {"news": 2, "total": 9}, "quantity": 10, "position_size": 720000,
+    }  # fmt: skip
+    for name, grade in (("jongga_v2_results_20260210.json", "A"), ("jongga_v2_latest.json", "S")):
+        body = {"date": "2026-02-10", "signals": [{**item, "grade": grade}], "by_grade": {}}
+        (folder / name).write_text(json.dumps(body, ensure_ascii=False, indent=2))
+    analysis = {"ticker": "005930", "gemini_recommendation": {"action": "BUY", "confidence": 70}}
+    (folder / "history").mkdir()
+    for name, confidence in (
+        ("history/kr_ai_analysis_20260210.json", 70),
+        ("kr_ai_analysis.json", 75),
+    ):
+        rec = {"action": "BUY", "confidence": confidence}
+        body = {"signal_date": "2026-02-10", "generated_at": "2026-02-10T16:40:00",
+                "signals": [{**analysis, "gemini_recommendation": rec}]}  # fmt: skip
+        (folder / name).write_text(json.dumps(body, ensure_ascii=False, indent=2))
+
+
+def test_other_generations_and_latest_files_round_trip(
+    db_url: str, db_engine: Engine, tmp_path: Path
+) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    _write_other_generations(folder)
+    args = ["import", "legacy", str(folder), "--json", "--database-url", db_url,
+            "--rejects", str(tmp_path / "r.csv")]  # fmt: skip
+    code, body, output = invoke(args)
+    assert code == 0, output
+    assert all(f["rejected"] == 0 for f in body["files"].values())
+    assert all(v["ok"] for v in body["verification"].values())
+    verification = body["verification"]
+    assert verification["jongga_v2_results_20260210.json"]["superseded_by_later_file"] == 1
+    assert verification["history/kr_ai_analysis_20260210.json"]["superseded_by_later_file"] == 1
+    code, again, _ = invoke(args)
+    assert {(f["inserted"], f["updated"]) for f in again["files"].values()} == {(0, 0)}
+    assert count(db_engine, "SELECT count(*) FROM daily_prices WHERE halted") == 1
+    assert count(db_engine, "SELECT trading_value FROM daily_prices WHERE date = '2026-02-11'") == 0
+    assert count(db_engine, "SELECT inst_net_5d FROM investor_flow_summaries") == 1
+    assert count(db_engine, "SELECT count(*) FROM signals WHERE flow_unit = 'krw'") == 1
+    assert count(db_engine, "SELECT count(*) FROM signals WHERE grade = 'S'") == 1  # latest won
+    assert count(db_engine, "SELECT confidence::int FROM ai_analyses") == 75  # latest won
+    assert count(db_engine, "SELECT count(*) FROM scan_runs") == 2
