@@ -257,3 +257,57 @@ def test_signals_and_analyzer_services(database: tuple[str, SeedSummary], redis_
     finally:
         signals_app.state.close()
         analyzer_app.state.close()
+
+
+def test_vcp_scan_route_runs_a_real_scan_and_returns_its_result(
+    gw: tuple[TestClient, Built],
+) -> None:
+    client, built = gw
+    r = client.post("/api/kr/vcp-scan?wait=true", headers={"X-API-Key": built.keys["write"]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "succeeded" and body["counts"]["scanned"] == 40
+    assert body["run"]["kind"] == "vcp-legacy"
+
+
+def test_update_single_stream_drives_a_real_run_to_its_end(gw: tuple[TestClient, Built]) -> None:
+    client, built = gw
+    with client.stream(
+        "GET", f"/api/system/update-single?type=jongga_v2&api_key={built.keys['write']}"
+    ) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        lines = [line for line in r.iter_lines() if line]
+    assert lines[0].startswith("data: [SYSTEM] run ")
+    assert any("[closing-bet]" in line for line in lines)
+    assert "data: [SYSTEM] Process finished with exit code 0" in lines
+    assert lines[-2:] == ["event: end", "data: close"]
+    bad = client.get(f"/api/system/update-single?type=nope&api_key={built.keys['write']}")
+    assert bad.status_code == 400 and "unknown type" in bad.json()["error"]
+
+
+def test_open_signals_are_marked_to_market(gw: tuple[TestClient, Built]) -> None:
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from krstock.api.prices import refresh_open_signals
+    from krstock.db.models import DailyPrice, Signal
+
+    _, built = gw
+    changed = refresh_open_signals(built.state.engine, built.state.cache, mode="db")
+    assert changed > 0
+    with Session(built.state.engine) as session:
+        signal = session.scalars(
+            select(Signal).where(Signal.status == "OPEN", Signal.strategy == "vcp_legacy")
+        ).first()
+        assert signal is not None and signal.entry_price
+        last = session.scalars(
+            select(DailyPrice.close)
+            .where(DailyPrice.ticker == signal.ticker)
+            .order_by(DailyPrice.date.desc())
+            .limit(1)
+        ).one()
+        assert signal.current_price == float(last)
+        expected = round((last - signal.entry_price) / signal.entry_price * 100, 2)
+        assert signal.return_pct == expected
+    assert refresh_open_signals(built.state.engine, built.state.cache, mode="db") == 0

@@ -121,3 +121,41 @@ def current_prices(
         cache.set("prices", ticker, body, ttl_s)
     quotes.update(fresh)
     return quotes
+
+
+def refresh_open_signals(engine: Any, cache: JsonCache, ttl_s: int = 60, mode: str = "auto") -> int:
+    """Mark every OPEN signal to market (current_price, return_pct) from the best price source.
+
+    The monolith's 5-minute refresher (§4.8) as one set-based pass: a price lookup for all open
+    tickers, then one UPDATE per signal row that changed. Returns how many rows were updated.
+    """
+    from sqlalchemy import select, update
+    from sqlalchemy.orm import Session
+
+    from krstock.db.models import Signal
+
+    with Session(engine) as session:
+        rows = session.execute(
+            select(Signal.id, Signal.ticker, Signal.entry_price, Signal.current_price).where(
+                Signal.status == "OPEN"
+            )
+        ).all()
+        quotes = current_prices(session, cache, [r.ticker for r in rows], ttl_s, mode)
+        changed = 0
+        for row in rows:
+            quote = quotes.get(row.ticker)
+            if quote is None or not row.entry_price or row.current_price == quote.price:
+                continue
+            session.execute(
+                update(Signal)
+                .where(Signal.id == row.id)
+                .values(
+                    current_price=quote.price,
+                    return_pct=round((quote.price - row.entry_price) / row.entry_price * 100, 2),
+                )
+            )
+            changed += 1
+        session.commit()
+    if changed:
+        cache.invalidate("signals")
+    return changed
