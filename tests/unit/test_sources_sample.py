@@ -29,7 +29,7 @@ from krstock.marketdata.sample import (
     random_walk_market,
     supply_demand_index,
 )
-from krstock.marketdata.ticks import tick_size
+from krstock.marketdata.ticks import limit_down, limit_up, tick_size
 
 N_TICKERS = 300
 
@@ -169,6 +169,18 @@ def test_sources_sample_daily_moves_stay_inside_the_30_percent_limit(prices: pd.
     assert (
         prices.loc[same, "change"].astype(float) == prices.loc[same, "close"] - prev[same]
     ).all()
+
+
+def test_sources_sample_some_names_close_at_the_daily_limit(prices: pd.DataFrame) -> None:
+    prev = prices.groupby("ticker")["close"].shift(1)
+    at_up = prices["close"] == limit_up(prev.to_numpy(dtype=float))
+    at_down = prices["close"] == limit_down(prev.to_numpy(dtype=float))
+    assert at_up.sum() > 80 and at_down.sum() > 10  # theme-stock days, both ways
+    move = prices.loc[at_up, "close"] / prev[at_up] - 1
+    assert move.between(0.29, 0.30 + 1e-9).all() and (move >= 0.299).mean() > 0.5
+    # heavy volume on those days
+    typical = prices.groupby("ticker")["volume"].transform("median")
+    assert (prices.loc[at_up, "volume"] > typical[at_up]).mean() > 0.9
 
 
 def test_sources_sample_candles_are_well_formed_and_nothing_is_negative(

@@ -586,6 +586,8 @@ class SampleMarket:
             for plan in plans:
                 plan.apply(rng, ret, design, p0, tv_base)
 
+        self._add_limit_moves(ret, zscore, {p.row for p in plans})
+
         # Halts: spells on a few tickers that carry no plant, plus single-day halts.
         halted = np.zeros((n_t, n_d), dtype=bool)
         planted_rows = {p.row for p in plans}
@@ -692,6 +694,22 @@ class SampleMarket:
         self._generate_series(rng, kospi_r, kosdaq_r)
         self.planted_records = [rec for plan in plans for rec in plan.measure(self)]
         self._generate_news(plans)
+
+    def _add_limit_moves(self, ret: FloatArray, zscore: FloatArray, planted_rows: set[int]) -> None:
+        """Theme-stock days: about 2 names a day hit the +30 % limit (and 1 in 4 as many the
+        −30 % limit) on heavy volume, so filters that exclude limit moves have cases to exclude.
+        Drawn from a separate random stream: the rest of the market is unchanged by it."""
+        n_t, n_d = ret.shape
+        jumps = np.random.default_rng([self.seed, 30])
+        eligible = np.isin(self.kinds, ("common", "preferred"))
+        eligible[list(planted_rows)] = False
+        hit = (jumps.random((n_t, n_d)) < 0.001) & eligible[:, None]  # ~2.5 a day in 2,500
+        hit[:, 0] = False
+        rows, days = np.nonzero(hit)
+        up = jumps.random(rows.size) < 0.8
+        # Just past the limit: the close then sits exactly on the limit price of its tick.
+        ret[rows, days] = np.where(up, math.log(1.31), math.log(0.69))
+        zscore[rows, days] = np.where(up, 4.0, -4.0)
 
     def _generate_series(
         self, rng: np.random.Generator, kospi_r: FloatArray, kosdaq_r: FloatArray
