@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import Engine, text
@@ -70,6 +71,10 @@ def test_sources_collect_sample_twice_is_idempotent(
     assert stored["close"].tolist() == expected["close"].tolist()
     assert stored["trading_value"].tolist() == expected["trading_value"].tolist()
     assert stored["halted"].tolist() == expected["halted"].tolist()
+    assert stored["change"].astype(float).tolist() == expected["change"].astype(float).tolist()
+    assert np.allclose(
+        stored["change_pct"].astype(float), expected["change_pct"].astype(float), equal_nan=True
+    )
     mine = (
         market.investor_flows(END, END).sort_values(["ticker", "investor"]).reset_index(drop=True)
     )
