@@ -11,7 +11,7 @@ from sqlalchemy.exc import OperationalError
 
 from krstock.commands._output import emit_json, progress_bar, stderr_console
 from krstock.config import get_settings
-from krstock.ingest.importer import ImportError_, import_krx_csv, import_legacy
+from krstock.ingest.importer import ImportSetupError, import_krx_csv, import_legacy
 from krstock.ingest.report import ImportSummary
 
 log = logging.getLogger("krstock.ingest")
@@ -97,7 +97,7 @@ def register(app: typer.Typer) -> None:
                     rejects_path=rejects,
                     progress=lambda step: bar.advance(1, description=f"krx-csv: {step}"),
                 )
-        except ImportError_ as exc:
+        except ImportSetupError as exc:
             stderr_console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
             raise typer.Exit(2) from exc
         except OperationalError as exc:
@@ -132,7 +132,7 @@ def register(app: typer.Typer) -> None:
                     progress=lambda name: bar.advance(1, description=f"legacy: {name}"),
                     on_start=bar.set_total,
                 )
-        except ImportError_ as exc:
+        except ImportSetupError as exc:
             stderr_console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
             raise typer.Exit(2) from exc
         except OperationalError as exc:

@@ -41,7 +41,7 @@ REQUIRED_TABLES = (
 )  # fmt: skip
 
 
-class ImportError_(RuntimeError):
+class ImportSetupError(RuntimeError):
     """The import cannot start (missing folder, no importable file)."""
 
 
@@ -92,7 +92,7 @@ def _connection(engine: Engine | None, dry_run: bool) -> Iterator[Connection | N
         ]
         conn.rollback()
         if missing:
-            raise ImportError_(
+            raise ImportSetupError(
                 f"the database has no {', '.join(missing)} table: run `krstock db upgrade` first"
             )
         if not dry_run:
@@ -132,11 +132,11 @@ def import_legacy(
 ) -> ImportSummary:
     """Import a monolith ``data/`` folder (or its parent). ``engine`` None: parse only."""
     if not root.is_dir():
-        raise ImportError_(f"{root} is not a folder")
+        raise ImportSetupError(f"{root} is not a folder")
     folder = data_folder(root)
     found, skipped = discover(root)
     if not found:
-        raise ImportError_(f"{folder}: no monolith data files (e.g. daily_prices.csv) found")
+        raise ImportSetupError(f"{folder}: no monolith data files (e.g. daily_prices.csv) found")
     if on_start is not None:
         on_start(2 * len(found))  # one step to parse each file, one to write it
     parsed: list[ParsedFile] = []
@@ -217,7 +217,7 @@ def import_krx_csv(
     try:
         data = read_folder(folder)
     except SourceError as exc:
-        raise ImportError_(str(exc)) from exc
+        raise ImportSetupError(str(exc)) from exc
     if progress is not None:
         progress("read")
     name = folder.name or str(folder)
