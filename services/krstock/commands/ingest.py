@@ -6,7 +6,9 @@ import logging
 from pathlib import Path
 
 import typer
+from rich.console import Console
 from rich.table import Table
+from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from krstock.commands._output import emit_json, progress_bar, stderr_console
@@ -24,7 +26,7 @@ NO_DATABASE = (
 )
 
 
-def _engine(database_url: str | None, *, required: bool):  # type: ignore[no-untyped-def]
+def _engine(database_url: str | None, *, required: bool) -> Engine | None:
     from krstock.db.session import make_engine
 
     url = database_url or get_settings().database_url
@@ -53,8 +55,6 @@ def _print_summary(summary: ImportSummary) -> None:
     for name, message in summary.failed.items():
         table.add_row(name, "[red]failed[/red]", "", "", "", message[:60])
     typer.echo("")
-    from rich.console import Console
-
     Console().print(table)
     typer.echo(f"rejects report: {summary.rejects_file}")
     for name in summary.skipped:
