@@ -292,11 +292,15 @@ def test_sources_krx_offline_becomes_source_error(monkeypatch: pytest.MonkeyPatc
     package = types.ModuleType("pykrx")
     package.stock = stock  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "pykrx", package)
-    source = KrxSource()
-    with pytest.raises(SourceError, match="RequestsConnectionError"):
+    ticks: list[int] = []
+    source = KrxSource(rate_limit=lambda: ticks.append(1), retries=2, backoff_s=0.0)
+    with pytest.raises(SourceError, match=r"after 3 attempt.*RequestsConnectionError"):
         source.daily_prices(date(2026, 2, 9), date(2026, 2, 10))
+    assert len(stock.calls) == 3 and len(ticks) == 3  # retried, each attempt rate-limited
     with pytest.raises(SourceError):
         source.stocks()
+    with pytest.raises(ValueError):
+        KrxSource(retries=-1)
 
 
 def test_sources_krx_missing_pykrx_and_empty_answers(

@@ -12,6 +12,7 @@ The conversions from pykrx's Korean-column frames to the database columns are pl
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -199,7 +200,8 @@ def convert_index_ohlcv(raw: pd.DataFrame, code: str) -> pd.DataFrame:
 class KrxSource:
     """KRX through pykrx. ``rate_limit`` is called before every request (e.g. a shared token
     bucket's ``acquire``); ``as_of`` is the listing date for :meth:`stocks` (default: pykrx's
-    nearest business day)."""
+    nearest business day); a failed request is retried ``retries`` times (backoff ``backoff_s``
+    doubling)."""
 
     name = SOURCE
     provides = frozenset({"stocks", "daily_prices", "investor_flows", "index_prices"})
@@ -208,9 +210,15 @@ class KrxSource:
         self,
         rate_limit: Callable[[], object] | None = None,
         as_of: date | None = None,
+        retries: int = 2,
+        backoff_s: float = 1.0,
     ) -> None:
+        if retries < 0 or backoff_s < 0:
+            raise ValueError("retries and backoff_s must not be negative")
         self._rate_limit = rate_limit or _no_wait
         self._as_of = as_of
+        self._retries = retries
+        self._backoff_s = backoff_s
         self._stock_module: Any = None
 
     # ----------------------------------------------------------------- pykrx boundary
@@ -228,16 +236,23 @@ class KrxSource:
 
     def _call(self, function: str, *args: Any, limited: bool = True, **kwargs: Any) -> Any:
         """Call ``pykrx.stock.<function>``; ``limited=False`` for lookups pykrx answers from its
-        cached listing (no request, so no rate-limit token)."""
+        cached listing (no request, so no rate-limit token). Reads are safe to retry: a failure
+        is retried ``retries`` times with exponential backoff, then becomes a SourceError."""
         stock = self._stock()
-        if limited:
-            self._rate_limit()
-        try:
-            return getattr(stock, function)(*args, **kwargs)
-        except Exception as exc:
-            raise SourceError(
-                f"pykrx {function}{args} failed: {type(exc).__name__}: {exc}"
-            ) from exc
+        attempts = self._retries + 1
+        for attempt in range(attempts):
+            if limited:
+                self._rate_limit()
+            try:
+                return getattr(stock, function)(*args, **kwargs)
+            except Exception as exc:
+                if attempt + 1 == attempts:
+                    raise SourceError(
+                        f"pykrx {function}{args} failed after {attempts} attempt(s): "
+                        f"{type(exc).__name__}: {exc}"
+                    ) from exc
+                time.sleep(self._backoff_s * 2**attempt)
+        raise AssertionError("unreachable")
 
     @staticmethod
     def _days(start: date, end: date) -> list[date]:
