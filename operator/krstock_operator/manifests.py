@@ -4,10 +4,10 @@ No I/O here: ``desired_children`` takes the ScanJob (owner + parsed spec) and wh
 knows about the cluster (KEDA present? the resolved SignalPolicy) and returns plain manifests.
 
 Policy delivery (the documented choice): the referenced SignalPolicy, validated and completed by the
-shared model, is rendered into a ConfigMap ``<scanjob>-policy`` (``policy.json``) owned by the
-ScanJob. Workers and enqueue pods mount it at ``/etc/krstock/policy`` and get
-``KRSTOCK_POLICY_FILE``; the worker pod template carries the policy's digest, so a policy change
-rolls the workers and every new run is enqueued with the new file.
+shared model, is rendered into a ConfigMap ``<scanjob>-policy`` owned by the ScanJob. Its workers
+mount it as ``/etc/krstock/p/<scanjob>.json`` (``KRSTOCK_POLICY_FILE``) and every run is started
+with that file as its policy; the worker pod template carries the policy's digest, so a policy
+change rolls the workers.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from typing import Any
 
 from krstock_operator import API_VERSION, __version__
 from krstock_operator.config import OperatorSettings
+from krstock_operator.scanjob_schema import RUN_KINDS
 from krstock_operator.spec import ScanJobSpec
 
 MANAGED_BY = "krstock-operator"
 SCANJOB_LABEL = "krstock.io/scanjob"
 QUEUE_LABEL = "krstock.io/queue"
 POLICY_DIGEST_ANNOTATION = "krstock.io/policy-sha256"
-POLICY_DIR = "/etc/krstock/policy"
-POLICY_FILE = f"{POLICY_DIR}/policy.json"
+POLICY_DIR = "/etc/krstock/p"  # short: the API keeps a run's policy in 64 characters
 DEFAULT_RESOURCES: dict[str, Any] = {
     "requests": {"cpu": "250m", "memory": "512Mi"},
     "limits": {"memory": "2Gi"},
@@ -101,6 +101,10 @@ def policy_configmap_name(owner: Owner) -> str:
     return f"{owner.name}-policy"
 
 
+def policy_file(owner: Owner) -> str:
+    return f"{POLICY_DIR}/{owner.name}.json"
+
+
 def run_job_name(owner: Owner, spec: ScanJobSpec) -> str:
     return f"{owner.name}-run-{spec.run_hash()}"
 
@@ -142,7 +146,11 @@ def _volumes(owner: Owner, ctx: ClusterContext) -> tuple[Objs, Objs]:
     volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
     mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
     if ctx.policy is not None:
-        volumes.append({"name": "policy", "configMap": {"name": policy_configmap_name(owner)}})
+        configmap = {
+            "name": policy_configmap_name(owner),
+            "items": [{"key": "policy.json", "path": f"{owner.name}.json"}],
+        }
+        volumes.append({"name": "policy", "configMap": configmap})
         mounts.append({"name": "policy", "mountPath": POLICY_DIR, "readOnly": True})
     return volumes, mounts
 
@@ -150,7 +158,7 @@ def _volumes(owner: Owner, ctx: ClusterContext) -> tuple[Objs, Objs]:
 def _common_env(owner: Owner, ctx: ClusterContext) -> list[dict[str, Any]]:
     env = [{"name": "KRSTOCK_SCANJOB", "value": f"{owner.namespace}/{owner.name}"}]
     if ctx.policy is not None:
-        env.append({"name": "KRSTOCK_POLICY_FILE", "value": POLICY_FILE})
+        env.append({"name": "KRSTOCK_POLICY_FILE", "value": policy_file(owner)})
         env.append({"name": "KRSTOCK_POLICY_NAME", "value": ctx.policy.name})
     return env
 
@@ -299,34 +307,31 @@ def worker_hpa(owner: Owner, spec: ScanJobSpec, queue: str) -> dict[str, Any]:
 
 
 def enqueue_command(owner: Owner, spec: ScanJobSpec, ctx: ClusterContext) -> list[str]:
-    """``krstock enqueue <task> ...``: the pod only enqueues; workers do the run."""
+    """Start one run through the API (``POST /api/v1/runs``): the pod only enqueues.
+
+    The API records the run with ``scanjob=NAMESPACE/NAME`` (the status reads it back) and routes
+    the task to its queue by name.
+    """
     command = [
-        "krstock",
-        "enqueue",
-        spec.scanner,
+        "python",
+        "-m",
+        "krstock_operator.enqueue",
+        "--api",
+        ctx.settings.api_url,
+        "--kind",
+        RUN_KINDS[spec.scanner],
         "--scanjob",
         f"{owner.namespace}/{owner.name}",
-        "--queue",
-        spec.queues[0],
-        "--time-limit",
-        str(spec.run_deadline_s),
     ]
-    if spec.markets:
-        command += ["--markets", ",".join(spec.markets)]
-    if spec.tickers:
-        command += ["--tickers", ",".join(spec.tickers)]
-    if spec.top_by_trading_value is not None:
-        command += ["--top", str(spec.top_by_trading_value)]
     if ctx.policy is not None:
-        command += ["--policy-file", POLICY_FILE, "--policy-name", ctx.policy.name]
+        command += ["--policy", policy_file(owner)]
     for key, value in sorted(spec.parameters.items()):
         command += ["--param", f"{key}={value}"]
-    return [*command, "--json"]
+    return command
 
 
 def _enqueue_job_spec(owner: Owner, spec: ScanJobSpec, ctx: ClusterContext) -> dict[str, Any]:
     settings = ctx.settings
-    volumes, mounts = _volumes(owner, ctx)
     container: dict[str, Any] = {
         "name": "enqueue",
         "image": settings.image,
@@ -334,7 +339,6 @@ def _enqueue_job_spec(owner: Owner, spec: ScanJobSpec, ctx: ClusterContext) -> d
         "command": enqueue_command(owner, spec, ctx),
         "env": _common_env(owner, ctx),
         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
-        "volumeMounts": mounts,
         "securityContext": _security_context(),
     }
     env_from = _env_from(settings)
@@ -350,7 +354,6 @@ def _enqueue_job_spec(owner: Owner, spec: ScanJobSpec, ctx: ClusterContext) -> d
                 **_pod_spec_extras(settings),
                 "restartPolicy": "Never",
                 "containers": [container],
-                "volumes": volumes,
             },
         },
     }

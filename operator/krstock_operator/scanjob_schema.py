@@ -31,8 +31,20 @@ DEFAULT_QUEUES: dict[str, tuple[str, ...]] = {
     "backtest": ("maintenance",),
 }
 DEFAULT_QUEUE = ("scan",)
+# The API's run kind for each scanner (POST /api/v1/runs {"kind": ...}).
+RUN_KINDS: dict[str, str] = {
+    "vcp": "vcp",
+    "vcp-legacy": "vcp_legacy",
+    "trend-template": "trend_template",
+    "closing-bet": "closing_bet",
+    "market-gate": "market_gate",
+    "collect": "collect",
+    "daily-pipeline": "pipeline",
+    "backtest": "backtest",
+}
+# The platform's Celery queues (krstock.worker.routing.QUEUES); tasks are routed by name.
+QUEUES = ("collect", "scan", "ai", "maintenance")
 TICKER_REGEX = "^[0-9A-Z]{6}$"
-QUEUE_REGEX = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 MAX_NAME = 40
 QUANTITY_REGEX = (
     r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
@@ -189,14 +201,11 @@ SPEC_SCHEMA: dict[str, Any] = {
         "queue": {
             "type": "string",
             "maxLength": 20,
-            "description": "the Celery queue for this job's work; default by scanner "
-            "(collect: collect; daily-pipeline: maintenance, collect, scan, ai; "
-            "backtest: maintenance; others: scan)",
+            "description": "run workers for this one queue only; default: the queues the "
+            "scanner's tasks use (collect: collect; daily-pipeline: maintenance, collect, scan, "
+            "ai; backtest: maintenance; others: scan)",
             "x-kubernetes-validations": [
-                _cel(
-                    f"self.matches('{QUEUE_REGEX}')",
-                    "queue must be lower-case letters, digits and '-' (max 20)",
-                )
+                _cel(f"self in {_quoted(QUEUES)}", "queue must be one of " + ", ".join(QUEUES))
             ],
         },
         "parameters": {

@@ -16,9 +16,10 @@ import pytest
 import uvicorn
 from sqlalchemy.orm import Session
 
-from krstock.api.testing import Built, build_app
+from krstock.api.testing import Built, build_app, make_keys
 from krstock.db.models import ScanRun
-from krstock_operator.runs import RunsClient, RunsUnavailable
+from krstock_operator import enqueue
+from krstock_operator.runs import RUN_STATES, RunsClient, RunsUnavailable
 
 pytestmark = pytest.mark.integration
 
@@ -95,3 +96,23 @@ async def test_runs_client_reads_the_real_gateway(gateway_url: tuple[str, Built]
 
     with pytest.raises(RunsUnavailable, match="HTTP 404"):
         await RunsClient(f"{url}/nowhere", api_key=None, timeout_s=5).latest_run("a", "b")
+
+
+async def test_enqueue_pod_starts_a_run_the_status_then_finds(
+    gateway_url: tuple[str, Built],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """What a CronJob pod runs, against the real API: the run is recorded with its ScanJob."""
+    url, built = gateway_url
+    args = ["--api", url, "--kind", "market_gate", "--scanjob", "markets/gate-daily"]
+    monkeypatch.delenv("KRSTOCK_API_KEY", raising=False)
+    assert enqueue.main(args) == 1  # starting runs needs a write key
+    assert '"status": 401' in capsys.readouterr().out
+    monkeypatch.setenv("KRSTOCK_API_KEY", make_keys(built.state)["write"])
+    assert enqueue.main(args) == 0
+    answer = capsys.readouterr().out
+    assert '"status": 202' in answer
+    run = await RunsClient(url, api_key=None, timeout_s=5).latest_run("markets", "gate-daily")
+    assert run is not None and run.state in RUN_STATES
+    assert run.id in answer

@@ -79,7 +79,8 @@ async def test_create_builds_children_with_owner_references_and_status(op: Harne
     assert cronjob["spec"]["timeZone"] == "Asia/Seoul"
     assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
     enqueue = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
-    assert enqueue["command"][:3] == ["krstock", "enqueue", "vcp"]
+    assert enqueue["command"][:3] == ["python", "-m", "krstock_operator.enqueue"]
+    assert enqueue["command"][enqueue["command"].index("--scanjob") + 1] == "t-create/daily-vcp"
     assert json.loads(configmap["data"]["policy.json"])["name"] == "krstock-default"
 
     status = op.status(ns, "daily-vcp")
@@ -117,8 +118,8 @@ async def test_updates_converge_children(op: Harness) -> None:
     assert "nextRunAt" not in op.status(ns, "daily-vcp")
 
     # A new queue: its worker and scaler appear, the unused queue's disappear (no orphans).
-    await op.patch_spec("ScanJob", ns, "daily-vcp", {"queue": "heavy"})
-    await op.wait_for(lambda: op.get(DEPLOYMENTS, ns, "daily-vcp-worker-heavy"), "heavy worker")
+    await op.patch_spec("ScanJob", ns, "daily-vcp", {"queue": "ai"})
+    await op.wait_for(lambda: op.get(DEPLOYMENTS, ns, "daily-vcp-worker-ai"), "heavy worker")
     await op.wait_for(
         lambda: (
             not op.get(DEPLOYMENTS, ns, "daily-vcp-worker-scan")
@@ -126,10 +127,10 @@ async def test_updates_converge_children(op: Harness) -> None:
         ),
         "the scan queue's worker and scaler gone",
     )
-    assert op.get(SCALED, ns, "daily-vcp-worker-heavy")
+    assert op.get(SCALED, ns, "daily-vcp-worker-ai")
     await op.patch_spec("ScanJob", ns, "daily-vcp", {"workers": {"maxReplicas": 5}})
     await op.wait_for(
-        lambda: op.get(SCALED, ns, "daily-vcp-worker-heavy")["spec"]["maxReplicaCount"] == 5,
+        lambda: op.get(SCALED, ns, "daily-vcp-worker-ai")["spec"]["maxReplicaCount"] == 5,
         "KEDA max replicas 5",
     )
 
@@ -138,21 +139,21 @@ async def test_updates_converge_children(op: Harness) -> None:
         "ScanJob", ns, "daily-vcp", {"workers": {"autoscaling": "none", "replicas": 3}}
     )
     await op.wait_for(
-        lambda: op.get(DEPLOYMENTS, ns, "daily-vcp-worker-heavy")["spec"].get("replicas") == 3,
+        lambda: op.get(DEPLOYMENTS, ns, "daily-vcp-worker-ai")["spec"].get("replicas") == 3,
         "3 replicas",
     )
-    await op.wait_for(lambda: not op.get(SCALED, ns, "daily-vcp-worker-heavy"), "no KEDA")
+    await op.wait_for(lambda: not op.get(SCALED, ns, "daily-vcp-worker-ai"), "no KEDA")
     await op.patch_spec(
         "ScanJob", ns, "daily-vcp", {"workers": {"autoscaling": "hpa", "concurrency": 4}}
     )
-    hpa = await op.wait_for(lambda: op.get(HPAS, ns, "daily-vcp-worker-heavy"), "HPA")
+    hpa = await op.wait_for(lambda: op.get(HPAS, ns, "daily-vcp-worker-ai"), "HPA")
     assert hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 80
     await op.patch_spec(
         "ScanJob", ns, "daily-vcp", {"workers": {"targetCPUUtilizationPercentage": 60}}
     )
     await op.wait_for(
         lambda: (
-            op.get(HPAS, ns, "daily-vcp-worker-heavy")["spec"]["metrics"][0]["resource"]["target"][
+            op.get(HPAS, ns, "daily-vcp-worker-ai")["spec"]["metrics"][0]["resource"]["target"][
                 "averageUtilization"
             ]
             == 60
@@ -161,7 +162,7 @@ async def test_updates_converge_children(op: Harness) -> None:
     )
     deployment = await op.wait_for(
         lambda: (
-            (d := op.get(DEPLOYMENTS, ns, "daily-vcp-worker-heavy"))
+            (d := op.get(DEPLOYMENTS, ns, "daily-vcp-worker-ai"))
             and "replicas" not in d["spec"]
             and d
         ),
@@ -188,8 +189,8 @@ async def test_updates_converge_children(op: Harness) -> None:
     await op.wait_for(lambda: not op.all(JOBS, ns), "Job gone")
     # Back to KEDA: the HPA goes, the ScaledObject returns; no policy: no policy ConfigMap.
     await op.patch_spec("ScanJob", ns, "daily-vcp", {"workers": {"autoscaling": "auto"}})
-    await op.wait_for(lambda: not op.get(HPAS, ns, "daily-vcp-worker-heavy"), "HPA gone")
-    await op.wait_for(lambda: op.get(SCALED, ns, "daily-vcp-worker-heavy"), "KEDA back")
+    await op.wait_for(lambda: not op.get(HPAS, ns, "daily-vcp-worker-ai"), "HPA gone")
+    await op.wait_for(lambda: op.get(SCALED, ns, "daily-vcp-worker-ai"), "KEDA back")
     await op.patch_spec("ScanJob", ns, "daily-vcp", {"policyRef": None})
     await op.wait_for(lambda: not op.get(CONFIGMAPS, ns, "daily-vcp-policy"), "ConfigMap gone")
     await op.wait_for(lambda: op.condition(ns, "daily-vcp", "Ready").get("status") == "True", "ok")
@@ -229,7 +230,8 @@ async def test_policy_change_reaches_the_workers(op: Harness) -> None:
         "a worker rollout (new policy digest)",
     )
     volumes = deployment["spec"]["template"]["spec"]["volumes"]
-    assert {"name": "policy", "configMap": {"name": "daily-vcp-policy"}} in volumes
+    assert {"name": "policy", "configMap": {"name": "daily-vcp-policy", "items": [
+        {"key": "policy.json", "path": "daily-vcp.json"}]}} in volumes  # fmt: skip
     await op.wait_for(
         lambda: (
             (op.get(POLICIES, ns, "krstock-default") or {}).get("status", {}).get("usedBy") == 1
@@ -269,8 +271,8 @@ async def test_missing_policy_is_a_condition_and_an_event_then_recovers(op: Harn
     job = await op.wait_for(lambda: op.all(JOBS, ns), "the run-once Job")
     (job,) = job.values()
     command = job["spec"]["template"]["spec"]["containers"][0]["command"]
-    assert command[:3] == ["krstock", "enqueue", "closing-bet"]
-    assert "--policy-file" in command
+    assert command[command.index("--kind") + 1] == "closing_bet"
+    assert command[command.index("--policy") + 1] == "/etc/krstock/p/closing-bet-now.json"
     assert op.status(ns, "closing-bet-now")["phase"] == "Pending"
     assert any(e["reason"] == "Reconciled" for e in op.events(ns, "closing-bet-now"))
 

@@ -102,10 +102,9 @@ def test_scheduled_vcp_with_keda() -> None:
     pod = cron["jobTemplate"]["spec"]["template"]["spec"]
     assert pod["restartPolicy"] == "Never"
     assert pod["containers"][0]["command"] == [
-        "krstock", "enqueue", "vcp", "--scanjob", "markets/daily-vcp", "--queue", "scan",
-        "--time-limit", "900", "--markets", "KOSPI,KOSDAQ", "--top", "1000",
-        "--policy-file", "/etc/krstock/policy/policy.json", "--policy-name", "krstock-default",
-        "--json",
+        "python", "-m", "krstock_operator.enqueue", "--api", "http://krstock-gateway:8000",
+        "--kind", "vcp", "--scanjob", "markets/daily-vcp",
+        "--policy", "/etc/krstock/p/daily-vcp.json",
     ]  # fmt: skip
     deployment = children["Deployment/daily-vcp-worker-scan"]["spec"]
     assert "replicas" not in deployment
@@ -118,7 +117,14 @@ def test_scheduled_vcp_with_keda() -> None:
         "limits": {"memory": "2Gi"},
     }
     env = {e["name"]: e["value"] for e in container["env"]}
-    assert env["KRSTOCK_POLICY_FILE"] == "/etc/krstock/policy/policy.json"
+    assert env["KRSTOCK_POLICY_FILE"] == "/etc/krstock/p/daily-vcp.json"
+    assert {
+        "name": "policy",
+        "configMap": {
+            "name": "daily-vcp-policy",
+            "items": [{"key": "policy.json", "path": "daily-vcp.json"}],
+        },
+    } in pod["volumes"]
     assert env["KRSTOCK_WORKER_HEARTBEAT_FILE"] == "/tmp/krstock-worker-heartbeat"
     assert "krstock-worker-heartbeat" in " ".join(container["livenessProbe"]["exec"]["command"])
     assert container["readinessProbe"]["exec"]["command"] == [
@@ -150,11 +156,8 @@ def test_run_once_is_a_job_and_not_a_cronjob() -> None:
     assert not [c for c in children.values() if c["kind"] == "CronJob"]
     assert job["metadata"]["name"].startswith("daily-vcp-run-")
     assert job["spec"]["suspend"] is False
-    assert job["spec"]["template"]["spec"]["containers"][0]["command"][:3] == [
-        "krstock",
-        "enqueue",
-        "closing-bet",
-    ]
+    command = job["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command[command.index("--kind") + 1] == "closing_bet"
     # Once its run was enqueued and the Job is gone, it is not built again.
     raw, _ = CASES["closing-bet-once"]
     done = ClusterContext(settings=SETTINGS, keda_available=True, policy=POLICY, run_once_done=True)
@@ -177,7 +180,7 @@ def test_daily_pipeline_gets_one_worker_per_queue() -> None:
     assert len([c for c in children if c["kind"] == "ScaledObject"]) == 4
     cron = next(c for c in children if c["kind"] == "CronJob")
     command = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"]
-    assert command[command.index("--queue") + 1] == "maintenance"
+    assert command[command.index("--kind") + 1] == "pipeline"
 
 
 def test_hpa_mode_builds_a_cpu_hpa() -> None:
@@ -188,14 +191,14 @@ def test_hpa_mode_builds_a_cpu_hpa() -> None:
     assert "replicas" not in children["Deployment/daily-vcp-worker-maintenance"]["spec"]
     job = next(c for c in children.values() if c["kind"] == "Job")
     command = job["spec"]["template"]["spec"]["containers"][0]["command"]
-    assert "--tickers" in command and "005930,000660,035420,035720" in command
-    assert command[-5:] == ["--param", "end=2025-12-30", "--param", "start=2025-01-02", "--json"]
+    assert command[command.index("--kind") + 1] == "backtest"
+    assert command[-4:] == ["--param", "end=2025-12-30", "--param", "start=2025-01-02"]
 
 
 def test_no_policy_means_no_configmap_and_no_policy_file() -> None:
     children = _children("daily-vcp/keda", policy=None)
     assert not [c for c in children if c["kind"] == "ConfigMap"]
-    assert "--policy-file" not in enqueue_command(
+    assert "--policy" not in enqueue_command(
         OWNER, parse_spec(CASES["daily-vcp/keda"][0]), ClusterContext(SETTINGS, True, None)
     )
 

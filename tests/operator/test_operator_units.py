@@ -132,3 +132,65 @@ def test_defaults_fill_nested_objects_and_lists() -> None:
         "outer": {"n": 3},
     }
     assert value == {"items": [{}, {"x": "set"}]}  # the input is not modified
+
+
+def _serve_status(code: int) -> tuple[Any, str, list[dict[str, Any]]]:
+    """A one-route HTTP server answering POST /api/v1/runs with ``code``; records the bodies."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    bodies: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers["Content-Length"])
+            bodies.append({"path": self.path, "key": self.headers.get("X-API-Key"),
+                           "json": json.loads(self.rfile.read(length))})  # fmt: skip
+            payload = json.dumps({"run_id": "r1"} if code == 202 else {"error": "busy"}).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}", bodies
+
+
+@pytest.mark.parametrize(("code", "exit_code"), [(202, 0), (409, 0), (500, 1), (422, 1)])
+def test_enqueue_exit_codes(code: int, exit_code: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from krstock_operator import enqueue
+
+    server, url, bodies = _serve_status(code)
+    monkeypatch.setenv("KRSTOCK_API_KEY", "k-write")
+    try:
+        argv = ["--api", url, "--kind", "vcp", "--scanjob", "ns/job", "--param", "start=2025-01-02"]
+        assert enqueue.main([*argv, "--policy", "/etc/krstock/p/job.json"]) == exit_code
+    finally:
+        server.shutdown()
+    (sent,) = bodies
+    assert sent["path"] == "/api/v1/runs" and sent["key"] == "k-write"
+    assert sent["json"] == {
+        "kind": "vcp",
+        "scanjob": "ns/job",
+        "params": {"start": "2025-01-02"},
+        "policy": "/etc/krstock/p/job.json",
+    }
+
+
+def test_enqueue_unreachable_api_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from krstock_operator import enqueue
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    assert enqueue.main(["--api", f"http://127.0.0.1:{port}", "--kind", "vcp",
+                         "--scanjob", "ns/job", "--timeout", "2"]) == 1  # fmt: skip
+    with pytest.raises(SystemExit, match="not KEY=VALUE"):
+        enqueue.main(["--api", "http://x", "--kind", "vcp", "--scanjob", "a/b", "--param", "x"])
