@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
@@ -59,8 +59,14 @@ class _Tally:
         self.tables[table] = {"rows": 0, "inserted": 0, "updated": 0, "skipped": reason}
 
 
-def _chunks(days: list[date], size: int) -> list[tuple[date, date]]:
-    return [(days[k], days[min(k + size, len(days)) - 1]) for k in range(0, len(days), size)]
+def _chunks(start: date, end: date, days: list[date], size: int) -> list[tuple[date, date]]:
+    """[start, end] cut every ``size`` trading days into contiguous calendar ranges, so a row
+    on a day the calendar does not know as a trading day is still inside one of them."""
+    if not days:
+        return []
+    bounds = [start, *days[size::size]]
+    ends = [b - timedelta(days=1) for b in bounds[1:]] + [end]
+    return list(zip(bounds, ends, strict=True))
 
 
 def collect(
@@ -109,7 +115,7 @@ def collect(
     report(5.0, f"stocks from {source.name}")
 
     days = krx_trading_dates(start, end)
-    chunks = _chunks(days, chunk_days)
+    chunks = _chunks(start, end, days, chunk_days)
     want_prices, want_flows = provided("daily_prices"), provided("investor_flows")
     want_news = provided("news_items")
     news_universe = universe or []
