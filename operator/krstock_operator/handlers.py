@@ -61,6 +61,9 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 async def startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
     ours = get_settings()
     settings.posting.level = logging.WARNING  # our own events say what matters; skip the chatter
+    # Watches behind load balancers can die silently: let the server end them and reconnect.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
     STATE.settings = ours
     STATE.kube = Kube(await make_api_client(ours), keda_cache_s=ours.keda_cache_s)
     STATE.runs = RunsClient(ours.api_url, ours.api_key, ours.api_timeout_s)

@@ -7,6 +7,7 @@ child kind goes through the same four verbs that the RBAC role grants.
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -161,29 +162,36 @@ class Kube:
         self, involved: dict[str, Any], event_type: str, reason: str, message: str
     ) -> None:
         """A core/v1 Event about a ScanJob (why it is blocked or degraded, and when it recovers)."""
-        meta = involved.get("metadata", {})
-        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        event = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {
-                "generateName": f"{meta.get('name')}.",
-                "namespace": meta.get("namespace"),
-            },
-            "involvedObject": {
-                "apiVersion": involved.get("apiVersion"),
-                "kind": involved.get("kind"),
-                "name": meta.get("name"),
-                "namespace": meta.get("namespace"),
-                "uid": meta.get("uid"),
-            },
-            "type": event_type,
-            "reason": reason,
-            "message": message[:1024],
-            "source": {"component": MANAGED_BY},
-            "reportingComponent": MANAGED_BY,
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
-        }
-        await self._call("POST", EVENTS.path(meta.get("namespace", "default")), body=event)
+        event = event_body(involved, event_type, reason, message, dt.datetime.now(dt.UTC))
+        await self._call("POST", EVENTS.path(event["metadata"]["namespace"]), body=event)
+
+
+def event_body(
+    involved: dict[str, Any], event_type: str, reason: str, message: str, now: dt.datetime
+) -> dict[str, Any]:
+    meta = involved.get("metadata", {})
+    stamp = now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {
+            "generateName": f"{meta.get('name')}.",
+            "namespace": meta.get("namespace", "default"),
+        },
+        "involvedObject": {
+            "apiVersion": involved.get("apiVersion"),
+            "kind": involved.get("kind"),
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "uid": meta.get("uid"),
+        },
+        "type": event_type,
+        "reason": reason,
+        "message": message[:1024],
+        "source": {"component": MANAGED_BY},
+        "reportingComponent": MANAGED_BY,
+        "reportingInstance": socket.gethostname()[:128],
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "count": 1,
+    }

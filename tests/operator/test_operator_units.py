@@ -194,3 +194,23 @@ def test_enqueue_unreachable_api_fails(monkeypatch: pytest.MonkeyPatch) -> None:
                          "--scanjob", "ns/job", "--timeout", "2"]) == 1  # fmt: skip
     with pytest.raises(SystemExit, match="not KEY=VALUE"):
         enqueue.main(["--api", "http://x", "--kind", "vcp", "--scanjob", "a/b", "--param", "x"])
+
+
+@pytest.mark.parametrize("version", ["1.29.0", "1.31.0"])
+def test_event_bodies_are_valid_core_events(version: str) -> None:
+    import datetime as dt
+
+    import kubernetes_validate
+
+    from krstock_operator.kube import event_body
+
+    scanjob = {
+        "apiVersion": "krstock.io/v1alpha1",
+        "kind": "ScanJob",
+        "metadata": {"name": "daily-vcp", "namespace": "markets", "uid": "u-1"},
+    }
+    now = dt.datetime(2026, 11, 27, 7, 10, tzinfo=dt.UTC)
+    event = event_body(scanjob, "Warning", "PolicyNotFound", "x" * 2000, now)
+    kubernetes_validate.validate(event, version, strict=True)
+    assert event["involvedObject"]["uid"] == "u-1" and len(event["message"]) == 1024
+    assert event["lastTimestamp"] == "2026-11-27T07:10:00Z"
