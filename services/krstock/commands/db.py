@@ -245,15 +245,18 @@ def restore_database(url: str, file: Path, *, clean: bool = False) -> dict[str, 
 
     if not file.is_file():
         raise FileNotFoundError(f"no backup file at {file}")
+    from krstock.db.features import timescaledb_usable
+    from krstock.db.session import make_engine
+
     target = libpq_url(url)
-    with psycopg.connect(target, autocommit=True) as conn:
-        timescale = (
-            conn.execute(
-                "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
-            ).fetchone()
-            is not None
-        )
-        if timescale:
+    engine = make_engine(url, pool_size=1, max_overflow=0)
+    try:
+        with engine.connect() as probe:
+            timescale = timescaledb_usable(probe)
+    finally:
+        engine.dispose()
+    if timescale:
+        with psycopg.connect(target, autocommit=True) as conn:
             # TimescaleDB's documented restore procedure: catalog in restore mode meanwhile.
             conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
             conn.execute("SELECT timescaledb_pre_restore()")

@@ -13,6 +13,14 @@ def timescaledb_available(conn: Connection) -> bool:
     return found is not None
 
 
+def timescaledb_usable(conn: Connection) -> bool:
+    """Available and preloaded (``shared_preload_libraries``): CREATE EXTENSION would work."""
+    if not timescaledb_available(conn):
+        return False
+    preload = conn.execute(text("SELECT current_setting('shared_preload_libraries')")).scalar()
+    return "timescaledb" in str(preload or "")
+
+
 def timescaledb_installed(conn: Connection) -> bool:
     """True when the extension is created in the current database."""
     found = conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'")).scalar()
