@@ -46,7 +46,13 @@ def _step_rows(engine, pipeline_id: str) -> dict[str, tuple[str, dict]]:  # type
 def test_daily_pipeline_through_a_worker_process(tmp_path: Path, db_url: str) -> None:
     with private_redis(tmp_path) as server:
         prefix = f"e2e{uuid.uuid4().hex[:6]}"
-        env = worker_env(server.url, db_url, tmp_path, KRSTOCK_REDIS_PREFIX=prefix)
+        env = worker_env(
+            server.url,
+            db_url,
+            tmp_path,
+            KRSTOCK_REDIS_PREFIX=prefix,
+            KRSTOCK_VISIBILITY_TIMEOUT_S="120",  # above the longest step, as in production
+        )
         worker = start_worker("we", "collect,scan,ai,maintenance", env, tmp_path)
         client = redis.Redis.from_url(server.url)
         engine = create_engine(normalize_url(db_url))
@@ -61,6 +67,8 @@ def test_daily_pipeline_through_a_worker_process(tmp_path: Path, db_url: str) ->
                 "collect_days": HISTORY_DAYS,
                 "run_id": pipeline_id,
             }
+            viewer = client.pubsub(ignore_subscribe_messages=True)
+            viewer.subscribe(f"{prefix}:runs:{pipeline_id}")
             started = app.send_task("krstock.run_pipeline", kwargs=kwargs, queue="maintenance")
             assert started.get(timeout=30)["status"] == "RUNNING"
             deadline = time.monotonic() + 90
@@ -89,6 +97,18 @@ def test_daily_pipeline_through_a_worker_process(tmp_path: Path, db_url: str) ->
             assert client.xlen(f"{prefix}:events:SignalCreated") == signals
             last = orjson.loads(client.get(f"{prefix}:runs:{pipeline_id}:last"))
             assert last["status"] == "SUCCEEDED" and last["percent"] == 100
+            # A live viewer saw the steps go by, never backwards, ending at 100 %.
+            seen = []
+            quiet_until = time.monotonic() + 1.0
+            while time.monotonic() < quiet_until:
+                message = viewer.get_message(timeout=0.1)  # None for the subscribe notice
+                if message is not None:
+                    seen.append(orjson.loads(message["data"]))
+            percents = [m["percent"] for m in seen]
+            assert percents == sorted(percents) and percents[-1] == 100
+            assert {"collect done", "market-gate done", "track done"} <= {
+                m["message"] for m in seen
+            }
             # The same pipeline id again changes nothing.
             again = app.send_task("krstock.run_pipeline", kwargs=kwargs, queue="maintenance")
             assert again.get(timeout=20)["skipped"] == "already succeeded"

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -118,6 +118,19 @@ def record_run(
     with Session(engine) as session:
         session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=update_cols))
         session.commit()
+
+
+def advance_pipeline(ctx: WorkerContext, pipeline_id: str, step: str, percent: float) -> None:
+    """A pipeline step finished: raise the pipeline row's progress (never lower it: scans run in
+    parallel) and tell live viewers on the pipeline's channel."""
+    with Session(ctx.engine) as session:
+        session.execute(
+            update(ScanRun)
+            .where(ScanRun.id == pipeline_id, ScanRun.status == "RUNNING")
+            .values(progress=func.greatest(ScanRun.progress, percent))
+        )
+        session.commit()
+    ProgressPublisher(ctx, pipeline_id, "pipeline").publish("RUNNING", percent, f"{step} done")
 
 
 def publish_events(ctx: WorkerContext, events: list[Event]) -> int:

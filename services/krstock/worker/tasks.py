@@ -38,6 +38,7 @@ from krstock.worker.context import WorkerContext, get_context
 from krstock.worker.execution import (
     ProgressFn,
     ProgressPublisher,
+    advance_pipeline,
     event_id_for,
     execute_run,
     new_run_id,
@@ -129,6 +130,27 @@ def _policy_kwargs(policy_name: str | None) -> dict[str, Any]:
 
 def _ctx() -> WorkerContext:
     return get_context()
+
+
+# How far along the daily pipeline is once a step has finished (parallel scans raise it in turn).
+STEP_PERCENT = {
+    "collect": 20.0,
+    "market-gate": 30.0,
+    "vcp": 45.0,
+    "vcp-legacy": 55.0,
+    "trend-template": 60.0,
+    "closing-bet": 65.0,
+    "analysis": 80.0,
+    "track": 95.0,
+}
+
+
+def _step_done(
+    ctx: WorkerContext, pipeline_id: str | None, step: str, summary: dict[str, Any]
+) -> dict[str, Any]:
+    if pipeline_id and not summary.get("skipped"):  # a redelivery already reported it
+        advance_pipeline(ctx, pipeline_id, step, STEP_PERCENT[step])
+    return summary
 
 
 # Events from summaries ------------------------------------------------------------------------
@@ -323,7 +345,7 @@ def run_collect(
         raise ValueError(f"end {end_d} is before start {start_d}")
     source = source or ctx.pipeline.default_source or ctx.settings.market_source
     run_id = run_id or new_run_id("collect", end_d)
-    return execute_run(
+    summary = execute_run(
         ctx,
         run_id=run_id,
         kind="collect",
@@ -341,6 +363,7 @@ def run_collect(
         ),
         events_for=collect_events(run_id, start_d, end_d, source, pipeline_id),
     )
+    return _step_done(ctx, pipeline_id, "collect", summary)
 
 
 @shared_task(name="krstock.run_market_gate", **RETRY_OPTIONS)
@@ -357,7 +380,7 @@ def run_market_gate(
     ctx = _ctx()
     the_day = _day_arg(day, scan_date)
     run_id = run_id or new_run_id("gate", the_day)
-    return execute_run(
+    summary = execute_run(
         ctx,
         run_id=run_id,
         kind="market-gate",
@@ -372,6 +395,7 @@ def run_market_gate(
         ),
         events_for=gate_events(run_id, the_day, pipeline_id),
     )
+    return _step_done(ctx, pipeline_id, "market-gate", summary)
 
 
 @shared_task(name="krstock.run_scan", **RETRY_OPTIONS)
@@ -390,7 +414,7 @@ def run_scan(
     scan_kind = normalize_scan_kind(kind)
     the_day = _day_arg(day, scan_date)
     run_id = run_id or new_run_id(scan_kind, the_day)
-    return execute_run(
+    summary = execute_run(
         ctx,
         run_id=run_id,
         kind=scan_kind,
@@ -406,6 +430,7 @@ def run_scan(
         ),
         events_for=scan_events(run_id, scan_kind, the_day, pipeline_id),
     )
+    return _step_done(ctx, pipeline_id, scan_kind, summary)
 
 
 @shared_task(name="krstock.run_track", **RETRY_OPTIONS)
@@ -422,7 +447,7 @@ def run_track(
     ctx = _ctx()
     the_day = _day_arg(day, scan_date)
     run_id = run_id or new_run_id("track", the_day)
-    return execute_run(
+    summary = execute_run(
         ctx,
         run_id=run_id,
         kind="track",
@@ -437,6 +462,7 @@ def run_track(
         ),
         events_for=track_events(run_id, the_day, pipeline_id),
     )
+    return _step_done(ctx, pipeline_id, "track", summary)
 
 
 def llm_rate_limiter(ctx: WorkerContext) -> TokenBucket:
@@ -471,7 +497,7 @@ def run_analyze(
     if "rate_limit" in inspect.signature(function).parameters:
         bucket = llm_rate_limiter(ctx)
         extra["rate_limit"] = lambda: bucket.acquire(timeout_s=120)
-    return execute_run(
+    summary = execute_run(
         ctx,
         run_id=run_id,
         kind="analysis",
@@ -481,6 +507,7 @@ def run_analyze(
         ),
         events_for=analysis_events(run_id, the_day, pipeline_id),
     )
+    return _step_done(ctx, pipeline_id, "analysis", summary)
 
 
 @shared_task(name="krstock.run_backtest", **RETRY_OPTIONS)
