@@ -217,6 +217,12 @@ def test_the_app_role_can_bulk_load(app_db_url: str) -> None:
             assert (
                 bulk_upsert(conn, "daily_prices", _prices(2, 2), ["ticker", "date"]).inserted == 4
             )
+        # The reader (COPY TO STDOUT, SET LOCAL) works for the app role too.
+        from krstock.db.reader import load_market_window
+
+        with engine.connect() as conn:
+            window = load_market_window(conn, date(2024, 1, 3), 2)
+        assert window.shape == (2, 2)
     finally:
         engine.dispose()
 
