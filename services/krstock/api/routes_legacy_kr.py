@@ -276,14 +276,21 @@ def router() -> APIRouter:
     ) -> Response:
         state = get_state(request)
         on = validation.optional_date(date)
+        # The priced body lives as long as a price (1 min); the signals under it 5 min.
+        key = f"legacy:priced:{mode}:{on or 'open'}"
+        hit = state.cache.get("signals", key)
+        if hit is not None:
+            return json_response(request, hit, max_age=30)
 
-        def build() -> dict[str, Any]:
+        def build() -> bytes:
             body = _signals_cached(state, mode, on)
             with state.session() as session:
                 _inject_prices(state, session, body["signals"])
-            return body
+            return dumps(body)
 
-        return json_response(request, await run_in_threadpool(build), max_age=30)
+        raw: bytes = await run_in_threadpool(build)
+        state.cache.set("signals", key, raw, state.api.cache_ttl_prices_s)
+        return json_response(request, raw, max_age=30)
 
     @r.get("/stock-chart/{ticker}", dependencies=read, summary="Last 300 daily bars")
     def stock_chart(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, Literal
 
 import orjson
@@ -53,7 +54,8 @@ def latest_signals(request: Request, strategy: str | None, limit: int) -> Respon
             )
         except UpstreamUnavailable as exc:
             return _degraded(request, state, key, strategy, limit, exc.reason)
-        if upstream.status_code == 200:
+        if upstream.status_code == 200 and _due(state, key):
+            # The last good answer, for when the service is down (refreshed every 10 s at most).
             state.cache.set("signals", "good:" + key, upstream.content, 24 * 3600)
         return Response(
             content=upstream.content,
@@ -67,6 +69,15 @@ def latest_signals(request: Request, strategy: str | None, limit: int) -> Respon
             return signals_on(session, None, strategy, limit)
 
     return cached(request, "signals", state.api.cache_ttl_signals_s, compute)
+
+
+def _due(state: AppState, key: str, every_s: float = 10.0) -> bool:
+    stamps: dict[str, float] = state.extras.setdefault("last_good_saved", {})
+    now = time.monotonic()
+    if now - stamps.get(key, -1e9) < every_s:
+        return False
+    stamps[key] = now
+    return True
 
 
 def _forward_headers(request: Request) -> dict[str, str]:
