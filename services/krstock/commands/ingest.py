@@ -40,8 +40,9 @@ def _engine(database_url: str | None, *, required: bool) -> Engine | None:
 
 def _print_summary(summary: ImportSummary) -> None:
     table = Table(title="import" + (" (dry run: nothing written)" if summary.dry_run else ""))
-    for column in ("file", "read", "inserted", "updated", "rejected", "in DB"):
-        table.add_column(column, justify="left" if column == "file" else "right")
+    table.add_column("file", overflow="fold")  # long history/ names wrap, never truncate
+    for column in ("read", "inserted", "updated", "rejected", "in DB"):
+        table.add_column(column, justify="right", no_wrap=True)
     for name, result in summary.files.items():
         found = "-" if result.found is None else f"{result.found:,}/{result.keys:,}"
         table.add_row(
