@@ -1,4 +1,4 @@
-"""The hot queries use indexes on realistic row counts (2,500 tickers × 130 days).
+"""The hot queries use indexes on realistic row counts (2,500 tickers × 260 days).
 
 Data is generated in SQL (generate_series) and ANALYZEd once for the module; each check runs the
 real statement (captured from the repository/reader call) under EXPLAIN and walks the plan.
@@ -20,7 +20,7 @@ from krstock.db.repositories import PriceRepository, ScanRunRepository, SignalRe
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-TICKERS, DAYS = 2500, 130  # half a year: enough for the planner, ~4 s to build
+TICKERS, DAYS = 2500, 260
 LAST_DAY = date(2024, 12, 31)
 
 # Bulk-load fast in this throwaway copy: unlogged tables, indexes dropped during the load and
