@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 stderr_console = Console(stderr=True)
 
@@ -51,7 +51,7 @@ def progress_bar(description: str, total: float | None, enabled: bool = True) ->
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
+        MofNCompleteColumn(),  # shows "?" while the total is unknown
         TimeElapsedColumn(),
         console=stderr_console,
         transient=True,
