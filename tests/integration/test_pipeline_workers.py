@@ -99,7 +99,7 @@ def test_killed_worker_scan_is_redelivered_and_completes_exactly_once(
             assert second.ready_file.exists()
 
             # Graceful shutdown: SIGTERM in the middle of a scan lets it finish, then exits.
-            late = {**kwargs, "run_id": "sigterm-run", "day": "2026-01-06"}
+            late = {**kwargs, "run_id": "sigterm-run", "day": "2026-01-06", "tickers": tickers[:5]}
             app.send_task("pipeline_test.slow_scan", kwargs=late, queue="scan")
             wait_for(
                 lambda: client.get(f"{prefix}:runs:sigterm-run:last") is not None,
@@ -137,6 +137,8 @@ def test_rate_limiter_holds_one_request_per_second_across_two_workers(tmp_path: 
             client = redis.Redis.from_url(server.url)
             rows = [raw.decode().split("|") for raw in client.lrange(f"{prefix}:test:calls", 0, -1)]
         finally:
+            for worker in workers:
+                worker.terminate()  # both drain at once
             for worker in workers:
                 worker.stop()
     stamps = sorted(float(r[0]) for r in rows)

@@ -174,6 +174,9 @@ def run_daily(
     source: str = typer.Option(None, help="Market data source (default KRSTOCK_MARKET_SOURCE)."),
     scans: str = typer.Option("vcp,vcp-legacy,closing-bet", help="Comma-separated scan kinds."),
     collect_days: int = typer.Option(1, min=1, help="Calendar days collected up to --date."),
+    sample_tickers: int = typer.Option(
+        None, min=60, help="Synthetic market size (source sample; default the source's own)."
+    ),
     force: bool = typer.Option(False, help="Run even when --date is not a KRX trading day."),
     json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
@@ -186,6 +189,7 @@ def run_daily(
             source=source,
             scans=tuple(s.strip() for s in scans.split(",") if s.strip()),
             collect_days=collect_days,
+            source_options={"n_tickers": sample_tickers} if sample_tickers else None,
             force=force,
         )
     except ValueError as exc:
