@@ -48,6 +48,12 @@ def test_upgrade_check_downgrade_on_an_empty_database(
     assert summary["ok"] is True and summary["schema_in_sync"] is True
     assert summary["timescaledb_installed"] is False or summary["timescaledb_available"]
     assert summary["row_counts"] == {t: 0 for t in summary["row_counts"]}  # type: ignore[union-attr]
+    assert summary["app_role"] == {
+        "name": "krstock_app",
+        "exists": True,
+        "can_write": True,
+        "can_create_tables": False,
+    }
 
     down = runner.invoke(app, ["db", "downgrade", "0001", *url, "--json"])
     assert down.exit_code == 0, down.output

@@ -115,6 +115,27 @@ def downgrade(
     )
 
 
+def _app_role_status(conn: Any, tables: set[str]) -> dict[str, Any]:
+    """Whether Settings.app_role exists and can write rows (but not create tables)."""
+    from sqlalchemy import text
+
+    from krstock.config import get_settings
+
+    role = get_settings().app_role
+    exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).scalar()
+    status: dict[str, Any] = {"name": role, "exists": exists is not None}
+    if exists is not None and "signals" in tables:
+        row = conn.execute(
+            text(
+                "SELECT has_table_privilege(:r, 'signals', 'INSERT'), "
+                "has_schema_privilege(:r, current_schema(), 'CREATE')"
+            ),
+            {"r": role},
+        ).one()
+        status.update(can_write=bool(row[0]), can_create_tables=bool(row[1]))
+    return status
+
+
 def gather_check(url: str) -> dict[str, Any]:
     """Connectivity, revisions, TimescaleDB, schema drift and row counts."""
     from sqlalchemy import text
@@ -146,6 +167,7 @@ def gather_check(url: str) -> dict[str, Any]:
                     else None
                 )
             summary["row_counts"] = counts
+            summary["app_role"] = _app_role_status(conn, existing)
     finally:
         engine.dispose()
     current = migrate.current_revision(url)
@@ -177,6 +199,7 @@ def check(
         f"schema in sync with models: {summary['schema_in_sync']}",
         f"timescaledb: available={summary['timescaledb_available']} "
         f"installed={summary['timescaledb_installed']}",
+        f"app role: {summary['app_role']}",
         *(f"  {t}: {n}" for t, n in summary["row_counts"].items()),
     ]
     _report(as_json, summary, "\n".join(lines))
