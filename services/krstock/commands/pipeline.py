@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import tempfile
 import threading
@@ -253,11 +254,12 @@ def bus_consume(
         dedup_ttl_s=ctx.pipeline.bus_dedup_ttl_s,
     )
     stop = threading.Event()
+    # SIGTERM (Kubernetes) and SIGINT finish the current delivery, then leave the loop.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
     stderr_console.print(f"consuming {sorted(handlers)} as {group}/{consumer_name}")
-    try:
-        runner.run(stop)
-    except KeyboardInterrupt:
-        stop.set()
+    runner.run(stop)
+    stderr_console.print("consumer stopped")
 
 
 def schedule(
