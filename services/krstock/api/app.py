@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -85,6 +86,10 @@ def create_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if on_startup is not None:
             on_startup(app)
+        # Objects alive after start-up (modules, routes, pools) leave the collector's view:
+        # full collections then scan only request garbage, which keeps pauses out of p99.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

@@ -75,14 +75,14 @@ def _fill(url: str, tickers: int, history_days: int) -> dict[str, Any]:
     run_market_gate(engine, day=last)
     scans = {}
     for kind in ("vcp-legacy", "vcp", "closing-bet"):
-        scans[kind] = run_scan(engine, kind=kind, day=last).get("counts", {})
+        scans[kind] = len(run_scan(engine, kind=kind, day=last).get("signals", []))
     run_track(engine, day=last)
     engine.dispose()
     return {
         "tickers": tickers,
         "last_day": last.isoformat(),
         "collect_s": round(collected_s, 1),
-        "scans": {k: v.get("signals") for k, v in scans.items()},
+        "signals": scans,
     }
 
 
