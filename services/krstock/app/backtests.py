@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from krstock.app.finite import finite
 from krstock.app.policies import PolicyLike, resolve_policy
 from krstock.app.recorder import ProgressFn, finish_run, recorded_run
 from krstock.db.reader import load_market_window, load_series, trading_days
@@ -107,4 +108,5 @@ def run_backtest_over_db(
             finish_run(
                 session, run.run_id, {"summary": result["summary"], "trades": len(result["trades"])}
             )
-    return {"kind": "backtest", "run_id": run.run_id, "policy": resolved.name, **result}
+    # Metrics of an empty or flat backtest (a Sharpe ratio without variance) are null, not NaN.
+    return finite({"kind": "backtest", "run_id": run.run_id, "policy": resolved.name, **result})

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from krstock.app.finite import finite
 from krstock.db.repositories import ScanRunRepository
 
 ProgressFn = Callable[[float, str], None]
@@ -80,4 +81,4 @@ def recorded_run(
 
 def finish_run(session: Session, run_id: str, counts: Mapping[str, Any]) -> None:
     """Mark the run SUCCEEDED in the caller's transaction (with the results it wrote)."""
-    ScanRunRepository(session).succeeded(run_id, counts)
+    ScanRunRepository(session).succeeded(run_id, finite(dict(counts)))

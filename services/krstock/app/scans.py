@@ -17,6 +17,7 @@ import numpy as np
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
 
+from krstock.app.finite import finite
 from krstock.app.policies import PolicyLike, resolve_policy
 from krstock.app.recorder import ProgressFn, finish_run, recorded_run
 from krstock.app.trading_day import require_prices_on
@@ -267,8 +268,8 @@ def run_scan(
                 news = _news_for(conn, day, [str(t) for t in movers])
                 rows, extra = _closing_bet(window, resolved, news)
         run.progress(80, f"{kind}: {len(rows)} signals")
-        for row in rows:
-            row["policy_name"] = resolved.name
+        # Strict JSON and no NaN in numeric columns: a value the data cannot give is null.
+        rows = [{**finite(row), "policy_name": resolved.name} for row in rows]
         counts = {"scanned": int(window.shape[0]), "signals": len(rows), **extra}
         with Session(engine) as session, session.begin():
             _keep_tracking_state(session, kind, day, rows)
