@@ -104,3 +104,29 @@ def test_enqueue_command_routes_to_the_queue(
         finally:
             get_settings.cache_clear()
             get_pipeline_settings.cache_clear()
+
+
+def test_backtest_task_runs_the_use_case_once_per_run_id(eager: WorkerContext) -> None:
+    from datetime import date
+
+    from sqlalchemy import text
+
+    from krstock.app.runs import run_collect
+    from krstock.worker import tasks
+
+    run_collect(
+        eager.engine,
+        start=date(2025, 12, 1),
+        end=date(2026, 1, 30),
+        source="sample",
+        source_options={"n_tickers": 60},
+    )
+    kwargs = {"strategy": "vcp", "start": "2026-01-05", "end": "2026-01-30", "run_id": "bt-1"}
+    first = tasks.run_backtest.apply(kwargs=kwargs)
+    assert first.successful(), first.result
+    assert first.result["run_id"] == "bt-1" and "skipped" not in first.result
+    again = tasks.run_backtest.apply(kwargs=kwargs).result
+    assert again["skipped"] == "already succeeded"
+    with eager.engine.connect() as conn:
+        rows = conn.execute(text("select status from scan_runs where id = 'bt-1'")).all()
+    assert [r.status for r in rows] == ["SUCCEEDED"]
