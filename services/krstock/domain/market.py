@@ -62,57 +62,41 @@ class MarketWindow:
 
     def columns(self, days: slice) -> MarketWindow:
         """A view on a slice of days (same tickers)."""
-        cut = {
-            name: getattr(self, name)[:, days]
-            for name in (
-                "open",
-                "high",
-                "low",
-                "close",
-                "volume",
-                "trading_value",
-                "halted",
-                "foreign_net_shares",
-                "inst_net_shares",
-                "foreign_net_krw",
-                "inst_net_krw",
-            )
-        }
         return MarketWindow(
             tickers=self.tickers,
             dates=self.dates[days],
             names=self.names,
             markets=self.markets,
             flags=self.flags,
-            **cut,
+            **{name: getattr(self, name)[:, days] for name in GRID_FIELDS},
         )
 
     def rows(self, mask: BoolArray) -> MarketWindow:
         """A subset of tickers (e.g. one market)."""
-        cut = {
-            name: getattr(self, name)[mask]
-            for name in (
-                "open",
-                "high",
-                "low",
-                "close",
-                "volume",
-                "trading_value",
-                "halted",
-                "foreign_net_shares",
-                "inst_net_shares",
-                "foreign_net_krw",
-                "inst_net_krw",
-            )
-        }
         return MarketWindow(
             tickers=self.tickers[mask],
             dates=self.dates,
             names=self.names[mask],
             markets=self.markets[mask],
             flags={k: v[mask] for k, v in self.flags.items()},
-            **cut,
+            **{name: getattr(self, name)[mask] for name in GRID_FIELDS},
         )
+
+
+# The (tickers × days) fields of a MarketWindow, sliced together.
+GRID_FIELDS = (
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "trading_value",
+    "halted",
+    "foreign_net_shares",
+    "inst_net_shares",
+    "foreign_net_krw",
+    "inst_net_krw",
+)
 
 
 @dataclass(frozen=True)
