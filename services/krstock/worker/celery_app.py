@@ -89,6 +89,7 @@ def create_app(
         task_eager_propagates=eager,
         task_store_eager_result=False,
         beat_schedule=beat_schedule(default_jobs(pipeline)),
+        beat_schedule_filename=pipeline.beat_schedule_file,
         krstock_heartbeat_file=pipeline.worker_heartbeat_file,
         krstock_ready_file=pipeline.worker_ready_file,
         krstock_heartbeat_interval=pipeline.worker_heartbeat_interval_s,

@@ -37,6 +37,8 @@ class PipelineSettings(BaseSettings):
     worker_heartbeat_file: str = "/tmp/krstock-worker-heartbeat"
     worker_ready_file: str = "/tmp/krstock-worker-ready"
     worker_heartbeat_interval_s: float = Field(default=10.0, gt=0)
+    # Celery beat's state file (outside Kubernetes only; containers may have a read-only cwd).
+    beat_schedule_file: str = "/tmp/krstock-celerybeat-schedule"
     # Locks: renewed while the task runs, so a killed worker frees it within the TTL.
     lock_ttl_s: float = Field(default=30.0, gt=0)
     lock_retry_countdown_s: float = Field(default=15.0, ge=0)
