@@ -338,7 +338,7 @@ def jongga_result(session: Session, on: date) -> dict[str, Any] | None:
     names = names_for(session, [s.ticker for s in signals])
     items = sorted((jongga_item(s, names) for s in signals), key=_grade_sort_key)
     by_grade = {"S": 0, "A": 0, "B": 0, "C": 0}
-    by_market: dict[str, int] = {"KOSPI": 0, "KOSDAQ": 0}
+    by_market: dict[str, int] = {}  # only markets with signals, as the engine wrote it
     for item in items:
         grade = str(item.get("grade"))
         if grade in by_grade:
