@@ -239,3 +239,21 @@ def test_apikey_cli_create_list_revoke(database: str, monkeypatch: pytest.Monkey
         get_engine.cache_clear()
         get_settings.cache_clear()
     time.sleep(0)
+
+
+def test_scan_progress_websocket_needs_a_key_when_reads_do(database: str, redis_url: str) -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    built = build_app("scanner", database, redis_url, settings={"api_require_key_for_reads": True})
+    keys = make_keys(built.state, prefix="ws")
+    try:
+        with TestClient(built.app) as client:
+            with client.websocket_connect("/ws/scans/nope") as ws:
+                assert "required" in ws.receive_json()["error"]
+                with pytest.raises(WebSocketDisconnect) as closed:
+                    ws.receive_json()
+                assert closed.value.code == 4401
+            with client.websocket_connect(f"/ws/scans/nope?api_key={keys['read']}") as ws:
+                assert ws.receive_json() == {"error": "no run with id 'nope'"}
+    finally:
+        built.state.close()

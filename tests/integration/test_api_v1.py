@@ -311,3 +311,27 @@ def test_open_signals_are_marked_to_market(gw: tuple[TestClient, Built]) -> None
         expected = round((last - signal.entry_price) / signal.entry_price * 100, 2)
         assert signal.return_pct == expected
     assert refresh_open_signals(built.state.engine, built.state.cache, mode="db") == 0
+
+
+def test_update_route_runs_the_whole_local_pipeline(gw: tuple[TestClient, Built]) -> None:
+    client, built = gw
+    r = client.post("/api/kr/update", headers={"X-API-Key": built.keys["write"]})
+    assert r.status_code == 200 and r.json() is True  # Gen1's bare JSON boolean
+    run_id = r.headers["x-run-id"]
+    done = wait_run(client, f"/api/v1/runs/{run_id}", timeout_s=60)
+    assert done["status"] == "SUCCEEDED", done
+    assert set(done["counts"]) == {
+        "market_gate",
+        "vcp_legacy",
+        "vcp",
+        "closing_bet",
+        "analyze",
+        "track",
+    }
+    steps = client.get("/api/v1/runs", params={"limit": 50}).json()["data"]
+    assert {s["kind"] for s in steps if s["id"].startswith(run_id[:40])} >= {
+        "market-gate",
+        "vcp-legacy",
+        "closing-bet",
+        "track",
+    }

@@ -15,7 +15,7 @@ from krstock.api import dispatch, queries, validation
 from krstock.api.app import create_service_app
 from krstock.api.errors import ApiError
 from krstock.api.ratelimit import rate_limit
-from krstock.api.security import read_access, require_write
+from krstock.api.security import authenticate, read_access, require_write
 from krstock.api.serializers import signal_dict
 from krstock.api.state import AppState, db_session, get_state
 from krstock.db.models import ScanRun, Signal
@@ -116,6 +116,13 @@ def router() -> APIRouter:
         await websocket.accept()
         state: AppState = websocket.app.state.krstock
         last: tuple[Any, ...] | None = None
+        if state.settings.api_require_key_for_reads:
+            try:
+                await run_in_threadpool(authenticate, websocket, "read", True)
+            except ApiError as exc:
+                await websocket.send_json({"error": exc.message})
+                await websocket.close(code=4401)
+                return
 
         def read() -> dict[str, Any] | None:
             with state.session() as session:

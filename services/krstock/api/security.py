@@ -38,7 +38,7 @@ def presented_key(request: HTTPConnection) -> str | None:
     return key or None
 
 
-def _verifier(request: Request) -> KeyVerifier:
+def _verifier(request: HTTPConnection) -> KeyVerifier:
     state = get_state(request)
     verifier = state.extras.get("key_verifier")
     if verifier is None:
@@ -47,7 +47,7 @@ def _verifier(request: Request) -> KeyVerifier:
     return verifier
 
 
-def authenticate(request: Request, scope: str, required: bool) -> KeyRecord | None:
+def authenticate(request: HTTPConnection, scope: str, required: bool) -> KeyRecord | None:
     key = presented_key(request)
     if key is None:
         if required:
