@@ -257,3 +257,26 @@ def test_scan_progress_websocket_needs_a_key_when_reads_do(database: str, redis_
                 assert ws.receive_json() == {"error": "no run with id 'nope'"}
     finally:
         built.state.close()
+
+
+def test_access_log_has_request_id_route_status_and_no_secret(
+    gw: tuple[TestClient, Built], caplog: pytest.LogCaptureFixture
+) -> None:
+    import json
+    import logging
+
+    from krstock.logging_setup import JsonFormatter
+
+    client, built = gw
+    with caplog.at_level(logging.INFO, logger="krstock.api.access"):
+        r = client.get(
+            f"/api/v1/stocks/005930?api_key={built.keys['read']}",
+            headers={"X-Request-ID": "req-42"},
+        )
+    assert r.status_code == 200
+    record = next(rec for rec in caplog.records if rec.name == "krstock.api.access")
+    line = json.loads(JsonFormatter().format(record))
+    assert line["request_id"] == "req-42" and line["status"] == 200
+    assert line["route"] == "/api/v1/stocks/{ticker}" and line["duration_ms"] >= 0
+    assert built.keys["read"] not in json.dumps(line) and line["query"] == "api_key=***"
+    assert line["api_key"] == built.keys["read"].split("_")[1]  # the public prefix only
