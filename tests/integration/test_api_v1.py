@@ -335,3 +335,41 @@ def test_update_route_runs_the_whole_local_pipeline(gw: tuple[TestClient, Built]
         "closing-bet",
         "track",
     }
+
+
+def test_celery_mode_enqueues_the_task_by_name_on_its_queue(
+    database: tuple[str, SeedSummary], redis_url: str
+) -> None:
+    import base64
+    import json
+
+    import redis as redis_lib
+
+    # A Redis database of its own, so no worker of another test consumes the message.
+    broker = redis_url.rsplit("/", 1)[0] + "/11"
+    client = redis_lib.Redis.from_url(broker)
+    client.delete("scan")
+    built = build_app("gateway", database[0], broker, api={"dispatch_mode": "celery"})
+    keys = make_keys(built.state, prefix="celery")
+    try:
+        with TestClient(built.app) as http:
+            r = http.post(
+                "/api/v1/runs",
+                json={"kind": "closing_bet", "date": "2026-02-05", "params": {"capital": 1}},
+                headers={"X-API-Key": keys["write"]},
+            )
+            assert r.status_code == 202, r.text
+            run_id = r.json()["run_id"]
+            assert http.get(f"/api/v1/runs/{run_id}").json()["status"] == "PENDING"
+        raw = client.lpop("scan")
+        assert raw is not None, "nothing was enqueued on the scan queue"
+        message = json.loads(raw)
+        assert message["headers"]["task"] == "krstock.run_scan"
+        args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
+        assert args == []
+        # Only arguments the task accepts are sent (``capital`` is not one of run_scan's).
+        assert kwargs == {"run_id": run_id, "kind": "closing-bet", "scan_date": "2026-02-05"}
+    finally:
+        client.delete("scan")
+        client.close()
+        built.state.close()

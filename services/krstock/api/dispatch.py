@@ -81,6 +81,8 @@ RUN_KINDS: dict[str, RunKind] = {
     ),
 }
 ACTIVE = ("PENDING", "RUNNING")
+# One producer app per broker URL (its connection pool is reused across requests).
+_CELERY_APPS: dict[str | None, Any] = {}
 STALE_AFTER = timedelta(hours=2)
 # The local pipeline: the same steps, in the same order, as the worker's daily canvas.
 PIPELINE_STEPS = ("market_gate", "vcp_legacy", "vcp", "closing_bet", "analyze", "track")
@@ -277,9 +279,9 @@ def _enqueue(
     allowed = {"run_id", *spec.task_args}
     payload = {k: _jsonable(v) for k, v in {"run_id": run_id, **kwargs}.items() if k in allowed}
     try:
-        Celery("krstock-api", broker=broker_url).send_task(
-            spec.task, kwargs=payload, queue=queue_for(spec.task)
-        )
+        if broker_url not in _CELERY_APPS:
+            _CELERY_APPS[broker_url] = Celery("krstock-api", broker=broker_url)
+        _CELERY_APPS[broker_url].send_task(spec.task, kwargs=payload, queue=queue_for(spec.task))
     except Exception as exc:
         _mark(
             engine,
