@@ -287,6 +287,40 @@ def test_track_run_days_later_dates_a_closing_bet_exit_on_its_row(
     assert {t.exit_date for t in trades} == {next_row} and len(trades) == len(ids)
 
 
+def test_track_closes_true_vcp_breakouts_and_leaves_setups(
+    loaded: Engine, market: SampleMarket
+) -> None:
+    breakouts = [
+        r
+        for r in market.planted_records
+        if r.kind == "vcp" and r.details.get("pattern") == "breakout"
+    ]
+    entry_day = max(r.date for r in breakouts)
+    scan = run_scan(loaded, kind="vcp", day=entry_day)
+    opened = {s["id"]: s for s in scan["signals"] if s["status"] == "OPEN"}
+    pending = {s["id"] for s in scan["signals"] if s["status"] == "PENDING"}
+    assert opened and pending  # a planted breakout and a planted setup share this day
+    assert {r.ticker for r in breakouts if r.date == entry_day} <= {
+        s["ticker"] for s in opened.values()
+    }
+    days = _trading_days_after(entry_day, 4)
+    for day in days:
+        run_track(loaded, day=day)
+    with Session(loaded) as session:
+        rows = {
+            s.id: s
+            for s in session.scalars(select(Signal).where(Signal.id.in_([*opened, *pending])))
+        }
+    exit_day = min(d for d in days if d >= entry_day + timedelta(days=5))
+    for sid in opened:
+        s = rows[sid]
+        assert s.status == "CLOSED" and s.exit_reason in {"TIME_EXIT", "STOP_LOSS"}
+        assert s.exit_date <= exit_day
+        if s.exit_reason == "TIME_EXIT":
+            assert s.exit_date == exit_day
+    assert all(rows[sid].status == "PENDING" for sid in pending)  # setups are not trades
+
+
 # --------------------------------------------------------------------------- failures
 
 
