@@ -11,6 +11,7 @@ from krstock.api import routes_legacy_common, routes_legacy_kr
 from krstock.api.app import create_service_app
 from krstock.api.events import CacheInvalidator
 from krstock.api.ratelimit import rate_limit
+from krstock.api.registry import SERVICES, HealthChecker
 from krstock.api.routes_v1.router import router as v1_router
 from krstock.api.security import read_access, require_admin
 from krstock.api.state import AppState, get_state
@@ -56,9 +57,13 @@ def create_app(
     listen_events: bool = True,
 ) -> FastAPI:
     holder: dict[str, CacheInvalidator] = {}
+    checkers: list[HealthChecker] = []
 
     def startup(app: FastAPI) -> None:
         app_state: AppState = app.state.krstock
+        if any(app_state.registry.is_remote(name) for name in SERVICES):
+            checkers.append(HealthChecker(app_state.registry, timeout_s=1.0))
+            checkers[-1].start()
         url = redis_url or app_state.settings.redis_url
         if listen_events and url and app_state.api.cache_enabled:
             holder["invalidator"] = CacheInvalidator(url, app_state.cache)
@@ -66,6 +71,8 @@ def create_app(
             app_state.extras["invalidator"] = holder["invalidator"]
 
     def shutdown(app: FastAPI) -> None:
+        for checker in checkers:
+            checker.stop()
         if "invalidator" in holder:
             holder.pop("invalidator").stop()
 

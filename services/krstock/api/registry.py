@@ -94,3 +94,26 @@ class ServiceRegistry:
             }
             for name, entry in self._entries.items()
         }
+
+
+class HealthChecker:
+    """Probes every remote endpoint's /health every ``every_s`` seconds in a daemon thread, so
+    round-robin prefers endpoints that answer (a failed call also marks its endpoint down)."""
+
+    def __init__(self, registry: ServiceRegistry, every_s: float = 10.0, timeout_s: float = 1.0):
+        self.registry = registry
+        self.every_s = every_s
+        self.timeout_s = timeout_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="registry-health", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.timeout_s * 4 + 1)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self.registry.check_health(self.timeout_s)
