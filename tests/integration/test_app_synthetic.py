@@ -413,3 +413,20 @@ def test_scan_cli_json() -> None:
     }
     wrong = CliRunner().invoke(app, ["scan", "vcp", "--date", "12/27/2025"])
     assert wrong.exit_code == 2 and "not a date" in wrong.output
+
+
+@pytest.mark.usefixtures("cli_database")
+def test_track_and_backtest_cli_json() -> None:
+    from krstock.cli import app
+
+    tracked = CliRunner().invoke(app, ["track", "--date", "2025-12-30", "--json"])
+    assert tracked.exit_code == 0, tracked.output
+    body = json.loads(tracked.stdout)
+    assert body["kind"] == "track" and body["date"] == "2025-12-30"
+    assert body["closed"] == sum(body["closed_by_reason"].values())
+
+    unknown = CliRunner().invoke(
+        app, ["backtest", "vcp2", "--start", "2025-12-01", "--end", "2025-12-30", "--json"]
+    )
+    assert unknown.exit_code == 1
+    assert "unknown backtest strategy 'vcp2'" in json.loads(unknown.stdout)["error"]
