@@ -25,7 +25,7 @@ from krstock.api.ratelimit import rate_limit
 from krstock.api.responses import json_response
 from krstock.api.security import authenticate, read_access, require_write
 from krstock.api.state import AppState, db_session, get_state
-from krstock.db.models import AIAnalysis, ScanRun, Signal
+from krstock.db.models import AIAnalysis, DailyPrice, ScanRun, Signal
 
 NO_SIGNALS_MESSAGE = "시그널 로그가 없습니다."
 
@@ -303,8 +303,9 @@ def router() -> APIRouter:
         limit = {"1m": 30, "3m": 90, "6m": 180, "1y": 365}.get(period or "", 300)
         bars = queries.price_history(session, code, limit)
         if not bars:
-            known = session.scalar(select(func.count()).where(Signal.ticker == code))
-            message = "Price data not found" if known else "Ticker not found"
+            # Gen1: no price data at all → "Price data not found"; else "Ticker not found".
+            any_price = session.execute(select(DailyPrice.ticker).limit(1)).first()
+            message = "Ticker not found" if any_price else "Price data not found"
             return JSONResponse({"error": message}, status_code=404)
         data = [
             {
