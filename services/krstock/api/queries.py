@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
@@ -370,36 +370,38 @@ def jongga_result(session: Session, on: date) -> dict[str, Any] | None:
 
 
 def performance_report(session: Session, strategies: tuple[str, ...]) -> dict[str, Any]:
-    """SignalTracker.get_performance_report's fields (§3.5), from the signals table."""
-    row = session.execute(
-        select(
-            func.count().label("total"),
-            func.count().filter(Signal.status == "CLOSED").label("closed"),
-            func.count().filter(Signal.status == "OPEN").label("open"),
-            func.count().filter(Signal.status == "CLOSED", Signal.return_pct > 0).label("wins"),
-            func.count().filter(Signal.status == "CLOSED", Signal.return_pct <= 0).label("losses"),
-            func.avg(Signal.return_pct).filter(Signal.status == "CLOSED").label("avg"),
-            func.sum(Signal.return_pct).filter(Signal.status == "CLOSED").label("sum"),
-            func.max(Signal.return_pct).filter(Signal.status == "CLOSED").label("best"),
-            func.min(Signal.return_pct).filter(Signal.status == "CLOSED").label("worst"),
-            func.avg(Signal.hold_days).filter(Signal.status == "CLOSED").label("hold"),
-            func.min(Signal.signal_date).label("first"),
-            func.max(Signal.exit_date).label("last_exit"),
-        ).where(Signal.strategy.in_(strategies))
-    ).one()
-    closed = int(row.closed or 0)
-    wins = int(row.wins or 0)
-    return {
-        "period": f"{iso(row.first) or ''} ~ {iso(row.last_exit) or ''}",
-        "total_signals": int(row.total or 0),
-        "closed_signals": closed,
-        "open_signals": int(row.open or 0),
-        "wins": wins,
-        "losses": int(row.losses or 0),
-        "win_rate": round(wins / closed * 100, 1) if closed else 0.0,
-        "avg_return": round(float(row.avg), 2) if row.avg is not None else 0.0,
-        "total_return": round(float(row.sum), 2) if row.sum is not None else 0.0,
-        "best_trade": round(float(row.best), 2) if row.best is not None else 0.0,
-        "worst_trade": round(float(row.worst), 2) if row.worst is not None else 0.0,
-        "avg_hold_days": round(float(row.hold), 1) if row.hold is not None else 0.0,
-    }
+    """SignalTracker.get_performance_report's fields (§3.5): the domain's one definition, fed
+    with the strategy's signal rows (five narrow columns, one indexed query)."""
+    from krstock.domain.tracking import TrackingPolicy, vcp_strategy_params
+    from krstock.domain.tracking import performance_report as report
+    from krstock.domain.vcp_legacy import VcpLegacyPolicy
+
+    rows = [
+        {
+            "signal_date": r.signal_date.isoformat(),
+            "status": r.status,
+            "return_pct": r.return_pct,
+            "hold_days": r.hold_days,
+            "exit_date": iso(r.exit_date),
+        }
+        for r in session.execute(
+            select(
+                Signal.signal_date,
+                Signal.status,
+                Signal.return_pct,
+                Signal.hold_days,
+                Signal.exit_date,
+            ).where(Signal.strategy.in_(strategies))
+        )
+        if r.status != "CLOSED" or r.return_pct is not None
+    ]
+    params: dict[str, Any] = {}
+    if set(strategies) & set(VCP_STRATEGIES):
+        vcp = VcpLegacyPolicy()
+        params = vcp_strategy_params(
+            foreign_min=vcp.foreign_min_5d,
+            contraction_max=vcp.contraction_max,
+            near_high_pct=vcp.near_high_pct,
+            tracking=TrackingPolicy(),
+        )
+    return report(rows, strategy_params=params)

@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -173,70 +173,36 @@ def _sse(state: AppState, run_id: str) -> StreamingResponse:
     )
 
 
-def _closing_bet_summary(session: Session) -> dict[str, Any]:
-    """The monolith's closing-bet card: a heuristic over ≥ 2 past days (+5% win / −3% loss)."""
-    today = queries.today_kst()
-    dates = [d for d in queries.closing_bet_dates(session) if d != today]
-    if len(dates) < 2:
-        return {
-            "status": "Accumulating",
-            "count": 0,
-            "win_rate": 0,
-            "avg_return": 0,
-            "message": f"{len(dates)}일 데이터 (최소 2일 필요)",
-        }
-    rows = session.scalars(
-        select(Signal).where(
-            Signal.strategy.in_(queries.CLOSING_BET_STRATEGIES), Signal.signal_date.in_(dates)
-        )
-    )
-    outcomes = []
-    for row in rows:
-        change = (row.payload or {}).get("change_pct")
-        if change is None:
-            continue
-        outcomes.append(5.0 if float(change) > 0 else -3.0)
-    if not outcomes:
-        return {"status": "No Valid Signals", "count": 0, "win_rate": 0, "avg_return": 0}
-    wins = sum(1 for o in outcomes if o > 0)
-    return {
-        "status": "OK",
-        "count": len(outcomes),
-        "win_rate": round(wins / len(outcomes) * 100, 1),
-        "avg_return": round(sum(outcomes) / len(outcomes), 2),
-        "days": len(dates),
-    }
-
-
 def backtest_summary(session: Session) -> dict[str, Any]:
-    row = session.execute(
-        select(
-            func.count().label("n"),
-            func.count().filter(Signal.return_pct > 0).label("wins"),
-            func.avg(Signal.return_pct).label("avg"),
-        ).where(
-            Signal.strategy.in_(queries.VCP_STRATEGIES),
-            Signal.status == "CLOSED",
-            Signal.return_pct.is_not(None),
+    """The /api/kr/backtest-summary cards, by the domain's definitions (tracking.py)."""
+    from krstock.domain.tracking import closing_bet_backtest_summary, vcp_backtest_summary
+
+    returns = [
+        float(r or 0.0)  # NULLs are filtered out by the query
+        for (r,) in session.execute(
+            select(Signal.return_pct).where(
+                Signal.strategy.in_(queries.VCP_STRATEGIES),
+                Signal.status == "CLOSED",
+                Signal.return_pct.is_not(None),
+            )
         )
-    ).one()
-    n = int(row.n or 0)
-    vcp: dict[str, Any]
-    if n == 0:
-        vcp = {"status": "No Data", "count": 0, "win_rate": 0, "avg_return": 0}
-    else:
-        vcp = {
-            "status": "OK",
-            "count": n,
-            "win_rate": round(int(row.wins) / n * 100, 1),
-            "avg_return": round(float(row.avg), 2),
-        }
+    ]
+    by_date: dict[str, list[dict[str, Any]]] = {}
+    for day, payload in session.execute(
+        select(Signal.signal_date, Signal.payload).where(
+            Signal.strategy.in_(queries.CLOSING_BET_STRATEGIES)
+        )
+    ):
+        by_date.setdefault(day.isoformat(), []).append(
+            {"change_pct": (payload or {}).get("change_pct")}
+        )
     return {
-        "vcp": vcp,
-        "closing_bet": _closing_bet_summary(session),
+        "vcp": vcp_backtest_summary(returns),
+        "closing_bet": closing_bet_backtest_summary(by_date, queries.today_kst().isoformat()),
         "debug": {
             "vcp_source": "db:signals (closed VCP signals, tracker returns)",
             "closing_bet_source": "db:signals (closing-bet days before today, monolith heuristic)",
+            "closing_bet_days": len(by_date),
         },
     }
 
