@@ -112,7 +112,11 @@ def test_gateway_proxies_then_degrades_to_stale_then_recovers(
                 back = client.get(path)
                 assert back.status_code == 200 and "stale" not in back.json()
                 assert gateway.state.client.breaker("signals").state == "closed"
-                described = client.get("/api/v1/services", params={"check": "true"}).json()
+                admin = {"X-API-Key": make_keys(gateway.state, prefix="svc")["admin"]}
+                assert client.get("/api/v1/services").status_code == 401
+                described = client.get(
+                    "/api/v1/services", params={"check": "true"}, headers=admin
+                ).json()
                 healthy = [e["healthy"] for e in described["signals"]["endpoints"]]
                 assert healthy == [False, True]
     finally:

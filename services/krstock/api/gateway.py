@@ -13,7 +13,7 @@ from krstock.api.events import CacheInvalidator
 from krstock.api.ratelimit import rate_limit
 from krstock.api.registry import SERVICES, HealthChecker
 from krstock.api.routes_v1.router import router as v1_router
-from krstock.api.security import read_access, require_admin
+from krstock.api.security import require_admin
 from krstock.api.state import AppState, get_state
 
 log = logging.getLogger("krstock.api.gateway")
@@ -22,7 +22,12 @@ log = logging.getLogger("krstock.api.gateway")
 def admin_router() -> APIRouter:
     r = APIRouter(prefix="/api/v1", tags=["admin"], dependencies=[Depends(rate_limit)])
 
-    @r.get("/services", summary="The service registry", dependencies=[Depends(read_access)])
+    # Internal addresses are not for anonymous readers: admin only.
+    @r.get(
+        "/services",
+        summary="The service registry (admin key)",
+        dependencies=[Depends(require_admin)],
+    )
     def services(request: Request, check: bool = False) -> dict[str, Any]:
         state = get_state(request)
         if check:
