@@ -1,7 +1,7 @@
 """A rule-based local chatbot for the monolith's chatbot routes: answers from the database.
 
 It is not an LLM and says so (``source: "rules"``). Per-user memory and the chat history live in
-Redis (memory has no TTL; history keeps the last 50 messages, the last 10 turns are "context").
+Redis (both expire 90 days after the user's last write; history keeps the last 50 messages).
 The AI issue will put Gemini behind the same routes.
 """
 
@@ -23,6 +23,7 @@ from krstock.db.models import Signal, Stock
 SOURCE = "rules"
 HISTORY_KEEP = 50
 CONTEXT_TURNS = 10
+KEEP_S = 90 * 24 * 3600  # a user silent for 90 days starts afresh
 _USER = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 _CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
 HELP = (
@@ -71,7 +72,10 @@ class ChatStore:
             created = current.get(key, {}).get("created_at", now)
             mapping[key] = orjson.dumps({"value": value, "created_at": created, "updated_at": now})
         if mapping:
-            self._call(self.client.hset, self.memory_key, None, None, mapping)
+            pipe = self.client.pipeline()
+            pipe.hset(self.memory_key, mapping=mapping)
+            pipe.expire(self.memory_key, KEEP_S)
+            self._call(pipe.execute)
         return self.memory()
 
     def forget(self, key: str | None = None) -> None:
@@ -91,6 +95,7 @@ class ChatStore:
         pipe = self.client.pipeline()
         pipe.rpush(self.history_key, entry)
         pipe.ltrim(self.history_key, -HISTORY_KEEP, -1)
+        pipe.expire(self.history_key, KEEP_S)
         self._call(pipe.execute)
 
     def clear_history(self) -> None:
