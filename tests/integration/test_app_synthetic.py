@@ -339,6 +339,12 @@ def test_market_gate_on_a_day_without_prices_fails(loaded: Engine) -> None:
     assert _run_row(loaded, "gate-fail").status == "FAILED"
 
 
+def test_track_on_a_day_without_prices_fails(loaded: Engine) -> None:
+    with pytest.raises(LookupError, match="no daily prices on 2025-12-31"):
+        run_track(loaded, day=date(2025, 12, 31), run_id="track-fail")
+    assert _run_row(loaded, "track-fail").status == "FAILED"
+
+
 def test_unknown_kind_is_refused(loaded: Engine) -> None:
     with pytest.raises(ValueError, match="unknown scan kind"):
         run_scan(loaded, kind="vcp2", day=END)

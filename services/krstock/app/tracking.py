@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from krstock.app.policies import PolicyLike, resolve_policy
 from krstock.app.recorder import ProgressFn, finish_run, recorded_run
+from krstock.app.trading_day import require_prices_on
 from krstock.db.models import Signal, Trade
 from krstock.domain.tracking import ExitDecision, closing_bet_exits, update_vcp_signals
 
@@ -206,6 +207,8 @@ def run_track(
         Session(engine) as session,
         session.begin(),
     ):
+        # Exits are priced and dated on a trading day, never on a holiday's stale close.
+        require_prices_on(session.connection(), day)
         signals = _open_signals(session, day)
         updates: list[dict[str, Any]] = []
         trades: list[dict[str, Any]] = []
