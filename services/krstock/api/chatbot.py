@@ -66,7 +66,7 @@ class ChatStore:
     def remember(self, updates: dict[str, Any]) -> dict[str, Any]:
         now = datetime.now(UTC).isoformat()
         current = self.memory()
-        mapping = {}
+        mapping: dict[Any, Any] = {}
         for key, value in updates.items():
             key = str(key)[:64]
             created = current.get(key, {}).get("created_at", now)
