@@ -189,6 +189,8 @@ def test_openapi_has_examples_and_the_monolith_routes(gw: tuple[TestClient, Buil
     ):
         assert route in paths
     assert "examples" in spec["components"]["schemas"]["RunRequest"]
+    gate = paths["/api/v1/market-gate"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert gate["example"]["kospi_close"] == 2650.12
     assert client.get("/docs").status_code == 200
 
 

@@ -16,8 +16,10 @@ from krstock.api.routes_v1.common import (
     CURSOR,
     ERRORS,
     FIELDS,
+    GATE_EXAMPLE,
     cached,
     cached_async,
+    example,
     limit_query,
 )
 from krstock.api.security import read_access
@@ -165,7 +167,11 @@ def router() -> APIRouter:
 
         return cached(request, "prices", state.api.cache_ttl_prices_s, compute, max_age=60)
 
-    @r.get("/market-gate", summary="The newest Market Gate (or ?date=)")
+    @r.get(
+        "/market-gate",
+        summary="The newest Market Gate (or ?date=)",
+        responses=example(GATE_EXAMPLE),
+    )
     async def market_gate(
         request: Request,
         date: str | None = Query(default=None, max_length=10, examples=["2026-02-10"]),

@@ -18,9 +18,12 @@ from krstock.api.routes_v1.common import (
     CURSOR,
     ERRORS,
     FIELDS,
+    PAGE_EXAMPLE,
+    SIGNAL_EXAMPLE,
     cache_key,
     cached,
     cached_async,
+    example,
     limit_query,
 )
 from krstock.api.security import read_access
@@ -121,7 +124,11 @@ def router() -> APIRouter:
     ) -> Response:
         return latest_signals(request, strategy, limit)
 
-    @r.get("/signals", summary="Signals, newest first, with filters")
+    @r.get(
+        "/signals",
+        summary="Signals, newest first, with filters",
+        responses=example(PAGE_EXAMPLE),
+    )
     async def signals(
         request: Request,
         strategy: str | None = Query(default=None, max_length=32, examples=["closing_bet"]),
@@ -172,7 +179,11 @@ def router() -> APIRouter:
 
         return await cached_async(request, "signals", state.api.cache_ttl_signals_s, compute)
 
-    @r.get("/signals/{signal_id}", summary="One signal with its full strategy output")
+    @r.get(
+        "/signals/{signal_id}",
+        summary="One signal with its full strategy output",
+        responses=example({**SIGNAL_EXAMPLE, "payload": {"stock_code": "005930"}}),
+    )
     async def signal(request: Request, signal_id: int) -> Response:
         if not 0 < signal_id < 2**63:
             raise ApiError(400, "signal id must be a positive 64-bit integer")
