@@ -166,3 +166,41 @@ def test_service_down_and_database_down_is_a_clear_503(redis_url: str) -> None:
             assert ready.status_code == 503 and "unavailable" in ready.json()["checks"]["database"]
     finally:
         gateway.state.close()
+
+
+def test_gateway_forwards_a_scan_trigger_to_the_scanner_service(
+    database: tuple[str, SeedSummary], redis_url: str
+) -> None:
+    port = free_port()
+    scanner = build_app("scanner", database[0], redis_url)
+    gateway = build_app(
+        "gateway",
+        database[0],
+        redis_url,
+        api={"service_scanner_urls": f"http://127.0.0.1:{port}"},
+    )
+    keys = make_keys(gateway.state, prefix="fwd")
+    try:
+        with TestClient(gateway.app) as client, ServiceThread(scanner, port):
+            r = client.post(
+                "/api/v1/runs",
+                json={"kind": "vcp_legacy", "scanjob": "krstock/fwd"},
+                headers={"X-API-Key": keys["write"]},
+            )
+            assert r.status_code == 202, r.text
+            run_id = r.json()["run_id"]
+            deadline = time.monotonic() + 30
+            while (status := client.get(f"/api/v1/runs/{run_id}").json()["status"]) not in (
+                "SUCCEEDED",
+                "FAILED",
+            ) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert status == "SUCCEEDED"
+            # A read key is refused by the gateway before anything is forwarded.
+            refused = client.post(
+                "/api/v1/runs", json={"kind": "vcp"}, headers={"X-API-Key": keys["read"]}
+            )
+            assert refused.status_code == 403
+    finally:
+        gateway.state.close()
+        scanner.state.close()

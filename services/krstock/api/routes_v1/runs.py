@@ -53,6 +53,26 @@ class RunRequest(BaseModel):
     }
 
 
+def _owner(body: RunRequest) -> tuple[str, str, dict[str, Any]] | None:
+    """(service, path, payload) of the service that owns this kind of run, if any."""
+    if body.params:
+        return None  # extra task arguments are only understood by a direct dispatch
+    if body.kind in SCANNER_KINDS:
+        return (
+            "scanner",
+            "/scan",
+            {
+                "kind": body.kind,
+                "date": body.date,
+                "policy": body.policy,
+                "scanjob": body.scanjob,
+            },
+        )
+    if body.kind == "analyze":
+        return "analyzer", "/analyze", {"date": body.date}
+    return None
+
+
 def router() -> APIRouter:
     r = APIRouter(tags=["runs"], responses=ERRORS)
 
@@ -69,19 +89,20 @@ def router() -> APIRouter:
         if len(str(body.params)) > 4000:
             raise ApiError(400, "params are too large (4000 characters max)")
         scan_date = validation.optional_date(body.date)
-        # Scans belong to the scanner service when it runs on its own.
-        if body.kind in SCANNER_KINDS and state.registry.is_remote("scanner") and not body.params:
-            payload = {"kind": body.kind, "date": body.date, "policy": body.policy}
-            payload["scanjob"] = body.scanjob
+        # Scans belong to the scanner service, analyses to the analyzer, when they run on
+        # their own: the gateway forwards the trigger (never retried: a POST is not idempotent).
+        upstream_call = _owner(body)
+        if upstream_call is not None and state.registry.is_remote(upstream_call[0]):
+            service, path, payload = upstream_call
             headers = {k: request.headers[k] for k in ("x-api-key",) if k in request.headers}
             try:
                 upstream = state.client.request(
-                    "scanner", "POST", "/scan", json=payload, headers=headers
+                    service, "POST", path, json=payload, headers=headers
                 )
             except UpstreamUnavailable as exc:
                 raise ApiError(
                     503,
-                    f"the scanner service is unavailable ({exc.reason}); nothing was started",
+                    f"the {service} service is unavailable ({exc.reason}); nothing was started",
                 ) from exc
             return JSONResponse(upstream.json(), status_code=upstream.status_code)
         run = dispatch.start_run(
