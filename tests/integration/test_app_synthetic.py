@@ -228,6 +228,11 @@ def test_track_closes_by_rule_writes_trades_and_is_idempotent(
     following = _trading_days_after(entry_day, 6)
     first = run_track(loaded, day=following[0])
     assert first["closed"] >= len(bet_ids)  # closing bets close after one row
+    # A re-scan in between keeps the open positions' mark to market (no rewind to day 0).
+    marked = run_scan(loaded, kind="vcp-legacy", day=entry_day)
+    still_open = [x for x in marked["signals"] if x["status"] == "OPEN"]
+    assert still_open and marked["inserted"] == 0
+    assert {x["hold_days"] for x in still_open} == {(following[0] - entry_day).days}
     for day in following[1:]:
         run_track(loaded, day=day)
 

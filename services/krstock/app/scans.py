@@ -187,25 +187,30 @@ def _closing_bet(
     return rows, summary
 
 
-# Columns the tracker owns once a signal is closed; a re-scan of its day must not reset them.
-_TRACKED_COLUMNS = ("status", "current_price", "hold_days")
-
-
 def _keep_tracking_state(
     session: Session, kind: str, day: date, rows: Sequence[dict[str, Any]]
 ) -> None:
-    """Carry the tracker's state of already closed (or cancelled) signals into ``rows``, so
-    scanning a day again never re-opens a trade (one query for the whole day)."""
-    done = session.execute(
+    """Carry what the tracker already wrote into ``rows`` (one query for the whole day), so a
+    re-scan never re-opens a closed trade nor rewinds an open one's mark to market: a closed
+    (or cancelled) signal keeps its status, current price and hold days; an open one that is
+    still open keeps its current price and hold days."""
+    tracked = session.execute(
         select(Signal.ticker, Signal.status, Signal.current_price, Signal.hold_days).where(
             Signal.strategy == kind,
             Signal.signal_date == day,
-            Signal.status.in_(("CLOSED", "CANCELLED")),
+            Signal.status.in_(("OPEN", "CLOSED", "CANCELLED")),
         )
     ).all()
-    state = {str(r[0]): dict(zip(_TRACKED_COLUMNS, r[1:], strict=True)) for r in done}
+    state = {str(ticker): (status, price, hold) for ticker, status, price, hold in tracked}
     for row in rows:
-        row.update(state.get(row["ticker"], {}))
+        if row["ticker"] not in state:
+            continue
+        status, price, hold = state[row["ticker"]]
+        if status != "OPEN":
+            row["status"] = status
+        elif row.get("status") != "OPEN":
+            continue  # no longer an entry under this policy: the scan decides
+        row["current_price"], row["hold_days"] = price, hold
 
 
 def _gate_blocks(conn: Connection, day: date, policy: SignalPolicy) -> str | None:
