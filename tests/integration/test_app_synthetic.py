@@ -11,6 +11,7 @@ import json
 import math
 from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -441,3 +442,27 @@ def test_track_and_backtest_cli_json() -> None:
     )
     assert unknown.exit_code == 1
     assert "unknown backtest strategy 'vcp2'" in json.loads(unknown.stdout)["error"]
+
+
+@pytest.mark.usefixtures("cli_database")
+def test_scan_cli_policy_file(tmp_path: Path, market: SampleMarket) -> None:
+    from krstock.cli import app
+
+    day = max(_planted(market, "closing_bet"))
+    policy = tmp_path / "wide.yaml"
+    policy.write_text("name: wide\nclosing_bet:\n  max_positions: 20\n", encoding="utf-8")
+    out = CliRunner().invoke(
+        app, ["scan", "closing-bet", "--date", day.isoformat(), "--policy", str(policy), "--json"]
+    )
+    assert out.exit_code == 0, out.output
+    body = json.loads(out.stdout)
+    assert body["policy"] == "wide"
+    assert {s["ticker"] for s in body["signals"]} >= {
+        r.ticker for r in market.planted_on("closing_bet", day)
+    }
+    assert len(body["signals"]) > 2  # the monolith's cap of 2 is lifted by the file
+
+    missing = CliRunner().invoke(
+        app, ["scan", "vcp", "--date", day.isoformat(), "--policy", str(tmp_path / "no.yaml")]
+    )
+    assert missing.exit_code == 1 and "policy file not found" in missing.output
