@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from krstock_operator import GROUP, VERSION
-from krstock_operator.scanjob_schema import PRINTER_COLUMNS, SCANJOB_SCHEMA
+from krstock_operator.scanjob_schema import MAX_POLICY_NAME, PRINTER_COLUMNS, SCANJOB_SCHEMA
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUTS = (ROOT / "crds", ROOT / "charts" / "krstock" / "crds")
@@ -259,7 +259,7 @@ SIGNALPOLICY_COLUMNS: list[dict[str, Any]] = [
 
 
 def signalpolicy_crd() -> dict[str, Any]:
-    schema = {
+    schema: dict[str, Any] = {
         "type": "object",
         "properties": {
             "apiVersion": {"type": "string"},
@@ -277,6 +277,13 @@ def signalpolicy_crd() -> dict[str, Any]:
             },
         },
     }
+    schema["x-kubernetes-validations"] = [
+        {
+            "rule": f"size(self.metadata.name) <= {MAX_POLICY_NAME}",
+            "message": f"SignalPolicy names are limited to {MAX_POLICY_NAME} characters "
+            "(a run names its policy file /etc/krstock/sp/<name>.json in 64)",
+        }
+    ]
     return _crd(
         "SignalPolicy",
         "signalpolicies",

@@ -2,9 +2,9 @@
 
 Run with ``python -m krstock_operator`` (or ``kopf run --standalone -A handlers.py``). There is no
 finalizer: children are garbage-collected through their owner references and nothing outside the
-cluster needs cleaning, so the delete handlers are optional (bookkeeping only). The periodic resync
-is a task of our own instead of ``@kopf.timer``, because Kopf puts a finalizer on every object
-that has a timer.
+cluster needs cleaning, so deletions only need bookkeeping. The periodic resync is a task of our
+own instead of ``@kopf.timer``, because Kopf puts a finalizer on every object that has a timer;
+deletions are watched as events, because without a finalizer Kopf runs no delete handler.
 """
 
 from __future__ import annotations
@@ -21,7 +21,10 @@ from prometheus_client import start_http_server
 
 from krstock_operator import GROUP, VERSION, metrics
 from krstock_operator.config import OperatorSettings, get_settings
+from krstock_operator.converge import converge
 from krstock_operator.kube import Kube, make_api_client
+from krstock_operator.manifests import POLICIES_CONFIGMAP, Owner, policies_configmap
+from krstock_operator.policy import PolicyProblem, policy_document
 from krstock_operator.reconcile import Result, reconcile
 from krstock_operator.runs import RunsClient
 
@@ -43,10 +46,11 @@ class _State:
     # nor re-announce a condition already announced.
     generations: dict[str, int]
     statuses: dict[str, dict[str, Any]]
+    deleted: set[str]  # uids seen deleted: a resync still holding a copy must not revive them
 
 
 STATE = _State()
-STATE.locks, STATE.generations, STATE.statuses = {}, {}, {}
+STATE.locks, STATE.generations, STATE.statuses, STATE.deleted = {}, {}, {}, set()
 
 
 @kopf.on.login()
@@ -69,7 +73,7 @@ async def startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
     STATE.runs = RunsClient(ours.api_url, ours.api_key, ours.api_timeout_s)
     STATE.scanjobs = kwargs["scanjob_bodies"]  # the live indexes below
     STATE.policies = kwargs["signalpolicy_specs"]
-    STATE.locks, STATE.generations, STATE.statuses = {}, {}, {}
+    STATE.locks, STATE.generations, STATE.statuses, STATE.deleted = {}, {}, {}, set()
     if ours.metrics_port:
         start_http_server(ours.metrics_port, registry=metrics.REGISTRY)
     STATE.resync = asyncio.create_task(_resync_forever(ours.resync_seconds))
@@ -91,9 +95,9 @@ def scanjob_bodies(namespace: str | None, name: str, body: kopf.Body, **_: Any) 
 
 @kopf.index(GROUP, VERSION, "signalpolicies")
 def signalpolicy_specs(
-    namespace: str | None, name: str, spec: kopf.Spec, **_: Any
+    namespace: str | None, name: str, uid: str, spec: kopf.Spec, **_: Any
 ) -> dict[Any, Any]:
-    return {(namespace, name): _plain(spec)}
+    return {(namespace, name): {"uid": uid, "spec": _plain(spec)}}
 
 
 def _plain(value: Any) -> Any:
@@ -104,11 +108,34 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _known_policies() -> dict[tuple[str, str], dict[str, Any]]:
+def _policy_entries() -> dict[tuple[str, str], dict[str, Any]]:
+    """(namespace, name) -> {"uid", "spec"} of every SignalPolicy (from the live index)."""
     index = STATE.policies
     if index is None:
         return {}
     return {key: next(iter(index[key])) for key in list(index) if len(index[key])}
+
+
+def _known_policies() -> dict[tuple[str, str], dict[str, Any]]:
+    return {key: entry["spec"] for key, entry in _policy_entries().items()}
+
+
+async def _sync_policies(namespace: str, gone: str | None = None) -> None:
+    """Write the namespace's policies ConfigMap (every valid SignalPolicy, owned by them all)."""
+    documents = []
+    for (ns, name), entry in sorted(_policy_entries().items()):
+        if ns != namespace or name == gone:
+            continue
+        try:
+            documents.append((policy_document(name, entry["spec"]), entry["uid"]))
+        except PolicyProblem as problem:  # its ScanJobs report PolicyInvalid
+            log.warning("%s", problem.message)
+    existing = await STATE.kube.list_policies_configmaps(namespace)
+    holder = Owner(namespace=namespace, name=POLICIES_CONFIGMAP, uid="")
+    desired = [policies_configmap(namespace, documents)] if documents else []
+    outcome = await converge(STATE.kube, holder, desired, {"ConfigMap": existing})
+    for error in outcome.errors:
+        log.warning("policies ConfigMap in %s: %s", namespace, error)
 
 
 async def _reconcile_locked(body: dict[str, Any], trigger: str) -> Result | None:
@@ -119,7 +146,7 @@ async def _reconcile_locked(body: dict[str, Any], trigger: str) -> Result | None
     lock = STATE.locks.setdefault(key, asyncio.Lock())
     async with lock:
         generation = int(meta.get("generation") or 0)
-        if generation < STATE.generations.get(uid, 0):
+        if uid in STATE.deleted or generation < STATE.generations.get(uid, 0):
             return None
         if uid in STATE.statuses:  # our own latest status may not be in this copy yet
             body = {**body, "status": {**(body.get("status") or {}), **STATE.statuses[uid]}}
@@ -135,8 +162,11 @@ async def _reconcile_locked(body: dict[str, Any], trigger: str) -> Result | None
             metrics.RECONCILES.labels(trigger=trigger, result="error").inc()
             metrics.ERRORS.labels(kind="unexpected").inc()
             raise
+        if uid in STATE.deleted:  # deleted while we worked: nothing to remember
+            return None
         STATE.generations[uid] = generation
         STATE.statuses[uid] = result.status
+        metrics.record_state(key, result.status.get("children", []), result.status["phase"])
         ok = all(c["status"] == "True" for c in result.status["conditions"] if c["type"] == "Ready")
         metrics.RECONCILES.labels(trigger=trigger, result="ok" if ok else "problem").inc()
         for event_type, reason, message in result.events:
@@ -165,9 +195,16 @@ async def scanjob_changed(body: kopf.Body, patch: kopf.Patch, reason: str, **_: 
         patch.status.update(result.status)
 
 
-@kopf.on.delete(GROUP, VERSION, "scanjobs", optional=True)
-def scanjob_deleted(namespace: str | None, name: str, uid: str, **_: Any) -> None:
-    """Bookkeeping only: the children go with their owner references (no finalizer)."""
+@kopf.on.event(GROUP, VERSION, "scanjobs")
+def scanjob_event(type: str, namespace: str | None, name: str, uid: str, **_: Any) -> None:
+    """Bookkeeping when a ScanJob is gone: its children go with their owner references.
+
+    A watch event rather than ``@kopf.on.delete``: without a finalizer, Kopf runs no delete
+    handler for an object that is already gone.
+    """
+    if type != "DELETED":
+        return
+    STATE.deleted.add(uid)
     STATE.locks.pop((str(namespace), name), None)
     STATE.generations.pop(uid, None)
     STATE.statuses.pop(uid, None)
@@ -250,6 +287,7 @@ async def signalpolicy_changed(
     namespace: str | None, name: str, meta: kopf.Meta, patch: kopf.Patch, **_: Any
 ) -> None:
     """A policy appeared or changed: its ScanJobs converge (ConfigMaps, worker rollouts)."""
+    await _sync_policies(str(namespace))
     users = _scanjobs(namespace, policy=name)
     await _reconcile_and_store(users, trigger="policy")
     patch.status["observedGeneration"] = meta.get("generation")
@@ -257,7 +295,11 @@ async def signalpolicy_changed(
     patch.status["scanJobs"] = sorted(b["metadata"]["name"] for b in users)
 
 
-@kopf.on.delete(GROUP, VERSION, "signalpolicies", optional=True)
-async def signalpolicy_deleted(namespace: str | None, name: str, **_: Any) -> None:
-    """Its ScanJobs become Blocked (condition + event); their children stay as they were."""
+@kopf.on.event(GROUP, VERSION, "signalpolicies")
+async def signalpolicy_event(type: str, namespace: str | None, name: str, **_: Any) -> None:
+    """A policy is gone: its file leaves the namespace's ConfigMap and its ScanJobs turn Blocked
+    (condition + event; their children stay as they were)."""
+    if type != "DELETED":
+        return
+    await _sync_policies(str(namespace), gone=name)
     await _reconcile_and_store(_scanjobs(namespace, policy=name), trigger="policy")

@@ -38,15 +38,16 @@ class Kind:
         return path
 
 
-# Every kind the operator creates; the ClusterRole grants list/create/patch/delete on exactly these.
+# Every kind a ScanJob owns; the ClusterRole grants list/create/patch/delete on exactly these (and
+# on the namespace's policies ConfigMap).
 CHILD_KINDS: dict[str, Kind] = {
-    "ConfigMap": Kind("", "v1", "configmaps"),
     "Deployment": Kind("apps", "v1", "deployments"),
     "ScaledObject": Kind("keda.sh", "v1alpha1", "scaledobjects"),
     "HorizontalPodAutoscaler": Kind("autoscaling", "v2", "horizontalpodautoscalers"),
     "CronJob": Kind("batch", "v1", "cronjobs"),
     "Job": Kind("batch", "v1", "jobs"),
 }
+CONFIGMAPS = Kind("", "v1", "configmaps")
 SCANJOBS = Kind(GROUP, VERSION, "scanjobs")
 EVENTS = Kind("", "v1", "events")
 
@@ -61,6 +62,10 @@ async def make_api_client(settings: OperatorSettings) -> client.ApiClient:
     except config.ConfigException:
         await config.load_kube_config()
     return client.ApiClient()
+
+
+def _kind(kind: str) -> Kind:
+    return CONFIGMAPS if kind == "ConfigMap" else CHILD_KINDS[kind]
 
 
 def owned_by(obj: dict[str, Any], owner: Owner) -> bool:
@@ -121,11 +126,25 @@ class Kube:
         items = found.get("items", []) if isinstance(found, dict) else []
         return [item for item in items if owned_by(item, owner)]
 
+    async def list_policies_configmaps(self, namespace: str) -> list[dict[str, Any]]:
+        """The namespace's policies ConfigMap (a list: the role grants list, not get)."""
+        selector = (
+            f"app.kubernetes.io/component=signalpolicies,app.kubernetes.io/managed-by={MANAGED_BY}"
+        )
+        found = await self._call(
+            "GET", CONFIGMAPS.path(namespace), query=[("labelSelector", selector)]
+        )
+        items = found.get("items", []) if isinstance(found, dict) else []
+        return [
+            item
+            for item in items
+            if (item.get("metadata", {}).get("labels") or {}).get("app.kubernetes.io/component")
+            == "signalpolicies"
+        ]
+
     async def create(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
         namespace = obj["metadata"]["namespace"]
-        result: dict[str, Any] = await self._call(
-            "POST", CHILD_KINDS[kind].path(namespace), body=obj
-        )
+        result: dict[str, Any] = await self._call("POST", _kind(kind).path(namespace), body=obj)
         return result
 
     async def patch(
@@ -133,7 +152,7 @@ class Kube:
     ) -> dict[str, Any]:
         result: dict[str, Any] = await self._call(
             "PATCH",
-            CHILD_KINDS[kind].path(namespace, name),
+            _kind(kind).path(namespace, name),
             body=patch,
             content_type=MERGE_PATCH,
         )
@@ -143,7 +162,7 @@ class Kube:
         try:
             await self._call(
                 "DELETE",
-                CHILD_KINDS[kind].path(namespace, name),
+                _kind(kind).path(namespace, name),
                 body={"propagationPolicy": "Background"},
             )
         except ApiException as exc:

@@ -3,11 +3,13 @@
 No I/O here: ``desired_children`` takes the ScanJob (owner + parsed spec) and what the operator
 knows about the cluster (KEDA present? the resolved SignalPolicy) and returns plain manifests.
 
-Policy delivery (the documented choice): the referenced SignalPolicy, validated and completed by the
-shared model, is rendered into a ConfigMap ``<scanjob>-policy`` owned by the ScanJob. Its workers
-mount it as ``/etc/krstock/p/<scanjob>.json`` (``KRSTOCK_POLICY_FILE``) and every run is started
-with that file as its policy; the worker pod template carries the policy's digest, so a policy
-change rolls the workers.
+Policy delivery (the documented choice): every SignalPolicy of a namespace, validated and completed
+by the shared model, is a key ``<policy>.json`` of one ConfigMap ``krstock-signalpolicies`` owned by
+those SignalPolicies. Every worker mounts it at ``/etc/krstock/sp`` (optional, so it may not exist
+yet), and a run is started with ``/etc/krstock/sp/<policy>.json`` as its policy: whichever worker of
+the namespace picks the task up (tasks are routed to shared queues by name) can read the rules the
+run asked for. The worker pod template carries the referenced policy's digest, so a policy change
+rolls the ScanJob's workers at once instead of waiting for the kubelet to refresh the mount.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ MANAGED_BY = "krstock-operator"
 SCANJOB_LABEL = "krstock.io/scanjob"
 QUEUE_LABEL = "krstock.io/queue"
 POLICY_DIGEST_ANNOTATION = "krstock.io/policy-sha256"
-POLICY_DIR = "/etc/krstock/p"  # short: the API keeps a run's policy in 64 characters
+POLICY_DIR = "/etc/krstock/sp"  # short: the API keeps a run's policy in 64 characters
+POLICIES_CONFIGMAP = "krstock-signalpolicies"
 DEFAULT_RESOURCES: dict[str, Any] = {
     "requests": {"cpu": "250m", "memory": "512Mi"},
     "limits": {"memory": "2Gi"},
@@ -97,12 +100,8 @@ def worker_name(owner: Owner, queue: str) -> str:
     return f"{owner.name}-worker-{queue}"
 
 
-def policy_configmap_name(owner: Owner) -> str:
-    return f"{owner.name}-policy"
-
-
-def policy_file(owner: Owner) -> str:
-    return f"{POLICY_DIR}/{owner.name}.json"
+def policy_file(policy_name: str) -> str:
+    return f"{POLICY_DIR}/{policy_name}.json"
 
 
 def run_job_name(owner: Owner, spec: ScanJobSpec) -> str:
@@ -145,20 +144,18 @@ Objs = list[dict[str, Any]]
 def _volumes(owner: Owner, ctx: ClusterContext) -> tuple[Objs, Objs]:
     volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
     mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
-    if ctx.policy is not None:
-        configmap = {
-            "name": policy_configmap_name(owner),
-            "items": [{"key": "policy.json", "path": f"{owner.name}.json"}],
-        }
-        volumes.append({"name": "policy", "configMap": configmap})
-        mounts.append({"name": "policy", "mountPath": POLICY_DIR, "readOnly": True})
+    # Every policy of the namespace: a run of another ScanJob may land on this worker.
+    volumes.append(
+        {"name": "policies", "configMap": {"name": POLICIES_CONFIGMAP, "optional": True}}
+    )
+    mounts.append({"name": "policies", "mountPath": POLICY_DIR, "readOnly": True})
     return volumes, mounts
 
 
 def _common_env(owner: Owner, ctx: ClusterContext) -> list[dict[str, Any]]:
     env = [{"name": "KRSTOCK_SCANJOB", "value": f"{owner.namespace}/{owner.name}"}]
     if ctx.policy is not None:
-        env.append({"name": "KRSTOCK_POLICY_FILE", "value": policy_file(owner)})
+        env.append({"name": "KRSTOCK_POLICY_FILE", "value": policy_file(ctx.policy.name)})
         env.append({"name": "KRSTOCK_POLICY_NAME", "value": ctx.policy.name})
     return env
 
@@ -324,7 +321,7 @@ def enqueue_command(owner: Owner, spec: ScanJobSpec, ctx: ClusterContext) -> lis
         f"{owner.namespace}/{owner.name}",
     ]
     if ctx.policy is not None:
-        command += ["--policy", policy_file(owner)]
+        command += ["--policy", policy_file(ctx.policy.name)]
     for key, value in sorted(spec.parameters.items()):
         command += ["--param", f"{key}={value}"]
     return command
@@ -391,24 +388,42 @@ def run_job(owner: Owner, spec: ScanJobSpec, ctx: ClusterContext) -> dict[str, A
     }
 
 
-def policy_configmap(owner: Owner, policy: PolicyDoc) -> dict[str, Any]:
-    metadata = _metadata(
-        owner, policy_configmap_name(owner), "policy", {"krstock.io/signalpolicy": policy.name}
-    )
-    metadata["annotations"] = {POLICY_DIGEST_ANNOTATION: policy.digest}
+def policies_configmap(namespace: str, policies: list[tuple[PolicyDoc, str]]) -> dict[str, Any]:
+    """The namespace's SignalPolicies as files, owned by them: ``(document, uid)`` pairs."""
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": metadata,
-        "data": {"policy.json": policy.data},
+        "metadata": {
+            "name": POLICIES_CONFIGMAP,
+            "namespace": namespace,
+            "labels": {
+                "app.kubernetes.io/name": "krstock",
+                "app.kubernetes.io/component": "signalpolicies",
+                "app.kubernetes.io/part-of": "krstock",
+                "app.kubernetes.io/managed-by": MANAGED_BY,
+                "app.kubernetes.io/version": __version__,
+            },
+            # Not a controller reference: the ConfigMap goes when its last SignalPolicy does.
+            "ownerReferences": [
+                {
+                    "apiVersion": API_VERSION,
+                    "kind": "SignalPolicy",
+                    "name": doc.name,
+                    "uid": uid,
+                    "blockOwnerDeletion": False,
+                }
+                for doc, uid in sorted(policies, key=lambda p: p[0].name)
+            ],
+        },
+        "data": {
+            f"{doc.name}.json": doc.data for doc, _ in sorted(policies, key=lambda p: p[0].name)
+        },
     }
 
 
 def desired_children(owner: Owner, spec: ScanJobSpec, ctx: ClusterContext) -> list[dict[str, Any]]:
     """Everything that should exist for this ScanJob now; anything else it owns is an orphan."""
     children: list[dict[str, Any]] = []
-    if ctx.policy is not None:
-        children.append(policy_configmap(owner, ctx.policy))
     scaler = autoscaler_kind(spec, ctx.keda_available)
     for queue in spec.queues:
         children.append(worker_deployment(owner, spec, queue, ctx))

@@ -198,5 +198,4 @@ async def reconcile(
         elif previous.get("conditions") and changed["type"] in ("Ready", "Degraded"):
             events.append(("Normal", changed["reason"], changed["message"]))
     metrics.DURATION.observe(time.monotonic() - started)
-    metrics.record_state((owner.namespace, owner.name), status.get("children", []), status["phase"])
     return Result(status=status, events=events, outcome=outcome)

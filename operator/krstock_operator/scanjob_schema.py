@@ -46,6 +46,8 @@ RUN_KINDS: dict[str, str] = {
 QUEUES = ("collect", "scan", "ai", "maintenance")
 TICKER_REGEX = "^[0-9A-Z]{6}$"
 MAX_NAME = 40
+# A run's policy is the path /etc/krstock/sp/<name>.json, which the API keeps in 64 characters.
+MAX_POLICY_NAME = 43
 QUANTITY_REGEX = (
     r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
     r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
@@ -193,7 +195,11 @@ SPEC_SCHEMA: dict[str, Any] = {
                     "type": "string",
                     "maxLength": 253,
                     "x-kubernetes-validations": [
-                        _cel("size(self) > 0", "policyRef.name must not be empty")
+                        _cel("size(self) > 0", "policyRef.name must not be empty"),
+                        _cel(
+                            f"size(self) <= {MAX_POLICY_NAME}",
+                            f"SignalPolicy names are limited to {MAX_POLICY_NAME} characters",
+                        ),
                     ],
                 }
             },

@@ -61,9 +61,9 @@ async def test_create_builds_children_with_owner_references_and_status(op: Harne
     deployment = op.get(DEPLOYMENTS, ns, "daily-vcp-worker-scan")
     cronjob = op.get(CRONJOBS, ns, "daily-vcp")
     scaled = op.get(SCALED, ns, "daily-vcp-worker-scan")
-    configmap = op.get(CONFIGMAPS, ns, "daily-vcp-policy")
+    configmap = op.get(CONFIGMAPS, ns, "krstock-signalpolicies")
     assert deployment and cronjob and scaled and configmap
-    for child in (deployment, cronjob, scaled, configmap):
+    for child in (deployment, cronjob, scaled):
         assert _owned_by(child, scanjob), child["metadata"]
         labels = child["metadata"]["labels"]
         assert labels["app.kubernetes.io/managed-by"] == "krstock-operator"
@@ -81,13 +81,16 @@ async def test_create_builds_children_with_owner_references_and_status(op: Harne
     enqueue = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     assert enqueue["command"][:3] == ["python", "-m", "krstock_operator.enqueue"]
     assert enqueue["command"][enqueue["command"].index("--scanjob") + 1] == "t-create/daily-vcp"
-    assert json.loads(configmap["data"]["policy.json"])["name"] == "krstock-default"
+    assert enqueue["command"][-2:] == ["--policy", "/etc/krstock/sp/krstock-default.json"]
+    # The namespace's policies ConfigMap belongs to the SignalPolicies, not to the ScanJob.
+    assert json.loads(configmap["data"]["krstock-default.json"])["name"] == "krstock-default"
+    (ref,) = configmap["metadata"]["ownerReferences"]
+    assert (ref["kind"], ref["name"]) == ("SignalPolicy", "krstock-default")
 
     status = op.status(ns, "daily-vcp")
     assert status["observedGeneration"] == 1
     assert status["nextRunAt"].endswith("Z")
     assert sorted(status["children"]) == [
-        "ConfigMap/daily-vcp-policy",
         "CronJob/daily-vcp",
         "Deployment/daily-vcp-worker-scan",
         "ScaledObject/daily-vcp-worker-scan",
@@ -187,12 +190,10 @@ async def test_updates_converge_children(op: Harness) -> None:
     await op.patch_spec("ScanJob", ns, "daily-vcp", {"schedule": "0 9 * * *"})
     await op.wait_for(lambda: op.get(CRONJOBS, ns, "daily-vcp"), "CronJob back")
     await op.wait_for(lambda: not op.all(JOBS, ns), "Job gone")
-    # Back to KEDA: the HPA goes, the ScaledObject returns; no policy: no policy ConfigMap.
+    # Back to KEDA: the HPA goes, the ScaledObject returns.
     await op.patch_spec("ScanJob", ns, "daily-vcp", {"workers": {"autoscaling": "auto"}})
     await op.wait_for(lambda: not op.get(HPAS, ns, "daily-vcp-worker-ai"), "HPA gone")
     await op.wait_for(lambda: op.get(SCALED, ns, "daily-vcp-worker-ai"), "KEDA back")
-    await op.patch_spec("ScanJob", ns, "daily-vcp", {"policyRef": None})
-    await op.wait_for(lambda: not op.get(CONFIGMAPS, ns, "daily-vcp-policy"), "ConfigMap gone")
     await op.wait_for(lambda: op.condition(ns, "daily-vcp", "Ready").get("status") == "True", "ok")
 
 
@@ -200,25 +201,27 @@ async def test_policy_change_reaches_the_workers(op: Harness) -> None:
     ns = "t-policy"
     await op.create(example("signalpolicy-default.yaml"), ns)
     await op.create(example("scanjob-daily-vcp.yaml"), ns)
-    configmap = await op.wait_for(lambda: op.get(CONFIGMAPS, ns, "daily-vcp-policy"), "ConfigMap")
+    configmap = await op.wait_for(
+        lambda: op.get(CONFIGMAPS, ns, "krstock-signalpolicies"), "ConfigMap"
+    )
     deployment = await op.wait_for(
         lambda: op.get(DEPLOYMENTS, ns, "daily-vcp-worker-scan"), "worker"
     )
     digest = deployment["spec"]["template"]["metadata"]["annotations"][POLICY_DIGEST_ANNOTATION]
-    assert json.loads(configmap["data"]["policy.json"])["vcp"]["min_contractions"] == 2
+    assert json.loads(configmap["data"]["krstock-default.json"])["vcp"]["min_contractions"] == 2
 
     await op.patch_spec(
         "SignalPolicy", ns, "krstock-default", {"extends": "p10", "vcp": {"min_contractions": 3}}
     )
     configmap = await op.wait_for(
         lambda: (
-            (c := op.get(CONFIGMAPS, ns, "daily-vcp-policy"))
-            and json.loads(c["data"]["policy.json"])["vcp"]["min_contractions"] == 3
+            (c := op.get(CONFIGMAPS, ns, "krstock-signalpolicies"))
+            and json.loads(c["data"]["krstock-default.json"])["vcp"]["min_contractions"] == 3
             and c
         ),
         "the new policy in the ConfigMap",
     )
-    policy = json.loads(configmap["data"]["policy.json"])
+    policy = json.loads(configmap["data"]["krstock-default.json"])
     assert policy["extends"] == "p10"
     assert policy["vcp_legacy"]["volume_check"] is True  # from the p10 preset
     deployment = await op.wait_for(
@@ -230,8 +233,22 @@ async def test_policy_change_reaches_the_workers(op: Harness) -> None:
         "a worker rollout (new policy digest)",
     )
     volumes = deployment["spec"]["template"]["spec"]["volumes"]
-    assert {"name": "policy", "configMap": {"name": "daily-vcp-policy", "items": [
-        {"key": "policy.json", "path": "daily-vcp.json"}]}} in volumes  # fmt: skip
+    assert {
+        "name": "policies",
+        "configMap": {"name": "krstock-signalpolicies", "optional": True},
+    } in volumes
+    # A second policy joins the same ConfigMap; deleting it takes its key out again.
+    second = example("signalpolicy-tighter-vcp.yaml")
+    await op.create(second, ns)
+    await op.wait_for(
+        lambda: "tighter-vcp.json" in op.get(CONFIGMAPS, ns, "krstock-signalpolicies")["data"],
+        "the second policy's file",
+    )
+    await op.delete("signalpolicies", ns, "tighter-vcp")
+    await op.wait_for(
+        lambda: "tighter-vcp.json" not in op.get(CONFIGMAPS, ns, "krstock-signalpolicies")["data"],
+        "the deleted policy's file gone",
+    )
     await op.wait_for(
         lambda: (
             (op.get(POLICIES, ns, "krstock-default") or {}).get("status", {}).get("usedBy") == 1
@@ -272,7 +289,7 @@ async def test_missing_policy_is_a_condition_and_an_event_then_recovers(op: Harn
     (job,) = job.values()
     command = job["spec"]["template"]["spec"]["containers"][0]["command"]
     assert command[command.index("--kind") + 1] == "closing_bet"
-    assert command[command.index("--policy") + 1] == "/etc/krstock/p/closing-bet-now.json"
+    assert command[command.index("--policy") + 1] == "/etc/krstock/sp/krstock-default.json"
     assert op.status(ns, "closing-bet-now")["phase"] == "Pending"
     assert any(e["reason"] == "Reconciled" for e in op.events(ns, "closing-bet-now"))
 
@@ -339,7 +356,7 @@ async def test_delete_leaves_children_to_the_garbage_collector(op: Harness) -> N
     await op.create(example("signalpolicy-default.yaml"), ns)
     scanjob = await op.create(example("scanjob-daily-pipeline.yaml"), ns)
     await op.wait_for(
-        lambda: len(op.status(ns, "daily-pipeline").get("children", [])) == 10, "all children"
+        lambda: len(op.status(ns, "daily-pipeline").get("children", [])) == 9, "all children"
     )
     deployments = op.all(DEPLOYMENTS, ns).values()
     queues = {d["metadata"]["labels"]["krstock.io/queue"] for d in deployments}
@@ -348,21 +365,31 @@ async def test_delete_leaves_children_to_the_garbage_collector(op: Harness) -> N
         *op.all(DEPLOYMENTS, ns).values(),
         *op.all(SCALED, ns).values(),
         *op.all(CRONJOBS, ns).values(),
-        *op.all(CONFIGMAPS, ns).values(),
     ]
     await op.delete("scanjobs", ns, "daily-pipeline")
     # Gone at once (no finalizer to wait for); every child points at it for the collector.
     await op.wait_for(lambda: op.get(SCANJOBS, ns, "daily-pipeline") is None, "deleted")
-    assert len(children) == 10
+    assert len(children) == 9
     assert all(_owned_by(child, scanjob) for child in children)
 
 
 async def test_liveness_and_metrics(op: Harness) -> None:
     async with aiohttp.ClientSession() as session, session.get(op.liveness_url) as response:  # type: ignore[attr-defined]
         assert response.status == 200
+    ns = "t-metrics"
+    await op.create(example("signalpolicy-default.yaml"), ns)
+    await op.create(example("scanjob-daily-vcp.yaml"), ns)
+    await op.wait_for(lambda: op.status(ns, "daily-vcp").get("phase") == "Scheduled", "ready")
+    assert metrics.MANAGED.labels(kind="Deployment")._value.get() == 1, metrics._children
+    assert metrics.MANAGED.labels(kind="ScaledObject")._value.get() == 1
+    assert metrics.SCANJOBS.labels(phase="Scheduled")._value.get() == 1
     assert metrics.RECONCILES.labels(trigger="create", result="ok")._value.get() >= 1
-    assert metrics.MANAGED.labels(kind="Deployment")._value.get() >= 1
     assert metrics.DURATION._sum.get() > 0
+    await op.delete("scanjobs", ns, "daily-vcp")  # the deletion event ends its bookkeeping
+    await op.wait_for(
+        lambda: metrics.MANAGED.labels(kind="Deployment")._value.get() == 0, "0 managed"
+    )
+    assert metrics.SCANJOBS.labels(phase="Scheduled")._value.get() == 0
 
 
 def _used(requests: list[Any]) -> set[tuple[str, str, str]]:

@@ -60,19 +60,28 @@ async def test_without_keda_workers_get_a_fixed_replica_count(op: Harness) -> No
     await op.wait_for(lambda: op.get(HPAS, ns, "daily-vcp-worker-scan"), "HPA")
     await op.patch_spec("ScanJob", ns, "daily-vcp", {"workers": {"autoscaling": "none"}})
     await op.wait_for(lambda: not op.get(HPAS, ns, "daily-vcp-worker-scan"), "HPA removed")
-    # Dropping the policyRef drops the policy ConfigMap (built-in defaults from then on).
+    # Dropping the policyRef: built-in defaults from then on (runs carry no policy file).
     await op.patch_spec("ScanJob", ns, "daily-vcp", {"policyRef": None})
-    await op.wait_for(lambda: not op.get("v1/configmaps", ns, "daily-vcp-policy"), "no ConfigMap")
     deployment = await op.wait_for(
         lambda: (
             (d := op.get(DEPLOYMENTS, ns, "daily-vcp-worker-scan"))
-            and not any(v["name"] == "policy" for v in d["spec"]["template"]["spec"]["volumes"])
+            and "KRSTOCK_POLICY_FILE"
+            not in {e["name"] for e in d["spec"]["template"]["spec"]["containers"][0]["env"]}
             and d
         ),
-        "workers without the policy volume",
+        "workers without a policy file",
     )
-    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
-    assert "KRSTOCK_POLICY_FILE" not in {e["name"] for e in env}
+    cron = op.get("batch/v1/cronjobs", ns, "daily-vcp")
+    assert cron is not None
+    command = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert "--policy" not in command
+    # The namespace's policies stay available to every worker.
+    assert deployment["spec"]["template"]["spec"]["volumes"][-1]["name"] == "policies"
+    # The last SignalPolicy of the namespace deleted: its ConfigMap goes too.
+    await op.delete("signalpolicies", ns, "krstock-default")
+    await op.wait_for(
+        lambda: not op.get("v1/configmaps", ns, "krstock-signalpolicies"), "no policies ConfigMap"
+    )
 
 
 async def test_run_once_job_is_not_repeated_after_it_is_gone(op: Harness) -> None:

@@ -20,6 +20,7 @@ from krstock_operator.manifests import (
     autoscaler_kind,
     desired_children,
     enqueue_command,
+    policies_configmap,
 )
 from krstock_operator.runs import RunsUnavailable, latest, parse_run
 from krstock_operator.spec import parse_spec
@@ -90,7 +91,6 @@ def test_every_child_is_owned_and_labelled(case: str) -> None:
 def test_scheduled_vcp_with_keda() -> None:
     children = _index(_children("daily-vcp/keda"))
     assert sorted(children) == [
-        "ConfigMap/daily-vcp-policy",
         "CronJob/daily-vcp",
         "Deployment/daily-vcp-worker-scan",
         "ScaledObject/daily-vcp-worker-scan",
@@ -104,7 +104,7 @@ def test_scheduled_vcp_with_keda() -> None:
     assert pod["containers"][0]["command"] == [
         "python", "-m", "krstock_operator.enqueue", "--api", "http://krstock-gateway:8000",
         "--kind", "vcp", "--scanjob", "markets/daily-vcp",
-        "--policy", "/etc/krstock/p/daily-vcp.json",
+        "--policy", "/etc/krstock/sp/krstock-default.json",
     ]  # fmt: skip
     deployment = children["Deployment/daily-vcp-worker-scan"]["spec"]
     assert "replicas" not in deployment
@@ -117,13 +117,10 @@ def test_scheduled_vcp_with_keda() -> None:
         "limits": {"memory": "2Gi"},
     }
     env = {e["name"]: e["value"] for e in container["env"]}
-    assert env["KRSTOCK_POLICY_FILE"] == "/etc/krstock/p/daily-vcp.json"
+    assert env["KRSTOCK_POLICY_FILE"] == "/etc/krstock/sp/krstock-default.json"
     assert {
-        "name": "policy",
-        "configMap": {
-            "name": "daily-vcp-policy",
-            "items": [{"key": "policy.json", "path": "daily-vcp.json"}],
-        },
+        "name": "policies",
+        "configMap": {"name": "krstock-signalpolicies", "optional": True},
     } in pod["volumes"]
     assert env["KRSTOCK_WORKER_HEARTBEAT_FILE"] == "/tmp/krstock-worker-heartbeat"
     assert "krstock-worker-heartbeat" in " ".join(container["livenessProbe"]["exec"]["command"])
@@ -140,8 +137,6 @@ def test_scheduled_vcp_with_keda() -> None:
     assert trigger["type"] == "redis"
     assert trigger["metadata"]["listName"] == "scan"
     assert trigger["metadata"]["address"] == "krstock-redis:6379"
-    configmap = children["ConfigMap/daily-vcp-policy"]
-    assert json.loads(configmap["data"]["policy.json"]) == {"name": "krstock-default"}
 
 
 def test_without_keda_auto_means_fixed_replicas() -> None:
@@ -195,9 +190,11 @@ def test_hpa_mode_builds_a_cpu_hpa() -> None:
     assert command[-4:] == ["--param", "end=2025-12-30", "--param", "start=2025-01-02"]
 
 
-def test_no_policy_means_no_configmap_and_no_policy_file() -> None:
+def test_no_policy_means_no_policy_file() -> None:
     children = _children("daily-vcp/keda", policy=None)
-    assert not [c for c in children if c["kind"] == "ConfigMap"]
+    worker = next(c for c in children if c["kind"] == "Deployment")
+    env = worker["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert "KRSTOCK_POLICY_FILE" not in {e["name"] for e in env}
     assert "--policy" not in enqueue_command(
         OWNER, parse_spec(CASES["daily-vcp/keda"][0]), ClusterContext(SETTINGS, True, None)
     )
@@ -290,3 +287,21 @@ def test_condition_transition_time_moves_only_on_a_flip() -> None:
     assert same[0]["lastTransitionTime"] == "2026-11-27T01:00:00Z"
     assert same[0]["observedGeneration"] == 2
     assert flipped[0]["lastTransitionTime"] == "2026-11-27T01:05:00Z"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_policies_configmap_holds_every_policy_of_the_namespace(version: str) -> None:
+    other = PolicyDoc(name="tighter-vcp", data='{"name": "tighter-vcp"}', digest="cd" * 32)
+    configmap = policies_configmap("markets", [(other, "uid-2"), (POLICY, "uid-1")])
+    kubernetes_validate.validate(configmap, version, strict=True)
+    assert configmap["metadata"]["name"] == "krstock-signalpolicies"
+    assert configmap["data"] == {
+        "krstock-default.json": '{"name": "krstock-default"}',
+        "tighter-vcp.json": '{"name": "tighter-vcp"}',
+    }
+    refs = configmap["metadata"]["ownerReferences"]
+    assert [(r["kind"], r["name"], r["uid"]) for r in refs] == [
+        ("SignalPolicy", "krstock-default", "uid-1"),
+        ("SignalPolicy", "tighter-vcp", "uid-2"),
+    ]
+    assert not any(r.get("controller") for r in refs)
