@@ -280,3 +280,25 @@ def test_access_log_has_request_id_route_status_and_no_secret(
     assert line["route"] == "/api/v1/stocks/{ticker}" and line["duration_ms"] >= 0
     assert built.keys["read"] not in json.dumps(line) and line["query"] == "api_key=***"
     assert line["api_key"] == built.keys["read"].split("_")[1]  # the public prefix only
+
+
+def test_unhandled_errors_answer_500_with_only_a_request_id(redis_url: str) -> None:
+    missing_db = "postgresql://postgres@127.0.0.1:5432/krstock_does_not_exist"
+    built = build_app("gateway", missing_db, redis_url)
+    try:
+        with TestClient(built.app, raise_server_exceptions=False) as client:
+            legacy = client.get("/api/kr/jongga-v2/history/20260205")
+            assert legacy.status_code == 500
+            assert legacy.json() == {
+                "error": "internal error; quote the request id when reporting it"
+            }
+            v1 = client.get("/api/v1/runs")
+            assert v1.status_code == 500
+            error = v1.json()["error"]
+            assert error["code"] == "internal_error"
+            assert error["request_id"] == v1.headers["x-request-id"]
+            assert v1.headers["x-content-type-options"] == "nosniff"
+            for text in (legacy.text, v1.text):
+                assert "krstock_does_not_exist" not in text and "psycopg" not in text.lower()
+    finally:
+        built.state.close()

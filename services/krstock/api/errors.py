@@ -116,6 +116,15 @@ def install_error_handlers(app: FastAPI) -> None:
             "unhandled error",
             extra={"request_id": request_id_of(request), "path": request.url.path},
         )
+        # This answer is written by Starlette's outermost error middleware, outside the
+        # request-context middleware: it carries the request id and security headers itself.
+        from krstock.api.middleware import SECURITY_HEADERS
+
+        headers = {k.decode(): v.decode() for k, v in SECURITY_HEADERS}
+        headers["X-Request-ID"] = request_id_of(request)
         return error_response(
-            request, 500, "internal error; quote the request id when reporting it"
+            request,
+            500,
+            "internal error; quote the request id when reporting it",
+            headers=headers,
         )
