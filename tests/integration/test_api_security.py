@@ -282,23 +282,47 @@ def test_access_log_has_request_id_route_status_and_no_secret(
     assert line["api_key"] == built.keys["read"].split("_")[1]  # the public prefix only
 
 
-def test_unhandled_errors_answer_500_with_only_a_request_id(redis_url: str) -> None:
+def test_database_down_is_503_and_unhandled_errors_500_with_only_a_request_id(
+    redis_url: str,
+) -> None:
+    from fastapi import FastAPI
+
+    from krstock.api.errors import install_error_handlers
+    from krstock.api.middleware import RequestContextMiddleware
+
     missing_db = "postgresql://postgres@127.0.0.1:5432/krstock_does_not_exist"
     built = build_app("gateway", missing_db, redis_url)
     try:
         with TestClient(built.app, raise_server_exceptions=False) as client:
             legacy = client.get("/api/kr/jongga-v2/history/20260205")
-            assert legacy.status_code == 500
-            assert legacy.json() == {
-                "error": "internal error; quote the request id when reporting it"
-            }
+            assert legacy.status_code == 503
+            assert legacy.json() == {"error": "the database is unavailable; retry later"}
             v1 = client.get("/api/v1/runs")
-            assert v1.status_code == 500
-            error = v1.json()["error"]
-            assert error["code"] == "internal_error"
-            assert error["request_id"] == v1.headers["x-request-id"]
-            assert v1.headers["x-content-type-options"] == "nosniff"
+            assert v1.status_code == 503 and v1.headers["retry-after"] == "5"
+            assert v1.json()["error"]["code"] == "database_unavailable"
             for text in (legacy.text, v1.text):
                 assert "krstock_does_not_exist" not in text and "psycopg" not in text.lower()
     finally:
         built.state.close()
+
+    # A bug anywhere: the real handlers answer 500 with the request id and nothing else.
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/api/v1/boom")
+    @app.get("/api/kr/boom")
+    def boom() -> None:
+        raise RuntimeError("SELECT secret FROM api_keys -- Traceback")
+
+    app.add_middleware(RequestContextMiddleware, service="test")
+    with TestClient(app, raise_server_exceptions=False) as client:
+        v1 = client.get("/api/v1/boom")
+        assert v1.status_code == 500
+        error = v1.json()["error"]
+        assert error["code"] == "internal_error"
+        assert error["request_id"] == v1.headers["x-request-id"]
+        assert v1.headers["x-content-type-options"] == "nosniff"
+        legacy = client.get("/api/kr/boom")
+        assert legacy.json() == {"error": "internal error; quote the request id when reporting it"}
+        for text in (v1.text, legacy.text):
+            assert "secret" not in text and "Traceback" not in text

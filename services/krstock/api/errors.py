@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("krstock.api.errors")
@@ -108,6 +109,23 @@ def install_error_handlers(app: FastAPI) -> None:
             message = f"no route {request.method} {request.url.path}"
         headers = dict(exc.headers) if exc.headers else None
         return error_response(request, exc.status_code, message, headers=headers)
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        if not exc.connection_invalidated and not isinstance(exc, OperationalError):
+            return await _unexpected(request, exc)
+        log.warning(
+            "database unavailable: %s",
+            type(exc.orig).__name__,
+            extra={"request_id": request_id_of(request), "path": request.url.path},
+        )
+        return error_response(
+            request,
+            503,
+            "the database is unavailable; retry later",
+            "database_unavailable",
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
