@@ -354,3 +354,59 @@ def test_chatbot_is_rule_based_and_keeps_per_user_memory(env: Env) -> None:
     assert env.get("/api/kr/chatbot/history", headers=user).json() == {"history": []}
     empty = env.client.post("/api/kr/chatbot", json={}, headers=user)
     assert empty.status_code == 400 and empty.json() == {"error": "message is required"}
+
+
+def _wait(env: Env, run_id: str) -> str:
+    import time
+
+    for _ in range(300):
+        status: str = env.get(f"/api/v1/runs/{run_id}").json()["status"]
+        if status in ("SUCCEEDED", "FAILED"):
+            return status
+        time.sleep(0.1)
+    return status
+
+
+def test_jongga_run_status_and_busy_conflict(env: Env) -> None:
+    from sqlalchemy import insert, update
+
+    from krstock.db.models import ScanRun
+
+    write = {"X-API-Key": env.keys["write"]}
+    idle = env.get("/api/kr/jongga-v2/status").json()
+    assert_types(idle, {"isRunning": bool, "status": str})
+    assert idle["status"] == "IDLE" and idle["isRunning"] is False
+    started = env.client.post("/api/kr/jongga-v2/run", json={}, headers=write)
+    assert started.status_code == 202
+    body = started.json()
+    assert body["status"] == "accepted" and isinstance(body["message"], str)
+    assert _wait(env, body["run_id"]) in ("SUCCEEDED", "FAILED")
+    # While a run is active a second one is refused with the forks' 409 body.
+    engine = env.client.app.state.krstock.engine  # type: ignore[attr-defined]
+    run_id = f"busy-{uuid.uuid4().hex[:8]}"
+    with engine.begin() as conn:
+        conn.execute(
+            insert(ScanRun).values(
+                id=run_id, kind="closing-bet", status="RUNNING", progress=10.0, counts={}, params={}
+            )
+        )
+    busy = env.client.post("/api/kr/jongga-v2/run", json={}, headers=write)
+    assert busy.status_code == 409
+    assert busy.json() == {"status": "error", "message": "Already running"}
+    assert env.get("/api/kr/jongga-v2/status").json()["isRunning"] is True
+    with engine.begin() as conn:
+        conn.execute(update(ScanRun).where(ScanRun.id == run_id).values(status="SUCCEEDED"))
+    bad = env.client.post("/api/kr/jongga-v2/run", json={"capital": -5}, headers=write)
+    assert bad.status_code == 400 and "capital" in bad.json()["error"]
+
+
+def test_run_analysis_and_market_gate_update_shapes(env: Env) -> None:
+    write = {"X-API-Key": env.keys["write"]}
+    analysis = env.client.post("/api/run-analysis", headers=write).json()
+    assert analysis["status"] == "started" and isinstance(analysis["message"], str)
+    gate = env.client.post(
+        "/api/kr/market-gate/update", json={"target_date": "20260205"}, headers=write
+    ).json()
+    assert gate["status"] == "started" and gate["target_date"] == "2026-02-05"
+    for run_id in [*analysis["run_ids"], gate["run_id"]]:
+        assert _wait(env, run_id) in ("SUCCEEDED", "FAILED")
