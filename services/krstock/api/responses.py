@@ -23,9 +23,10 @@ def json_response(
     status: int = 200,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """Serialized JSON with a strong ETag; 304 when the client already has this body."""
+    """Serialized JSON with an ETag; 304 when the client already has this body."""
     raw = body if isinstance(body, bytes) else dumps(body)
-    etag = '"' + hashlib.blake2b(raw, digest_size=12).hexdigest() + '"'
+    # Weak: the same JSON may leave gzipped or not, byte-different but semantically equal.
+    etag = 'W/"' + hashlib.blake2b(raw, digest_size=12).hexdigest() + '"'
     extra = dict(headers or {})
     extra["ETag"] = etag
     extra["Cache-Control"] = f"public, max-age={max_age}" if max_age > 0 else "no-cache"
