@@ -95,9 +95,9 @@ def scanjob_bodies(namespace: str | None, name: str, body: kopf.Body, **_: Any) 
 
 @kopf.index(GROUP, VERSION, "signalpolicies")
 def signalpolicy_specs(
-    namespace: str | None, name: str, uid: str, spec: kopf.Spec, **_: Any
+    namespace: str | None, name: str, uid: str, spec: kopf.Spec, status: kopf.Status, **_: Any
 ) -> dict[Any, Any]:
-    return {(namespace, name): {"uid": uid, "spec": _plain(spec)}}
+    return {(namespace, name): {"uid": uid, "spec": _plain(spec), "status": _plain(status)}}
 
 
 def _plain(value: Any) -> Any:
@@ -274,10 +274,29 @@ def _scanjobs(namespace: str | None = None, policy: str | None = None) -> list[d
 
 
 async def _resync_forever(interval: float) -> None:
-    """Level-triggered resync: every ScanJob again, for run status and drift repair."""
+    """Level-triggered resync: every ScanJob again (run status, drift repair), then who uses
+    which SignalPolicy."""
     while True:
         await asyncio.sleep(interval)
         await _reconcile_and_store(_scanjobs(), trigger="resync")
+        try:
+            await _refresh_policy_usage()
+        except ApiException as exc:
+            log.warning("could not refresh SignalPolicy usage: %s", exc)
+
+
+def _policy_usage(namespace: str, name: str) -> dict[str, Any]:
+    users = sorted(b["metadata"]["name"] for b in _scanjobs(namespace, policy=name))
+    return {"usedBy": len(users), "scanJobs": users}
+
+
+async def _refresh_policy_usage() -> None:
+    """Keep each SignalPolicy's ``usedBy``/``scanJobs`` true as ScanJobs come, go and change."""
+    for (namespace, name), entry in _policy_entries().items():
+        usage = _policy_usage(namespace, name)
+        current = entry.get("status") or {}
+        if any(current.get(key) != value for key, value in usage.items()):
+            await STATE.kube.patch_status("signalpolicies", namespace, name, usage)
 
 
 @kopf.on.resume(GROUP, VERSION, "signalpolicies")
@@ -291,8 +310,7 @@ async def signalpolicy_changed(
     users = _scanjobs(namespace, policy=name)
     await _reconcile_and_store(users, trigger="policy")
     patch.status["observedGeneration"] = meta.get("generation")
-    patch.status["usedBy"] = len(users)
-    patch.status["scanJobs"] = sorted(b["metadata"]["name"] for b in users)
+    patch.status.update(_policy_usage(str(namespace), name))
 
 
 @kopf.on.event(GROUP, VERSION, "signalpolicies")

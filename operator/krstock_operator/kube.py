@@ -170,9 +170,15 @@ class Kube:
                 raise
 
     async def patch_scanjob_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        await self.patch_status("scanjobs", namespace, name, status)
+
+    async def patch_status(
+        self, plural: str, namespace: str, name: str, status: dict[str, Any]
+    ) -> None:
+        """Merge-patch the status subresource of one of our custom resources."""
         await self._call(
             "PATCH",
-            SCANJOBS.path(namespace, name, "status"),
+            Kind(GROUP, VERSION, plural).path(namespace, name, "status"),
             body={"status": status},
             content_type=MERGE_PATCH,
         )

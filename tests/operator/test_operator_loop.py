@@ -255,6 +255,14 @@ async def test_policy_change_reaches_the_workers(op: Harness) -> None:
         ),
         "policy status usedBy",
     )
+    # A ScanJob that stops referencing it: the resync brings usedBy down.
+    await op.patch_spec("ScanJob", ns, "daily-vcp", {"policyRef": None})
+    await op.wait_for(
+        lambda: (
+            (op.get(POLICIES, ns, "krstock-default") or {}).get("status", {}).get("scanJobs") == []
+        ),
+        "policy no longer used",
+    )
 
 
 async def test_missing_policy_is_a_condition_and_an_event_then_recovers(op: Harness) -> None:
