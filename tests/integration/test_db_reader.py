@@ -122,6 +122,24 @@ def test_window_for_given_tickers_keeps_unknown_ones_as_nan_rows(seeded: Engine)
     assert list(window.markets) == ["KOSPI", "UNKNOWN"]
 
 
+def test_flow_days_reads_flows_only_for_the_last_dates(seeded: Engine) -> None:
+    with seeded.connect() as conn:
+        recent = load_market_window(conn, D4, 4, flow_days=1)
+        none = load_market_window(conn, D4, 4, flow_days=0)
+        with pytest.raises(ValueError, match="flow_days"):
+            load_market_window(conn, D4, 4, flow_days=-1)
+    nan = np.nan
+    # Only D4's flows are read: D1/D2 flow cells are NaN, prices are untouched.
+    np.testing.assert_array_equal(
+        recent.foreign_net_shares, [[nan] * 4, [nan] * 4, [nan, nan, nan, 7]]
+    )
+    np.testing.assert_array_equal(recent.inst_net_krw[1], [nan, nan, nan, 5200])
+    np.testing.assert_array_equal(recent.close[0], [105, 118, 118, 125])
+    # No flows at all: a ticker that only had flows is not in the window.
+    assert list(none.tickers) == ["000001", "000002"]
+    assert np.isnan(none.foreign_net_shares).all() and np.isnan(none.inst_net_krw).all()
+
+
 def test_window_before_any_data_is_empty(seeded: Engine) -> None:
     with seeded.connect() as conn:
         window = load_market_window(conn, date(2000, 1, 1), 5)

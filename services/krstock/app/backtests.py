@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from krstock.app.finite import finite
 from krstock.app.policies import PolicyLike, resolve_policy
 from krstock.app.recorder import ProgressFn, finish_run, recorded_run
+from krstock.app.scans import FLOW_DAYS
 from krstock.db.reader import load_market_window, load_series, trading_days
 from krstock.domain.backtest import ScanFn, closing_bet_scan, run_backtest
 from krstock.domain.flows import analyze_market_flows
@@ -91,7 +92,9 @@ def run_backtest_over_db(
             if len(replay) == 0:
                 raise LookupError(f"no trading days with prices in [{start}, {end}]")
             # Exits after `end` need a few rows more; they are read only if already in the DB.
-            window = load_market_window(conn, end, len(replay) + LOOKBACK_DAYS)
+            window = load_market_window(
+                conn, end, len(replay) + LOOKBACK_DAYS, flow_days=len(replay) + FLOW_DAYS
+            )
             benchmark = load_series(conn, [KOSPI], end, len(replay) + 1)[KOSPI]
         run.progress(20, f"backtest {strategy}: {len(replay)} days")
         result = run_backtest(

@@ -35,6 +35,8 @@ from krstock.domain.vcp_legacy import scan_legacy_signals
 SCAN_KINDS = ("vcp", "vcp-legacy", "trend-template", "closing-bet")
 # Trading days read per scan: the 12-month RS return and 52-week extremes need ~252.
 WINDOW_DAYS = 260
+# Investor flows read per scan: the longest flow window (60-day sums) — flows are most of the rows.
+FLOW_DAYS = 60
 NEWS_LOOKBACK_DAYS = 2  # the monolith's news window
 KST = ZoneInfo("Asia/Seoul")
 
@@ -253,7 +255,8 @@ def run_scan(
     ) as run:
         with engine.connect() as conn:
             require_prices_on(conn, day)
-            window = load_market_window(conn, day, WINDOW_DAYS)
+            flow_days = 0 if kind == "trend-template" else FLOW_DAYS
+            window = load_market_window(conn, day, WINDOW_DAYS, flow_days=flow_days)
             blocked = _gate_blocks(conn, day, resolved)
             run.progress(30, f"{kind}: read {window.shape[0]} tickers × {window.shape[1]} days")
             extra: dict[str, Any] = {}

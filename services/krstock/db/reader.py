@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,8 @@ from psycopg import sql
 from sqlalchemy import Connection, text
 
 from krstock.domain.market import MarketWindow, SeriesWindow
+
+ONE_DAY = timedelta(days=1)
 
 # Stock flags exposed in MarketWindow.flags (key: stocks column).
 FLAG_COLUMNS = {
@@ -57,7 +59,7 @@ WITH flows AS (
         sum(net_value) FILTER (WHERE investor = 'foreign') AS foreign_krw,
         sum(net_value) FILTER (WHERE investor = 'institution') AS inst_krw
     FROM investor_flows
-    WHERE date BETWEEN {lo} AND {hi} {flow_tickers}
+    WHERE date BETWEEN {flow_lo} AND {hi} {flow_tickers}
     GROUP BY ticker, date
 ), prices AS (
     SELECT ticker, date, open, high, low, close, volume, trading_value, halted
@@ -167,13 +169,22 @@ def _empty_window(tickers: np.ndarray, dates: np.ndarray) -> dict[str, np.ndarra
 
 
 def load_market_window(
-    conn: Connection, end: date, days: int, tickers: Sequence[str] | None = None
+    conn: Connection,
+    end: date,
+    days: int,
+    tickers: Sequence[str] | None = None,
+    *,
+    flow_days: int | None = None,
 ) -> MarketWindow:
     """The last ``days`` trading dates up to ``end`` for every ticker (or ``tickers``).
 
     Tickers are sorted; requested tickers without any row are kept as all-NaN rows. A cell with
-    no row is NaN (flows too: never 0); ``halted`` is False there.
+    no row is NaN (flows too: never 0); ``halted`` is False there. ``flow_days`` reads investor
+    flows only for the last that many dates (the engines' longest flow window is 60 days; flows
+    are most of the rows), leaving earlier flow cells NaN; None reads them for every date.
     """
+    if flow_days is not None and flow_days < 0:
+        raise ValueError(f"flow_days must be >= 0, got {flow_days}")
     dates = trading_days(conn, end, days)
     if tickers is not None:
         bad = [t for t in tickers if not isinstance(t, str) or len(t) != 6]
@@ -182,8 +193,12 @@ def load_market_window(
     if len(dates) == 0:
         frame = pd.DataFrame(columns=["ticker", "date", *_VALUE_COLUMNS, "halted"])
     else:
+        flow_from = 0 if flow_days is None else max(0, len(dates) - flow_days)
+        # With flow_days=0 the range is empty (lo > hi): no flow row is read.
+        flow_lo = dates[flow_from].item() if flow_from < len(dates) else dates[-1].item() + ONE_DAY
         query = sql.SQL(_WINDOW).format(
             lo=sql.Literal(dates[0].item()),
+            flow_lo=sql.Literal(flow_lo),
             hi=sql.Literal(dates[-1].item()),
             flow_tickers=_ticker_filter(tickers),
             price_tickers=_ticker_filter(tickers),
