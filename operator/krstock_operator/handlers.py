@@ -274,15 +274,18 @@ def _scanjobs(namespace: str | None = None, policy: str | None = None) -> list[d
 
 
 async def _resync_forever(interval: float) -> None:
-    """Level-triggered resync: every ScanJob again (run status, drift repair), then who uses
-    which SignalPolicy."""
+    """Level-triggered resync: the policies ConfigMaps, every ScanJob again (run status, drift
+    repair), then who uses which SignalPolicy."""
     while True:
         await asyncio.sleep(interval)
-        await _reconcile_and_store(_scanjobs(), trigger="resync")
         try:
+            for namespace in sorted({ns for ns, _ in _policy_entries()}):
+                await _sync_policies(namespace)  # repairs a deleted or edited ConfigMap too
+            await _reconcile_and_store(_scanjobs(), trigger="resync")
             await _refresh_policy_usage()
-        except ApiException as exc:
-            log.warning("could not refresh SignalPolicy usage: %s", exc)
+        except Exception:  # the loop must outlive any one bad round
+            metrics.ERRORS.labels(kind="unexpected").inc()
+            log.exception("resync round failed; the next one retries")
 
 
 def _policy_usage(namespace: str, name: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from krstock.api.errors import ApiError
+from krstock.config import get_settings
 from krstock.db.models import DailyPrice, ScanRun
 
 log = logging.getLogger("krstock.api.dispatch")
@@ -144,6 +145,8 @@ def _local_kwargs(engine: Engine, kwargs: dict[str, Any]) -> dict[str, Any]:
     out.setdefault("end", day)
     if "policy_name" in out:
         out["policy"] = out.pop("policy_name")
+    # Collection reads from the configured market source (the demo's synthetic market, KRX, ...).
+    out.setdefault("source", get_settings().market_source)
     return out
 
 

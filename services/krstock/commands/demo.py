@@ -72,7 +72,7 @@ def run_demo(
 
     started = time.perf_counter()
     url, db_mode = _database_url(pgdata)
-    os.environ.setdefault("KRSTOCK_MARKET_SOURCE", source)
+    os.environ["KRSTOCK_MARKET_SOURCE"] = source  # the daily runs collect from the same source
     get_settings.cache_clear()
     settings = get_settings()
     upgrade(url, "head")
