@@ -355,9 +355,16 @@ def test_celery_mode_enqueues_the_task_by_name_on_its_queue(
     keys = make_keys(built.state, prefix="celery")
     try:
         with TestClient(built.app) as http:
+            rejected = http.post(
+                "/api/v1/runs",
+                json={"kind": "closing_bet", "params": {"capital": 1}},
+                headers={"X-API-Key": keys["write"]},
+            )
+            assert rejected.status_code == 400
+            assert "unknown params for a closing_bet run: capital" in rejected.text
             r = http.post(
                 "/api/v1/runs",
-                json={"kind": "closing_bet", "date": "2026-02-05", "params": {"capital": 1}},
+                json={"kind": "closing_bet", "date": "2026-02-05"},
                 headers={"X-API-Key": keys["write"]},
             )
             assert r.status_code == 202, r.text
@@ -369,7 +376,6 @@ def test_celery_mode_enqueues_the_task_by_name_on_its_queue(
         assert message["headers"]["task"] == "krstock.run_scan"
         args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
         assert args == []
-        # Only arguments the task accepts are sent (``capital`` is not one of run_scan's).
         assert kwargs == {"run_id": run_id, "kind": "closing-bet", "scan_date": "2026-02-05"}
     finally:
         client.delete("scan")

@@ -26,52 +26,52 @@ from krstock.db.models import DailyPrice, ScanRun
 log = logging.getLogger("krstock.api.dispatch")
 
 
+_DAY_ARGS_DEFAULT = ("scan_date", "policy_name")
+
+
 @dataclass(frozen=True)
 class RunKind:
     record_kind: str  # scan_runs.kind, spelled as the worker and krstock.app spell it
     function: str | None  # in krstock.app.runs (None: composed here, see _run_pipeline)
     task: str  # Celery task name
     fixed: tuple[tuple[str, Any], ...] = ()  # arguments implied by the kind
-    task_args: tuple[str, ...] = ("scan_date", "policy_name")  # what the task accepts
+    task_args: tuple[str, ...] = _DAY_ARGS_DEFAULT  # what the task accepts
 
 
+_SCAN_ARGS = ("kind", "scan_date", "policy_name")
+_DAY_ARGS = ("scan_date", "policy_name")
+# task_args: the keyword arguments each worker task accepts (krstock.worker.tasks signatures).
 RUN_KINDS: dict[str, RunKind] = {
-    "vcp": RunKind(
-        "vcp",
-        "run_scan",
-        "krstock.run_scan",
-        (("kind", "vcp"),),
-        ("kind", "scan_date", "policy_name"),
-    ),
+    "vcp": RunKind("vcp", "run_scan", "krstock.run_scan", (("kind", "vcp"),), _SCAN_ARGS),
     "vcp_legacy": RunKind(
-        "vcp-legacy",
-        "run_scan",
-        "krstock.run_scan",
-        (("kind", "vcp-legacy"),),
-        ("kind", "scan_date", "policy_name"),
+        "vcp-legacy", "run_scan", "krstock.run_scan", (("kind", "vcp-legacy"),), _SCAN_ARGS
     ),
     "trend_template": RunKind(
         "trend-template",
         "run_scan",
         "krstock.run_scan",
         (("kind", "trend-template"),),
-        ("kind", "scan_date", "policy_name"),
+        _SCAN_ARGS,
     ),
     "closing_bet": RunKind(
-        "closing-bet",
-        "run_scan",
-        "krstock.run_scan",
-        (("kind", "closing-bet"),),
-        ("kind", "scan_date", "policy_name"),
+        "closing-bet", "run_scan", "krstock.run_scan", (("kind", "closing-bet"),), _SCAN_ARGS
     ),
     "market_gate": RunKind("market-gate", "run_market_gate", "krstock.run_market_gate"),
     "collect": RunKind(
-        "collect", "run_collect", "krstock.run_collect", (), ("scan_date", "tickers")
+        "collect",
+        "run_collect",
+        "krstock.run_collect",
+        (),
+        ("scan_date", "start", "end", "source", "tickers", "source_options"),
     ),
-    "track": RunKind("track", "run_track", "krstock.run_track"),
+    "track": RunKind("track", "run_track", "krstock.run_track", (), _DAY_ARGS),
     "analyze": RunKind("ai-analysis", "run_analysis", "krstock.run_analyze", (), ("scan_date",)),
     "pipeline": RunKind(
-        "pipeline", None, "krstock.run_pipeline", (), ("scan_date", "scans", "force")
+        "pipeline",
+        None,
+        "krstock.run_pipeline",
+        (),
+        ("scan_date", "source", "scans", "collect_days", "source_options", "force"),
     ),
     "backtest": RunKind(
         "backtest",
@@ -81,6 +81,14 @@ RUN_KINDS: dict[str, RunKind] = {
         ("strategy", "start", "end", "policy_name"),
     ),
 }
+
+
+def extra_params(kind: str) -> tuple[str, ...]:
+    """The ``params`` keys a caller may pass for ``kind`` (beyond date, policy and scanjob)."""
+    spec = RUN_KINDS[kind]
+    return tuple(a for a in spec.task_args if a not in {"kind", "scan_date", "policy_name"})
+
+
 ACTIVE = ("PENDING", "RUNNING")
 # One producer app per broker URL (its connection pool is reused across requests).
 _CELERY_APPS: dict[str | None, Any] = {}
@@ -138,7 +146,10 @@ def latest_data_day(engine: Engine) -> date:
 
 def _local_kwargs(engine: Engine, kwargs: dict[str, Any]) -> dict[str, Any]:
     """krstock.app.runs arguments: ``day`` (and ``start``/``end`` for collect)."""
-    out = dict(kwargs)
+    out = {
+        k: date.fromisoformat(v) if k in ("start", "end") and isinstance(v, str) else v
+        for k, v in kwargs.items()
+    }
     day = out.pop("scan_date", None) or latest_data_day(engine)
     out["day"] = day
     out.setdefault("start", day)

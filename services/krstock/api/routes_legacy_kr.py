@@ -691,7 +691,9 @@ def router() -> APIRouter:
             capital = body["capital"]
             if not isinstance(capital, int) or not 0 < capital <= 10**13:
                 return JSONResponse({"error": "capital must be a positive integer (KRW)"}, 400)
-            params["capital"] = capital
+            # Sizing capital is a SignalPolicy setting (KRSTOCK_CAPITAL_KRW for the default);
+            # a per-request value is recorded on the run but does not change the engine.
+            params["requested_capital"] = capital
         target = body.get("target_date")
         on = _legacy_date(str(target)) if target else None
         try:

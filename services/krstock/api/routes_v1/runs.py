@@ -88,6 +88,14 @@ def router() -> APIRouter:
         state = get_state(request)
         if len(str(body.params)) > 4000:
             raise ApiError(400, "params are too large (4000 characters max)")
+        allowed = dispatch.extra_params(body.kind)
+        unknown = sorted(set(body.params) - set(allowed))
+        if unknown:
+            raise ApiError(
+                400,
+                f"unknown params for a {body.kind} run: {', '.join(unknown)}; "
+                f"accepted: {', '.join(allowed) or 'none'}",
+            )
         scan_date = validation.optional_date(body.date)
         # Scans belong to the scanner service, analyses to the analyzer, when they run on
         # their own: the gateway forwards the trigger (never retried: a POST is not idempotent).
