@@ -1,0 +1,54 @@
+"""`krstock serve`: the real command starts a service on loopback; without a database it says so."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.integration
+CLI = [sys.executable, "-c", "from krstock.cli import main; main()"]
+
+
+def test_serve_starts_a_service_that_answers_its_probes(db_url: str, redis_url: str) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "KRSTOCK_DATABASE_URL": db_url, "KRSTOCK_REDIS_URL": redis_url}
+    proc = subprocess.Popen(
+        [*CLI, "serve", "analyzer", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1.0)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        assert ready.status_code == 200 and ready.json()["service"] == "analyzer"
+        assert httpx.get(f"http://127.0.0.1:{port}/analyses").json()["count"] == 0
+        assert "krstock_http_requests_total" in httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_serve_without_a_database_is_a_clear_error() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "KRSTOCK_DATABASE_URL"}
+    env["KRSTOCK_DATABASE_URL"] = ""
+    done = subprocess.run(
+        [*CLI, "serve", "gateway"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert "KRSTOCK_DATABASE_URL" in done.stderr
