@@ -98,6 +98,20 @@ async def test_create_builds_children_with_owner_references_and_status(op: Harne
     assert op.condition(ns, "daily-vcp", "Ready")["status"] == "True"
     assert op.condition(ns, "daily-vcp", "Scheduled")["reason"] == "CronJobActive"
     assert op.condition(ns, "daily-vcp", "Degraded")["status"] == "False"
+    # Level-triggered: a hand edit of a child is undone by the next resync.
+    response = await op.server.client.patch(
+        f"/apis/batch/v1/namespaces/{ns}/cronjobs/daily-vcp",
+        json={"spec": {"schedule": "0 0 * * *", "suspend": True}},
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert response.status == 200
+    await op.wait_for(
+        lambda: (
+            (c := op.get(CRONJOBS, ns, "daily-vcp")["spec"])["schedule"] == "10 16 * * 1-5"
+            and c["suspend"] is False
+        ),
+        "the drift repaired",
+    )
     # No finalizer: nothing outside the cluster needs cleaning.
     assert not op.get(SCANJOBS, ns, "daily-vcp")["metadata"].get("finalizers")
 
@@ -255,6 +269,12 @@ async def test_policy_change_reaches_the_workers(op: Harness) -> None:
         ),
         "policy status usedBy",
     )
+    # Someone deletes the policies ConfigMap: the resync writes it again.
+    response = await op.server.client.delete(
+        f"/api/v1/namespaces/{ns}/configmaps/krstock-signalpolicies"
+    )
+    assert response.status == 200
+    await op.wait_for(lambda: op.get(CONFIGMAPS, ns, "krstock-signalpolicies"), "ConfigMap back")
     # A ScanJob that stops referencing it: the resync brings usedBy down.
     await op.patch_spec("ScanJob", ns, "daily-vcp", {"policyRef": None})
     await op.wait_for(
