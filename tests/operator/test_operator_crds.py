@@ -198,6 +198,7 @@ BAD_SCANJOBS = [
     (_scanjob(workers={"resources": {"limits": {"memory": "lots"}}}), "does not match"),
     (_scanjob(queue="heavy"), "queue must be one of collect, scan, ai, maintenance"),
     (_scanjob(policyRef={"name": ""}), "policyRef.name must not be empty"),
+    (_scanjob(policyRef={"name": "p" * 44}), "limited to 43 characters"),
     (_scanjob(startingDeadlineSeconds=5), "at least 10"),
     (_scanjob(successfulJobsHistoryLimit=-1), "at least 0"),
     (_scanjob(name="x" * 41), "limited to 40 characters"),
@@ -265,3 +266,10 @@ def test_policy_example_spec_is_untouched_by_copying() -> None:
     before = copy.deepcopy(obj)
     validate(POLICY, obj)
     assert obj == before
+
+
+def test_signalpolicy_names_fit_the_runs_policy_field() -> None:
+    long_name = {**_policy({}), "metadata": {"name": "p" * 44}}
+    assert any("limited to 43 characters" in e for e in validate(POLICY, long_name))
+    assert validate(POLICY, {**_policy({}), "metadata": {"name": "p" * 43}}) == []
+    assert len("/etc/krstock/sp/" + "p" * 43 + ".json") == 64  # the API's policy max_length
