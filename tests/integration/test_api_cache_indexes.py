@@ -69,7 +69,6 @@ def test_bus_events_invalidate_the_matching_cache_groups(redis_url: str) -> None
     invalidator = CacheInvalidator(redis_url, cache, block_ms=100)
     invalidator.start()
     try:
-        time.sleep(0.3)  # the reader starts at "$": events from now on
         cache.set("signals", "a", b"[1]", 60)
         cache.set("gate", "b", b"[2]", 60)
         broker.publish(SignalCreated(day=date(2026, 2, 10), strategy="vcp-legacy", ticker="005930"))

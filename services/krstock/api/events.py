@@ -26,8 +26,20 @@ class CacheInvalidator:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="cache-invalidator", daemon=True)
         self.handled = 0
+        self._streams: dict[str, str] = {}
 
     def start(self) -> None:
+        """Pin each stream's current end now, so that every event published after ``start``
+        returns is seen (a bare "$" would only mean "after the first read call")."""
+        self._streams = {}
+        for event_type in EVENT_INVALIDATES:
+            key = STREAM_PREFIX + event_type
+            try:
+                last: Any = self.client.xrevrange(key, count=1)
+            except redis.RedisError:
+                last = []
+            ident = last[0][0] if last else b"0-0"
+            self._streams[key] = ident.decode() if isinstance(ident, bytes) else str(ident)
         self._thread.start()
 
     def stop(self) -> None:
@@ -36,7 +48,7 @@ class CacheInvalidator:
         self.client.close()
 
     def _loop(self) -> None:
-        streams: dict[str, str] = {STREAM_PREFIX + t: "$" for t in EVENT_INVALIDATES}
+        streams = self._streams
         while not self._stop.is_set():
             try:
                 replies: Any = self.client.xread(
