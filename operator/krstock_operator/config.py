@@ -33,6 +33,8 @@ class OperatorSettings(BaseSettings):
     worker_heartbeat_file: str = "/tmp/krstock-worker-heartbeat"
     worker_ready_file: str = "/tmp/krstock-worker-ready"
     worker_heartbeat_max_age_s: int = Field(default=120, ge=10)
+    # `krstock worker --metrics-port`: task and queue-length metrics for Prometheus (0: off).
+    worker_metrics_port: int = Field(default=9808, ge=0, le=65535)
     # Periodic level-triggered resync of every ScanJob (status from the API, drift repair).
     resync_seconds: float = Field(default=60.0, gt=0)
     resync_concurrency: int = Field(default=8, ge=1, le=100)  # ScanJobs reconciled at once

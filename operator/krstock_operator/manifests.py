@@ -186,12 +186,17 @@ def worker_deployment(
         {"name": "KRSTOCK_WORKER_READY_FILE", "value": settings.worker_ready_file},
     ]
     annotations = {POLICY_DIGEST_ANNOTATION: ctx.policy.digest if ctx.policy else "defaults"}
+    args = ["--concurrency", str(spec.workers.concurrency)]
+    if settings.worker_metrics_port:
+        args += ["--metrics-port", str(settings.worker_metrics_port)]
+        annotations["prometheus.io/scrape"] = "true"
+        annotations["prometheus.io/port"] = str(settings.worker_metrics_port)
     container: dict[str, Any] = {
         "name": "worker",
         "image": settings.image,
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["krstock", "worker", "--queues", queue],
-        "args": ["--concurrency", str(spec.workers.concurrency)],
+        "args": args,
         "env": env,
         "resources": spec.workers.resources or DEFAULT_RESOURCES,
         "volumeMounts": mounts,
@@ -217,6 +222,10 @@ def worker_deployment(
     env_from = _env_from(settings)
     if env_from:
         container["envFrom"] = env_from
+    if settings.worker_metrics_port:
+        container["ports"] = [
+            {"name": "metrics", "containerPort": settings.worker_metrics_port, "protocol": "TCP"}
+        ]
     deployment_spec: dict[str, Any] = {
         "selector": {"matchLabels": selector},
         "template": {

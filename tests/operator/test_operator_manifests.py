@@ -111,7 +111,9 @@ def test_scheduled_vcp_with_keda() -> None:
     pod = deployment["template"]["spec"]
     container = pod["containers"][0]
     assert container["command"] == ["krstock", "worker", "--queues", "scan"]
-    assert container["args"] == ["--concurrency", "2"]
+    assert container["args"] == ["--concurrency", "2", "--metrics-port", "9808"]
+    assert container["ports"] == [{"name": "metrics", "containerPort": 9808, "protocol": "TCP"}]
+    assert deployment["template"]["metadata"]["annotations"]["prometheus.io/port"] == "9808"
     assert container["resources"] == {
         "requests": {"cpu": "500m", "memory": "1Gi"},
         "limits": {"memory": "2Gi"},
