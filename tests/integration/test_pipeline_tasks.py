@@ -130,3 +130,43 @@ def test_backtest_task_runs_the_use_case_once_per_run_id(eager: WorkerContext) -
     with eager.engine.connect() as conn:
         rows = conn.execute(text("select status from scan_runs where id = 'bt-1'")).all()
     assert [r.status for r in rows] == ["SUCCEEDED"]
+
+
+def test_price_refresh_marks_open_signals_on_trading_days_only(
+    eager: WorkerContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import date, datetime
+
+    from sqlalchemy import text
+
+    from krstock.worker import tasks
+    from krstock.worker.calendar import KST
+    from krstock.worker.schedules import beat_schedule, default_jobs
+
+    with eager.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO daily_prices (ticker, date, open, high, low, close, volume) VALUES "
+                "('005930', :d1, 100, 100, 100, 100, 10), ('005930', :d2, 100, 110, 100, 110, 10)"
+            ),
+            {"d1": date(2026, 11, 19), "d2": date(2026, 11, 20)},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO signals (strategy, ticker, signal_date, status, entry_price) "
+                "VALUES ('vcp-legacy', '005930', :d1, 'OPEN', 100)"
+            ),
+            {"d1": date(2026, 11, 19)},
+        )
+    # Sunday: nothing is touched.
+    monkeypatch.setattr(tasks, "kst_now", lambda: datetime(2026, 11, 22, 10, 0, tzinfo=KST))
+    assert tasks.refresh_prices.apply().result["skipped"] == "not a KRX trading day"
+    # Friday in the session: the open signal gets the latest bar's close and its return.
+    monkeypatch.setattr(tasks, "kst_now", lambda: datetime(2026, 11, 20, 10, 0, tzinfo=KST))
+    assert tasks.refresh_prices.apply().result == {"updated": 1}
+    with eager.engine.connect() as conn:
+        price, ret = conn.execute(text("SELECT current_price, return_pct FROM signals")).one()
+    assert (price, ret) == (110, 10.0)
+    entry = beat_schedule(default_jobs())["krstock-refresh-prices"]
+    assert entry["task"] == "krstock.refresh_prices"
+    assert entry["options"] == {"queue": "maintenance"}

@@ -19,6 +19,7 @@ TASK_QUEUES: dict[str, str] = {
     "krstock.run_pipeline": "maintenance",
     "krstock.pipeline_step_done": "maintenance",
     "krstock.scheduled": "maintenance",
+    "krstock.refresh_prices": "maintenance",
 }
 
 # Scan kinds accepted by ``krstock.run_scan`` (the API's underscore spellings are aliases).

@@ -198,6 +198,12 @@ def beat_schedule(jobs: dict[str, ScheduledJob]) -> dict[str, dict[str, Any]]:
             "kwargs": {"job": job.name},
             "options": {"queue": "maintenance"},
         }
+    # Open signals marked to market every 5 minutes through the session (09:00-15:55 KST).
+    schedule["krstock-refresh-prices"] = {
+        "task": "krstock.refresh_prices",
+        "schedule": crontab(minute="*/5", hour="9-15", day_of_week="mon-fri"),
+        "options": {"queue": "maintenance"},
+    }
     return schedule
 
 

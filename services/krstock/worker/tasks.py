@@ -703,3 +703,21 @@ def scheduled(self: Any, *, job: str, fired_at: str | None = None) -> dict[str, 
         return {"job": job, "action": plan.action, "reason": plan.reason}
     self.app.send_task(plan.task, kwargs=plan.kwargs, countdown=plan.countdown_s or None)
     return {"job": job, "action": plan.action, "reason": plan.reason, "task": plan.task}
+
+
+@shared_task(name="krstock.refresh_prices", **RETRY_OPTIONS)
+def refresh_prices(self: Any) -> dict[str, Any]:
+    """The monolith's 5-minute refresher: mark every OPEN signal to market (current price and
+    return) from the best source available, during KRX sessions only."""
+    from krstock.api.cache import JsonCache
+    from krstock.api.prices import refresh_open_signals
+    from krstock.api.settings import get_api_settings
+
+    ctx = _ctx()
+    calendar = KrxCalendar(ctx.pipeline.krx_extra_holidays, ctx.pipeline.krx_extra_trading_days)
+    now = kst_now()
+    if not calendar.is_trading_day(now.date()):
+        return {"updated": 0, "skipped": "not a KRX trading day"}
+    api = get_api_settings()
+    updated = refresh_open_signals(ctx.engine, JsonCache(ctx.redis, api.cache_prefix))
+    return {"updated": updated}
