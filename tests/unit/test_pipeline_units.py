@@ -72,8 +72,11 @@ def test_celery_configuration_is_the_reliable_one() -> None:
     assert scan["time_limit"] == 600 and scan["soft_time_limit"] == 570
     longest = max(a["time_limit"] for a in conf.task_annotations.values())
     assert conf.broker_transport_options["visibility_timeout"] > longest
-    assert {e["task"] for e in conf.beat_schedule.values()} == {"krstock.scheduled"}
-    assert len(conf.beat_schedule) == 7
+    assert {e["task"] for e in conf.beat_schedule.values()} == {
+        "krstock.scheduled",
+        "krstock.refresh_prices",
+    }
+    assert len(conf.beat_schedule) == 8  # seven monolith jobs + the 5-minute price refresh
     with pytest.raises(ValueError, match="KRSTOCK_REDIS_URL"):
         create_app(Settings(redis_url=None), pipeline, eager=False)
 
