@@ -30,7 +30,7 @@ from krstock_operator import config as operator_config
 from krstock_operator.crdgen import scanjob_crd, signalpolicy_crd
 
 ROOT = Path(__file__).resolve().parents[2]
-HANDLERS = ROOT / "operator" / "krstock_operator" / "handlers.py"
+HANDLERS = "krstock_operator.handlers"
 SCANJOBS = "krstock.io/v1alpha1/scanjobs"
 POLICIES = "krstock.io/v1alpha1/signalpolicies"
 
@@ -224,13 +224,16 @@ async def running_operator(*, keda: bool) -> AsyncIterator[Harness]:
         operator_config.get_settings.cache_clear()
         registry = kopf.OperatorRegistry()
         kopf.set_default_registry(registry)
+        # A fresh import per operator: its handlers land in this registry, its state starts empty.
+        sys.modules.pop(HANDLERS, None)
         runner = kopf.testing.KopfRunner(
             [
                 "run",
                 "--standalone",
                 "--all-namespaces",
                 f"--liveness=http://127.0.0.1:{liveness_port}/healthz",
-                str(HANDLERS),
+                "--module",
+                HANDLERS,
             ],
             registry=registry,
             timeout=15,
