@@ -22,13 +22,15 @@ from typing import Any
 
 
 def build_request(args: argparse.Namespace) -> dict[str, Any]:
-    params: dict[str, str] = {}
+    params: dict[str, Any] = {}
     for item in args.param:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise SystemExit(f"--param {item!r} is not KEY=VALUE")
         params[key] = value
     body: dict[str, Any] = {"kind": args.kind, "scanjob": args.scanjob, "params": params}
+    if args.tickers:  # a list, as the tasks that take tickers (collect) expect
+        body["params"]["tickers"] = [t.strip() for t in args.tickers.split(",") if t.strip()]
     if args.policy:
         body["policy"] = args.policy
     if args.date:
@@ -68,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policy", help="SignalPolicy file the workers load (or a preset name)")
     parser.add_argument("--date", help="trading day YYYY-MM-DD (default: the latest data)")
     parser.add_argument("--param", action="append", default=[], help="extra KEY=VALUE argument")
+    parser.add_argument("--tickers", help="comma-separated KRX tickers (sent as a list)")
     parser.add_argument("--timeout", type=float, default=30.0, help="HTTP timeout in seconds")
     args = parser.parse_args(argv)
     body = build_request(args)

@@ -331,6 +331,8 @@ def enqueue_command(owner: Owner, spec: ScanJobSpec, ctx: ClusterContext) -> lis
     ]
     if ctx.policy is not None:
         command += ["--policy", policy_file(ctx.policy.name)]
+    if spec.tickers:  # honoured by the tasks that take tickers (collect); kept on the run record
+        command += ["--tickers", ",".join(spec.tickers)]
     for key, value in sorted(spec.parameters.items()):
         command += ["--param", f"{key}={value}"]
     return command

@@ -156,7 +156,7 @@ SPEC_SCHEMA: dict[str, Any] = {
                 },
                 "tickers": {
                     "type": "array",
-                    "maxItems": 3000,
+                    "maxItems": 400,  # a run's params stay under the API's 4,000 characters
                     "items": {"type": "string", "maxLength": 6},
                     "description": "explicit 6-character KRX tickers (e.g. 005930)",
                     "x-kubernetes-validations": [

@@ -187,6 +187,7 @@ BAD_SCANJOBS = [
     (_scanjob(timeZone=""), "timeZone must not be empty"),
     (_scanjob(universe={"tickers": ["5930"]}), "6-character KRX codes"),
     (_scanjob(universe={"tickers": ["0059301"]}), "is too long"),  # maxLength 6
+    (_scanjob(universe={"tickers": ["005930"] * 401}), "is too long"),  # maxItems 400
     (_scanjob(universe={"markets": ["NASDAQ"]}), "markets must be among"),
     (_scanjob(universe={"markets": []}), "at least one market or one ticker"),
     (_scanjob(universe={"topByTradingValue": 0}), "between 1 and 5000"),

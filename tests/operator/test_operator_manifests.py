@@ -189,7 +189,10 @@ def test_hpa_mode_builds_a_cpu_hpa() -> None:
     job = next(c for c in children.values() if c["kind"] == "Job")
     command = job["spec"]["template"]["spec"]["containers"][0]["command"]
     assert command[command.index("--kind") + 1] == "backtest"
-    assert command[-4:] == ["--param", "end=2025-12-30", "--param", "start=2025-01-02"]
+    assert command[command.index("--tickers") + 1] == "005930,000660,035420,035720"
+    assert command[-6:] == [
+        "--param", "end=2025-12-30", "--param", "start=2025-01-02", "--param", "strategy=vcp",
+    ]  # fmt: skip
 
 
 def test_no_policy_means_no_policy_file() -> None:

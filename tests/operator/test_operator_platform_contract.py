@@ -37,3 +37,15 @@ def test_probe_files_are_where_the_worker_writes_them() -> None:
     assert operator.worker_ready_file == worker.worker_ready_file
     # Liveness tolerates several missed heartbeats, never fewer than two.
     assert operator.worker_heartbeat_max_age_s >= 2 * worker.worker_heartbeat_interval_s
+
+
+def test_example_parameters_reach_their_task() -> None:
+    """The API drops arguments a task does not take: the examples must not rely on any."""
+    from pathlib import Path
+
+    import yaml
+
+    for path in sorted((Path(__file__).resolve().parents[2] / "examples").glob("scanjob-*.yaml")):
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))["spec"]
+        accepted = dispatch.RUN_KINDS[RUN_KINDS[spec["scanner"]]].task_args
+        assert set(spec.get("parameters", {})) <= set(accepted), path.name

@@ -168,7 +168,8 @@ def test_enqueue_exit_codes(code: int, exit_code: int, monkeypatch: pytest.Monke
     server, url, bodies = _serve_status(code)
     monkeypatch.setenv("KRSTOCK_API_KEY", "k-write")
     try:
-        argv = ["--api", url, "--kind", "vcp", "--scanjob", "ns/job", "--param", "start=2025-01-02"]
+        argv = ["--api", url, "--kind", "vcp", "--scanjob", "ns/job", "--param", "start=2025-01-02",
+                "--tickers", "005930, 000660"]  # fmt: skip
         assert enqueue.main([*argv, "--policy", "/etc/krstock/p/job.json"]) == exit_code
     finally:
         server.shutdown()
@@ -177,7 +178,7 @@ def test_enqueue_exit_codes(code: int, exit_code: int, monkeypatch: pytest.Monke
     assert sent["json"] == {
         "kind": "vcp",
         "scanjob": "ns/job",
-        "params": {"start": "2025-01-02"},
+        "params": {"start": "2025-01-02", "tickers": ["005930", "000660"]},
         "policy": "/etc/krstock/p/job.json",
     }
 
