@@ -8,12 +8,14 @@ conversion to a CSV stream), never per row, except JSONB and array values which 
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import orjson
 import pandas as pd
 import psycopg
@@ -23,6 +25,8 @@ from sqlalchemy import Connection
 NULL = r"\N"
 _INTEGER_TYPES = {"bigint", "integer", "smallint"}
 _COPY_CHUNK = 1 << 20
+_CSV_SPECIAL = (",", '"', "\n", "\r")
+ObjectArray = npt.NDArray[np.object_]
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,180 @@ def _copy_ready(frame: pd.DataFrame, types: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
+def _int_texts(series: pd.Series) -> ObjectArray:
+    missing = series.isna().to_numpy()
+    if isinstance(series.dtype, np.dtype):  # numpy ints (any width, unsigned too) have no NA
+        values = series.to_numpy()
+    else:
+        values = series.to_numpy(dtype=np.int64, na_value=0)
+    out = np.array(list(map(str, values.tolist())), dtype=object)
+    out[missing] = NULL
+    return out
+
+
+def _float_texts(series: pd.Series) -> ObjectArray:
+    values = series.to_numpy(dtype=np.float64)
+    # repr is the shortest text that reads back as the same double (what to_csv writes too).
+    out = np.array(list(map(repr, values.tolist())), dtype=object)
+    out[np.isnan(values)] = NULL
+    return out
+
+
+def _bool_texts(series: pd.Series) -> ObjectArray:
+    missing = series.isna().to_numpy()
+    values = series.to_numpy(dtype=bool, na_value=False)
+    out = np.where(values, "True", "False").astype(object)  # what to_csv writes
+    out[missing] = NULL
+    return out
+
+
+def _string_texts(series: pd.Series) -> ObjectArray | None:
+    """CSV fields of a column of str (None/NaN = NULL); None when it holds anything else."""
+    if not isinstance(series.dtype, pd.StringDtype) and pd.api.types.infer_dtype(
+        series, skipna=True
+    ) not in ("string", "empty"):
+        return None
+    missing = series.isna().to_numpy()
+    values = series.to_numpy(dtype=object, copy=True)
+    values[missing] = ""
+    joined = "".join(values.tolist())
+    if any(c in joined for c in _CSV_SPECIAL) or NULL in values:
+        # Quoted fields keep delimiters, quotes and newlines, and a quoted \N is text, not NULL.
+        values = np.array(['"' + v.replace('"', '""') + '"' for v in values], dtype=object)
+    values[missing] = NULL
+    return values
+
+
+def _csv_fields(series: pd.Series) -> ObjectArray | None:
+    """One column as CSV field texts (vectorized per column); None for a dtype not covered."""
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return _bool_texts(series)
+    if pd.api.types.is_integer_dtype(dtype):
+        return _int_texts(series)
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        return _float_texts(series)
+    if pd.api.types.is_object_dtype(dtype) or isinstance(dtype, pd.StringDtype):
+        return _string_texts(series)
+    return None
+
+
+def _csv_payload(ready: pd.DataFrame) -> bytes:
+    """The COPY CSV stream. Common column types are formatted per column and the rows joined in
+    C (about 2x faster than ``DataFrame.to_csv``); any other dtype uses ``to_csv``."""
+    fields = [_csv_fields(ready[name]) for name in ready.columns]
+    if all(f is not None for f in fields):
+        columns = [f.tolist() for f in fields if f is not None]
+        return ("\n".join(map(",".join, zip(*columns, strict=True))) + "\n").encode()
+    buffer = io.StringIO()
+    ready.to_csv(buffer, index=False, header=False, na_rep=NULL, lineterminator="\n")
+    return buffer.getvalue().encode()
+
+
+_BINARY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags 0, no extension
+_PG_EPOCH_DAYS = 10_957  # 2000-01-01, day 0 of PostgreSQL's binary dates
+_BINARY_INTS = {"bigint": ">i8", "integer": ">i4", "smallint": ">i2"}
+_BINARY_TEXT = re.compile(r"text|character varying(\(\d+\))?")
+
+
+@dataclass
+class _BinaryField:
+    """One column in COPY BINARY form: per row the payload size (-1 = NULL) and the bytes of
+    the non-NULL payloads back to back (fixed width: a (rows, width) matrix)."""
+
+    sizes: npt.NDArray[np.int64]
+    fixed: npt.NDArray[np.uint8] | None = None
+    blob: bytes = b""
+
+
+def _fixed(values: np.ndarray, missing: npt.NDArray[np.bool_], dtype: str) -> _BinaryField:
+    data = np.ascontiguousarray(values[~missing].astype(dtype))
+    width = np.dtype(dtype).itemsize
+    sizes = np.where(missing, -1, width).astype(np.int64)
+    return _BinaryField(sizes, fixed=data.view(np.uint8).reshape(-1, width))
+
+
+def _binary_field(series: pd.Series, ready: pd.Series, sql_type: str) -> _BinaryField | None:
+    """The column in binary form, or None when its type or values are not covered (CSV then)."""
+    if sql_type in _BINARY_INTS:
+        missing = ready.isna().to_numpy()
+        values = ready.to_numpy(dtype=np.int64, na_value=0)
+        info = np.iinfo(_BINARY_INTS[sql_type])
+        if len(values) and (values.min() < info.min or values.max() > info.max):
+            return None  # let PostgreSQL report the out-of-range value as it does for text
+        return _fixed(values, missing, _BINARY_INTS[sql_type])
+    if sql_type == "double precision" and isinstance(ready.dtype, np.dtype):
+        if ready.dtype.kind not in "fiu":
+            return None
+        values = ready.to_numpy(dtype=np.float64)
+        return _fixed(values, np.isnan(values), ">f8")
+    if sql_type == "boolean":
+        missing = ready.isna().to_numpy()
+        return _fixed(ready.to_numpy(dtype=bool, na_value=False), missing, "u1")
+    if sql_type == "date" and pd.api.types.is_datetime64_any_dtype(series.dtype):
+        if getattr(series.dtype, "tz", None) is not None:
+            return None
+        days = series.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
+        missing = np.isnat(days)
+        return _fixed(days.astype(np.int64) - _PG_EPOCH_DAYS, missing, ">i4")
+    if _BINARY_TEXT.fullmatch(sql_type):
+        if not isinstance(ready.dtype, pd.StringDtype) and pd.api.types.infer_dtype(
+            ready, skipna=True
+        ) not in ("string", "empty"):
+            return None
+        missing = ready.isna().to_numpy()
+        encoded = [v.encode() for v in ready.to_numpy(dtype=object)[~missing].tolist()]
+        sizes = np.full(len(missing), -1, dtype=np.int64)
+        sizes[~missing] = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+        return _BinaryField(sizes, blob=b"".join(encoded))
+    return None
+
+
+def _binary_payload(
+    frame: pd.DataFrame, ready: pd.DataFrame, types: dict[str, str]
+) -> bytes | None:
+    """The COPY BINARY stream built with numpy (no per-row Python), or None when a column's
+    type is not covered. Each row: field count (int16), then per field its size (int32, -1 for
+    NULL) and payload, all big-endian; the stream ends with -1 (int16)."""
+    fields: list[_BinaryField] = []
+    for name in ready.columns:
+        field = _binary_field(frame[name], ready[name], types[name])
+        if field is None:
+            return None
+        fields.append(field)
+    rows = len(ready)
+    widths = np.stack([4 + np.maximum(f.sizes, 0) for f in fields])  # (columns, rows)
+    row_sizes = 2 + widths.sum(axis=0)
+    row_starts = np.zeros(rows, dtype=np.int64)
+    np.cumsum(row_sizes[:-1], out=row_starts[1:])
+    start = len(_BINARY_SIGNATURE)
+    body = int(row_sizes.sum())
+    out = np.zeros(start + body + 2, dtype=np.uint8)
+    out[:start] = np.frombuffer(_BINARY_SIGNATURE, dtype=np.uint8)
+    out[start + body :] = 0xFF  # trailer: -1
+    row_starts += start
+
+    def scatter(positions: npt.NDArray[np.int64], matrix: npt.NDArray[np.uint8]) -> None:
+        out[positions[:, None] + np.arange(matrix.shape[1])] = matrix
+
+    scatter(row_starts, np.full(rows, len(fields), dtype=">i2").view(np.uint8).reshape(-1, 2))
+    offset = row_starts + 2
+    for field, width in zip(fields, widths, strict=True):
+        scatter(offset, field.sizes.astype(">i4").view(np.uint8).reshape(-1, 4))
+        present = field.sizes >= 0
+        data_at = offset[present] + 4
+        if field.fixed is not None:
+            scatter(data_at, field.fixed)
+        elif field.blob:
+            lengths = field.sizes[present]
+            source_starts = np.zeros(len(lengths), dtype=np.int64)
+            np.cumsum(lengths[:-1], out=source_starts[1:])
+            targets = np.repeat(data_at - source_starts, lengths) + np.arange(len(field.blob))
+            out[targets] = np.frombuffer(field.blob, dtype=np.uint8)
+        offset = offset + width
+    return out.tobytes()
+
+
 def _upsert_statement(
     table: str, staging: str, columns: Sequence[str], keys: Sequence[str], types: dict[str, str]
 ) -> sql.Composed:
@@ -187,6 +365,38 @@ def _upsert_statement(
     )
 
 
+def _insert_new_only(
+    cur: psycopg.Cursor[Any], table: str, staging: str, columns: Sequence[str], keys: Sequence[str]
+) -> tuple[int, int] | None:
+    """The fast path of a first load: when no staged key is in ``table`` yet, a plain INSERT
+    (no per-row conflict check, about 1.5x faster). Returns (inserted, 0), or None when some
+    key exists. A row that another session inserted meanwhile rolls back to the savepoint and
+    the caller's upsert then handles it, so the result is the same as the upsert's."""
+    on = sql.SQL(" AND ").join(sql.SQL("t.{k} = s.{k}").format(k=sql.Identifier(k)) for k in keys)
+    cur.execute(
+        sql.SQL("SELECT EXISTS (SELECT 1 FROM {s} s JOIN {t} t ON {on})").format(
+            s=sql.Identifier(staging), t=sql.Identifier(table), on=on
+        )
+    )
+    row = cur.fetchone()
+    if row is None or row[0]:
+        return None
+    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+    cur.execute("SAVEPOINT krstock_bulk_insert")
+    try:
+        cur.execute(
+            sql.SQL("INSERT INTO {t} ({cols}) SELECT {cols} FROM {s}").format(
+                t=sql.Identifier(table), cols=cols, s=sql.Identifier(staging)
+            )
+        )
+    except psycopg.errors.UniqueViolation:
+        cur.execute("ROLLBACK TO SAVEPOINT krstock_bulk_insert")
+        return None
+    inserted = cur.rowcount
+    cur.execute("RELEASE SAVEPOINT krstock_bulk_insert")
+    return inserted, 0
+
+
 def bulk_upsert(
     conn: Connection, table: str, frame: pd.DataFrame, key_columns: Sequence[str]
 ) -> UpsertCounts:
@@ -216,10 +426,13 @@ def bulk_upsert(
     duplicated = ready.duplicated(subset=keys, keep="last")
     duplicates = int(duplicated.sum())
     if duplicates:
-        ready = ready[~duplicated.to_numpy()]
-    buffer = io.StringIO()
-    ready.to_csv(buffer, index=False, header=False, na_rep=NULL, lineterminator="\n")
-    payload = buffer.getvalue().encode()
+        keep = ~duplicated.to_numpy()
+        ready, frame = ready[keep], frame[keep]
+    payload = _binary_payload(frame, ready, types)
+    copy_format: sql.Composable = sql.SQL("FORMAT binary")
+    if payload is None:
+        payload = _csv_payload(ready)
+        copy_format = sql.SQL("FORMAT csv, NULL {}").format(sql.Literal(NULL))
 
     columns = list(ready.columns)
     staging = f"_stage_{table}"
@@ -232,20 +445,23 @@ def bulk_upsert(
                 t=sql.Identifier(table),
             )
         )
-        copy_sql = sql.SQL("COPY {s} ({cols}) FROM STDIN (FORMAT csv, NULL {null})").format(
+        copy_sql = sql.SQL("COPY {s} ({cols}) FROM STDIN ({fmt})").format(
             s=sql.Identifier(staging),
             cols=sql.SQL(", ").join(map(sql.Identifier, columns)),
-            null=sql.Literal(NULL),
+            fmt=copy_format,
         )
         with cur.copy(copy_sql) as copy:
             view = memoryview(payload)
             for start in range(0, len(view), _COPY_CHUNK):
                 copy.write(view[start : start + _COPY_CHUNK])
-        cur.execute(_upsert_statement(table, staging, columns, keys, types))
-        row = cur.fetchone()
+        counts = _insert_new_only(cur, table, staging, columns, keys)
+        if counts is None:
+            cur.execute(_upsert_statement(table, staging, columns, keys, types))
+            row = cur.fetchone()
+            assert row is not None
+            counts = int(row[0]), int(row[1])
         cur.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(staging)))
-    assert row is not None
-    inserted, updated = int(row[0]), int(row[1])
+    inserted, updated = counts
     return UpsertCounts(
         inserted=inserted,
         updated=updated,

@@ -1,0 +1,115 @@
+"""bulk_upsert's fast paths: COPY BINARY built with numpy (same stored values as CSV) and the
+plain INSERT of a first load (falling back to the upsert when a key exists)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pytest
+from sqlalchemy import Connection, Engine, text
+
+from krstock.db import bulk
+from krstock.db.bulk import UpsertCounts, bulk_upsert
+
+pytestmark = pytest.mark.integration
+
+PRICE_TYPES = {
+    "ticker": "character varying(6)", "date": "date", "open": "bigint", "high": "bigint",
+    "low": "bigint", "close": "bigint", "volume": "bigint", "trading_value": "bigint",
+    "change": "bigint", "change_pct": "double precision", "halted": "boolean",
+    "source": "character varying(32)",
+}  # fmt: skip
+
+
+def _prices() -> pd.DataFrame:
+    """Every nullable column with a NULL somewhere, extreme and fractional values, unicode."""
+    return pd.DataFrame(
+        {
+            "ticker": ["005930", "005930", "00088K", "000660"],
+            "date": pd.to_datetime(["1999-12-31", "2000-01-01", "2024-02-29", "2031-07-04"]),
+            "open": [0, 1, 2**40, 70_000],
+            "high": [0, 1, 2**40, 71_000],
+            "low": [0, 1, 2**40, 69_000],
+            "close": [0, 1, 2**40, 70_500],
+            "volume": [0, 9_223_372_036_854_775_807, 5, 6],
+            "trading_value": pd.array([None, 10, 2**62, 0], dtype="Int64"),
+            "change": pd.array([None, -1, 0, 500], dtype="Int64"),
+            "change_pct": [np.nan, -0.1, 1e-300, 0.7142857142857143],
+            "halted": [True, False, False, False],
+            "source": ["krx-csv", None, '한글, "quoted"', ""],
+        }
+    )
+
+
+def _stored(conn: Connection, table: str, order: str) -> list[tuple[object, ...]]:
+    return [tuple(row) for row in conn.execute(text(f"SELECT * FROM {table} ORDER BY {order}"))]
+
+
+def test_binary_and_csv_store_the_same_values(
+    db_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prices = _prices()
+    ready = bulk._copy_ready(prices, PRICE_TYPES)
+    assert bulk._binary_payload(prices, ready, PRICE_TYPES) is not None  # really the binary path
+    with db_engine.begin() as conn:
+        assert bulk_upsert(conn, "daily_prices", prices, ["ticker", "date"]) == UpsertCounts(
+            4, 0, 0
+        )
+        binary_rows = _stored(conn, "daily_prices", "date")
+        monkeypatch.setattr(bulk, "_binary_payload", lambda *args: None)
+        # The CSV stream of the same frame finds every row unchanged (IS DISTINCT FROM is exact).
+        assert bulk_upsert(conn, "daily_prices", prices, ["ticker", "date"]) == UpsertCounts(
+            0, 0, 4
+        )
+    assert binary_rows[0][1].isoformat() == "1999-12-31"
+    assert binary_rows[0][7:10] == (None, None, None)  # trading_value, change, change_pct NULL
+    by_source = {row[11] for row in binary_rows}
+    assert by_source == {"krx-csv", None, '한글, "quoted"', ""}
+    assert 1e-300 in {row[9] for row in binary_rows}
+
+
+def test_binary_copy_still_enforces_the_column_length(db_engine: Engine) -> None:
+    prices = _prices().head(1).assign(source="x" * 33)  # source is VARCHAR(32)
+    with pytest.raises(psycopg.errors.StringDataRightTruncation), db_engine.begin() as conn:
+        bulk_upsert(conn, "daily_prices", prices, ["ticker", "date"])
+
+
+def test_out_of_range_integers_are_left_to_postgresql() -> None:
+    column = pd.Series([2**40], dtype="Int64")
+    assert bulk._binary_field(column, column, "integer") is None  # CSV path: PostgreSQL errors
+    assert bulk._binary_field(column, column, "bigint") is not None
+
+
+def test_first_load_inserts_then_a_mixed_load_upserts(db_engine: Engine) -> None:
+    prices = _prices()
+    with db_engine.begin() as conn:
+        assert bulk_upsert(conn, "daily_prices", prices.head(2), ["ticker", "date"]) == (
+            UpsertCounts(2, 0, 0)
+        )
+        changed = prices.assign(close=prices["close"] + 1)
+        assert bulk_upsert(conn, "daily_prices", changed, ["ticker", "date"]) == UpsertCounts(
+            2, 2, 0
+        )
+        assert conn.execute(text("SELECT count(*) FROM daily_prices")).scalar_one() == 4
+
+
+def test_plain_insert_falls_back_when_a_key_collides_meanwhile(db_engine: Engine) -> None:
+    """A unique violation in the plain INSERT (here: a key twice in staging, standing in for a
+    row another session inserted after the EXISTS check) rolls back to the savepoint only."""
+    with db_engine.begin() as conn:
+        raw = bulk._raw(conn)
+        with raw.cursor() as cur:
+            cur.execute("CREATE TEMP TABLE stage_twice AS SELECT ticker FROM stocks WITH NO DATA")
+            cur.execute("INSERT INTO stage_twice VALUES ('005930'), ('005930')")
+            assert (
+                bulk._insert_new_only(cur, "stocks", "stage_twice", ["ticker"], ["ticker"]) is None
+            )
+            cur.execute("SELECT count(*) FROM stocks")
+            assert cur.fetchone() == (0,)  # the transaction is still usable
+            cur.execute("DELETE FROM stage_twice")
+            cur.execute("INSERT INTO stage_twice VALUES ('005930')")
+            assert bulk._insert_new_only(cur, "stocks", "stage_twice", ["ticker"], ["ticker"]) == (
+                1,
+                0,
+            )
