@@ -27,9 +27,8 @@ from krstock_operator.spec import parse_spec
 from krstock_operator.status import Condition, phase_for, render_conditions
 
 ROOT = Path(__file__).resolve().parents[2]
-KEDA_CRD = yaml.safe_load(
-    (ROOT.parent / "shared" / "schemas" / "crds" / "keda.sh_scaledobjects.yaml").read_text()
-)
+KEDA_CRD_PATH = ROOT.parent / "shared" / "schemas" / "crds" / "keda.sh_scaledobjects.yaml"
+KEDA_CRD = yaml.safe_load(KEDA_CRD_PATH.read_text()) if KEDA_CRD_PATH.is_file() else None
 OWNER = Owner(namespace="markets", name="daily-vcp", uid="0b5c1f7e-3d3a-4c65-9d7e-4f2b7f5b8a11")
 SETTINGS = OperatorSettings(_env_file=None)  # type: ignore[call-arg]
 POLICY = PolicyDoc(name="krstock-default", data='{"name": "krstock-default"}', digest="ab" * 32)
@@ -62,11 +61,15 @@ def _index(children: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_every_built_object_validates(case: str, version: str) -> None:
-    for child in _children(case):
-        if child["kind"] == "ScaledObject":
-            assert validate(KEDA_CRD, child) == [], child  # KEDA's own CRD schema
-        else:
+    children = _children(case)
+    for child in children:
+        if child["kind"] != "ScaledObject":
             kubernetes_validate.validate(child, version, strict=True)
+    scaled = [c for c in children if c["kind"] == "ScaledObject"]
+    if scaled and KEDA_CRD is None:
+        pytest.skip(f"{KEDA_CRD_PATH} is absent: ScaledObjects not checked against KEDA's CRD")
+    for child in scaled:
+        assert validate(KEDA_CRD, child) == [], child  # KEDA's own CRD schema
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
