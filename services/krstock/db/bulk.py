@@ -274,11 +274,13 @@ def _binary_field(series: pd.Series, ready: pd.Series, sql_type: str) -> _Binary
             ready, skipna=True
         ) not in ("string", "empty"):
             return None
-        missing = ready.isna().to_numpy()
-        encoded = [v.encode() for v in ready.to_numpy(dtype=object)[~missing].tolist()]
-        sizes = np.full(len(missing), -1, dtype=np.int64)
-        sizes[~missing] = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-        return _BinaryField(sizes, blob=b"".join(encoded))
+        # Each distinct value is encoded once (tickers and sources repeat a lot); NULL: code -1.
+        codes, uniques = pd.factorize(ready, use_na_sentinel=True)
+        encoded = np.array([v.encode() for v in uniques.tolist()] + [b""], dtype=object)
+        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+        lengths[-1] = -1
+        present = codes >= 0
+        return _BinaryField(lengths[codes], blob=b"".join(encoded[codes[present]].tolist()))
     return None
 
 

@@ -214,7 +214,8 @@ def read_folder(folder: Path) -> KrxFolder:
     for name, count in raw.loc[dup_mask, "_file"].value_counts().items():
         files[str(name)].duplicates = int(count)
     prices, _ = finish_prices(raw.drop(columns="_file"), SOURCE)
-    stocks = stock_frame(sorted(set(prices["ticker"])), listing_status="UNKNOWN", source=SOURCE)
+    tickers = sorted(prices["ticker"].drop_duplicates().tolist())  # not set(): no per-row boxing
+    stocks = stock_frame(tickers, listing_status="UNKNOWN", source=SOURCE)
     return KrxFolder(prices=prices, stocks=stocks, rejects=rejects, files=files)
 
 
