@@ -26,10 +26,15 @@ def count_present(conn: Connection, table: str, keys: pd.DataFrame) -> int:
     for column in keys.columns:
         series = keys[column]
         if pd.api.types.is_datetime64_any_dtype(series.dtype):
-            arrays.append(_array_literal(series.to_numpy(dtype="datetime64[D]").astype(str)))
+            # ISO dates never need quoting: no per-element check.
+            days = series.to_numpy(dtype="datetime64[D]").astype(str).tolist()
+            arrays.append("{" + ",".join(days) + "}")
             casts.append("date[]")
         else:
-            arrays.append(_array_literal([str(v) for v in series.to_numpy(dtype=object)]))
+            values = series.to_numpy(dtype=object).tolist()
+            if not all(type(v) is str for v in values):
+                values = [str(v) for v in values]
+            arrays.append(_array_literal(values))
             casts.append("text[]")
     names = [f"k{i}" for i in range(len(keys.columns))]
     unnest = ", ".join(f"%s::{cast}" for cast in casts)
