@@ -312,6 +312,11 @@ def worker_hpa(owner: Owner, spec: ScanJobSpec, queue: str) -> dict[str, Any]:
     }
 
 
+# Scanners whose runs honour a ScanJob's universe markets and top N (krstock.app.scans.run_scan).
+SCANNERS_WITH_UNIVERSE = frozenset({"vcp", "vcp-legacy", "trend-template", "closing-bet"})
+DEFAULT_MARKETS = frozenset({"KOSPI", "KOSDAQ"})
+
+
 def enqueue_command(owner: Owner, spec: ScanJobSpec, ctx: ClusterContext) -> list[str]:
     """Start one run through the API (``POST /api/v1/runs``): the pod only enqueues.
 
@@ -331,8 +336,15 @@ def enqueue_command(owner: Owner, spec: ScanJobSpec, ctx: ClusterContext) -> lis
     ]
     if ctx.policy is not None:
         command += ["--policy", policy_file(ctx.policy.name)]
-    if spec.tickers:  # honoured by the tasks that take tickers (collect); kept on the run record
+    if spec.tickers:  # scans and collect narrow to these; kept on the run record
         command += ["--tickers", ",".join(spec.tickers)]
+    if spec.scanner in SCANNERS_WITH_UNIVERSE:
+        # The default markets (KOSPI and KOSDAQ) mean "the whole market": not sent, so sources
+        # that do not know a ticker's market (a pykrx CSV folder) are not filtered empty.
+        if set(spec.markets) - DEFAULT_MARKETS or (spec.markets and len(spec.markets) == 1):
+            command += ["--param", f"markets={','.join(spec.markets)}"]
+        if spec.top_by_trading_value:
+            command += ["--param", f"top_n={spec.top_by_trading_value}"]
     for key, value in sorted(spec.parameters.items()):
         command += ["--param", f"{key}={value}"]
     return command

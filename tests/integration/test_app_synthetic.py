@@ -466,3 +466,35 @@ def test_scan_cli_policy_file(tmp_path: Path, market: SampleMarket) -> None:
         app, ["scan", "vcp", "--date", day.isoformat(), "--policy", str(tmp_path / "no.yaml")]
     )
     assert missing.exit_code == 1 and "policy file not found" in missing.output
+
+
+def test_a_narrower_universe_scans_only_it_and_keeps_other_signals(
+    loaded: Engine, market: SampleMarket
+) -> None:
+    day = max(_planted(market, "legacy_vcp"))
+    full = run_scan(loaded, kind="vcp-legacy", day=day)
+    kosdaq = run_scan(loaded, kind="vcp-legacy", day=day, markets=["KOSDAQ"])
+    assert 0 < kosdaq["scanned"] < full["scanned"]
+    assert {s["market"] for s in kosdaq["signals"]} <= {"KOSDAQ"}
+    assert kosdaq["deleted"] == 0  # the KOSPI signals of the full scan are not its business
+    with Session(loaded) as session:
+        stored = set(
+            session.scalars(
+                select(Signal.ticker).where(
+                    Signal.strategy == "vcp-legacy", Signal.signal_date == day
+                )
+            )
+        )
+    assert stored == {s["ticker"] for s in full["signals"]}
+    # As a CronJob's --param sends them: strings.
+    top = run_scan(loaded, kind="trend-template", day=day, markets="KOSPI,KOSDAQ", top_n="25")
+    assert top["scanned"] == 25
+    named = run_scan(
+        loaded, kind="vcp-legacy", day=day, tickers=[s["ticker"] for s in full["signals"][:2]]
+    )
+    assert named["scanned"] == 2 and len(named["signals"]) == 2
+    assert _run_row(loaded, named["run_id"]).params["tickers"] == [
+        s["ticker"] for s in full["signals"][:2]
+    ]
+    with pytest.raises(ValueError, match="top_n"):
+        run_scan(loaded, kind="vcp", day=day, top_n=0)

@@ -81,7 +81,12 @@ async def test_create_builds_children_with_owner_references_and_status(op: Harne
     enqueue = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     assert enqueue["command"][:3] == ["python", "-m", "krstock_operator.enqueue"]
     assert enqueue["command"][enqueue["command"].index("--scanjob") + 1] == "t-create/daily-vcp"
-    assert enqueue["command"][-2:] == ["--policy", "/etc/krstock/sp/krstock-default.json"]
+    assert enqueue["command"][-4:] == [
+        "--policy",
+        "/etc/krstock/sp/krstock-default.json",
+        "--param",
+        "top_n=1000",
+    ]
     # The namespace's policies ConfigMap belongs to the SignalPolicies, not to the ScanJob.
     assert json.loads(configmap["data"]["krstock-default.json"])["name"] == "krstock-default"
     (ref,) = configmap["metadata"]["ownerReferences"]

@@ -107,7 +107,7 @@ def test_scheduled_vcp_with_keda() -> None:
     assert pod["containers"][0]["command"] == [
         "python", "-m", "krstock_operator.enqueue", "--api", "http://krstock-gateway:8000",
         "--kind", "vcp", "--scanjob", "markets/daily-vcp",
-        "--policy", "/etc/krstock/sp/krstock-default.json",
+        "--policy", "/etc/krstock/sp/krstock-default.json", "--param", "top_n=1000",
     ]  # fmt: skip
     deployment = children["Deployment/daily-vcp-worker-scan"]["spec"]
     assert "replicas" not in deployment
@@ -313,3 +313,15 @@ def test_policies_configmap_holds_every_policy_of_the_namespace(version: str) ->
         ("SignalPolicy", "tighter-vcp", "uid-2"),
     ]
     assert not any(r.get("controller") for r in refs)
+
+
+def test_a_narrow_universe_reaches_the_scan_run() -> None:
+    raw = dict(CASES["daily-vcp/keda"][0])
+    ctx = ClusterContext(SETTINGS, True, None)
+    raw["universe"] = {"markets": ["KOSPI", "KOSDAQ"]}
+    whole = enqueue_command(OWNER, parse_spec(raw), ctx)
+    assert not any(arg.startswith(("markets=", "top_n=")) for arg in whole)  # the whole market
+    raw["universe"] = {"markets": ["KOSDAQ"], "topByTradingValue": 100}
+    narrow = enqueue_command(OWNER, parse_spec(raw), ctx)
+    assert narrow[narrow.index("markets=KOSDAQ") - 1] == "--param"
+    assert narrow[narrow.index("top_n=100") - 1] == "--param"

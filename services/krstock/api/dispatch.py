@@ -38,7 +38,7 @@ class RunKind:
     task_args: tuple[str, ...] = _DAY_ARGS_DEFAULT  # what the task accepts
 
 
-_SCAN_ARGS = ("kind", "scan_date", "policy_name")
+_SCAN_ARGS = ("kind", "scan_date", "policy_name", "markets", "tickers", "top_n")
 _DAY_ARGS = ("scan_date", "policy_name")
 # task_args: the keyword arguments each worker task accepts (krstock.worker.tasks signatures).
 RUN_KINDS: dict[str, RunKind] = {

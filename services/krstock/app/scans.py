@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
 
@@ -227,6 +228,43 @@ def _gate_blocks(conn: Connection, day: date, policy: SignalPolicy) -> str | Non
     return "market gate RED" if status == "RED" else None
 
 
+def _names(value: Sequence[str] | str | None) -> list[str] | None:
+    """A list parameter as the API sends it (a list) or as a CLI/--param string ("a,b")."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else value
+    names = [str(v).strip() for v in items if str(v).strip()]
+    return names or None
+
+
+def universe_mask(
+    window: MarketWindow,
+    *,
+    markets: Sequence[str] | None = None,
+    tickers: Sequence[str] | None = None,
+    top_n: int | None = None,
+) -> npt.NDArray[np.bool_] | None:
+    """The tickers a ScanJob's ``universe`` keeps (None: the whole market).
+
+    ``markets`` and ``tickers`` select; ``top_n`` then keeps the N most traded (KRW) on the
+    window's last day among those selected.
+    """
+    if not markets and not tickers and top_n is None:
+        return None
+    if top_n is not None and top_n < 1:
+        raise ValueError(f"top_n must be at least 1, got {top_n}")
+    keep = np.ones(window.shape[0], dtype=bool)
+    if markets:
+        keep &= np.isin(window.markets.astype(str), [m.upper() for m in markets])
+    if tickers:
+        keep &= np.isin(window.tickers, list(tickers))
+    if top_n is not None and keep.sum() > top_n:
+        value = np.where(keep, np.nan_to_num(window.trading_value[:, -1], nan=-1.0), -np.inf)
+        keep = np.zeros_like(keep)
+        keep[np.argsort(-value, kind="stable")[:top_n]] = True
+    return keep
+
+
 def run_scan(
     engine: Engine,
     *,
@@ -236,13 +274,23 @@ def run_scan(
     run_id: str | None = None,
     progress: ProgressFn | None = None,
     scanjob: str | None = None,
+    markets: Sequence[str] | str | None = None,
+    tickers: Sequence[str] | str | None = None,
+    top_n: int | str | None = None,
 ) -> dict[str, Any]:
     """Scan the universe on ``day`` with ``kind`` and store its signals (idempotent per
-    (kind, day): a re-run replaces that day's signals by natural key, ids kept)."""
+    (kind, day): a re-run replaces that day's signals by natural key, ids kept).
+
+    ``markets``/``tickers``/``top_n`` narrow the universe (a ScanJob's ``universe``); the
+    narrower scan replaces only the signals of the tickers it looked at."""
     if kind not in SCAN_KINDS:
         raise ValueError(f"unknown scan kind {kind!r}; expected one of {', '.join(SCAN_KINDS)}")
     resolved = resolve_policy(policy)
-    params = {"policy_fingerprint": resolved.fingerprint()}
+    markets, tickers = _names(markets), _names(tickers)
+    top_n = int(top_n) if top_n not in (None, "") else None
+    universe = {"markets": markets, "tickers": tickers, "top_n": top_n}
+    params: dict[str, Any] = {"policy_fingerprint": resolved.fingerprint()}
+    params.update({k: v for k, v in universe.items() if v is not None})
     with recorded_run(
         engine,
         kind=kind,
@@ -257,6 +305,9 @@ def run_scan(
             require_prices_on(conn, day)
             flow_days = 0 if kind == "trend-template" else FLOW_DAYS
             window = load_market_window(conn, day, WINDOW_DAYS, flow_days=flow_days)
+            keep = universe_mask(window, markets=markets, tickers=tickers, top_n=top_n)
+            if keep is not None:
+                window = window.rows(keep)
             blocked = _gate_blocks(conn, day, resolved)
             run.progress(30, f"{kind}: read {window.shape[0]} tickers × {window.shape[1]} days")
             extra: dict[str, Any] = {}
@@ -281,7 +332,13 @@ def run_scan(
         counts = {"scanned": int(window.shape[0]), "signals": len(rows), **extra}
         with Session(engine) as session, session.begin():
             _keep_tracking_state(session, kind, day, rows)
-            written = SignalRepository(session).replace_for_date(kind, day, rows, run_id=run.run_id)
+            written = SignalRepository(session).replace_for_date(
+                kind,
+                day,
+                rows,
+                run_id=run.run_id,
+                scope=None if keep is None else [str(t) for t in window.tickers],
+            )
             counts.update(
                 inserted=written.inserted, updated=written.updated, deleted=written.deleted
             )

@@ -13,7 +13,19 @@ from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
 import pandas as pd
-from sqlalchemy import String, all_, and_, cast, delete, func, literal_column, select, text, update
+from sqlalchemy import (
+    String,
+    all_,
+    and_,
+    any_,
+    cast,
+    delete,
+    func,
+    literal_column,
+    select,
+    text,
+    update,
+)
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -200,11 +212,14 @@ class SignalRepository:
         signal_date: date,
         signals: Sequence[Mapping[str, Any]],
         run_id: str | None = None,
+        scope: Sequence[str] | None = None,
     ) -> ReplaceResult:
         """Make the signals of (strategy, signal_date) exactly ``signals`` (keyed by ticker).
 
         Existing rows keep their id (AI analyses and trades stay attached) and the columns the
         mappings do not name (e.g. tracking state); tickers no longer in the scan are deleted.
+        ``scope`` limits that deletion to the tickers a narrower scan looked at (a ScanJob's
+        universe), so scans of different universes do not erase each other's signals.
         Each mapping holds Signal columns (the same ones in every mapping); strategy, date and
         run_id are filled in here. Written through the COPY bulk path: thousands of signals
         cost milliseconds, and a re-run with the same results reports 0 updated.
@@ -233,6 +248,8 @@ class SignalRepository:
             # One array parameter, however many tickers (no expanding IN list).
             Signal.ticker != all_(cast(tickers, ARRAY(String))),
         )
+        if scope is not None:
+            stale = stale.where(Signal.ticker == any_(cast(list(scope), ARRAY(String))))
         result = self.session.execute(stale.execution_options(synchronize_session=False))
         deleted = int(getattr(result, "rowcount", 0) or 0)
         current = self.session.execute(

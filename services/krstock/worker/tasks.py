@@ -408,10 +408,15 @@ def run_scan(
     policy_name: str | None = None,
     run_id: str | None = None,
     pipeline_id: str | None = None,
+    markets: list[str] | str | None = None,
+    tickers: list[str] | str | None = None,
+    top_n: int | str | None = None,
 ) -> dict[str, Any]:
-    """One scan (vcp, vcp-legacy, trend-template, closing-bet) over the universe for a day."""
+    """One scan (vcp, vcp-legacy, trend-template, closing-bet) over the universe for a day,
+    or over a narrower one (a ScanJob's markets, tickers and top N by trading value)."""
     ctx = _ctx()
     scan_kind = normalize_scan_kind(kind)
+    universe = {"markets": markets, "tickers": tickers, "top_n": top_n}
     the_day = _day_arg(day, scan_date)
     run_id = run_id or new_run_id(scan_kind, the_day)
     summary = execute_run(
@@ -427,6 +432,7 @@ def run_scan(
             day=the_day,
             run_id=run_id,
             **_policy_kwargs(policy_name),
+            **{k: v for k, v in universe.items() if v not in (None, "", [])},
         ),
         events_for=scan_events(run_id, scan_kind, the_day, pipeline_id),
     )
