@@ -53,7 +53,7 @@ def client(
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
     url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     engine = make_engine(url, pool_size=1, max_overflow=1)
-    import_legacy(folder.parent, engine)
+    import_legacy(folder.parent, engine, rejects_path=folder.parent / "rejects.csv")
     engine.dispose()
     built = build_app("gateway", url, redis_url)
     try:

@@ -14,6 +14,13 @@ from typer.testing import CliRunner
 
 from krstock.cli import app
 
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reject reports without --rejects go to the working directory: keep them out of the repo."""
+    monkeypatch.chdir(tmp_path)
+
+
 pytestmark = pytest.mark.integration
 
 STOCKS = "ticker,name,market,sector\n005930,삼성전자,KOSPI,\n000660,SK하이닉스,KOSPI,\n"
