@@ -375,10 +375,13 @@ def _insert_new_only(
     key exists. A row that another session inserted meanwhile rolls back to the savepoint and
     the caller's upsert then handles it, so the result is the same as the upsert's."""
     on = sql.SQL(" AND ").join(sql.SQL("t.{k} = s.{k}").format(k=sql.Identifier(k)) for k in keys)
+    # An empty target answers at once; otherwise the first staged key found stops the join
+    # (probing every staged key of a first load into an empty table would cost ~35 ms / 100k).
     cur.execute(
-        sql.SQL("SELECT EXISTS (SELECT 1 FROM {s} s JOIN {t} t ON {on})").format(
-            s=sql.Identifier(staging), t=sql.Identifier(table), on=on
-        )
+        sql.SQL(
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM {t}) "
+            "THEN EXISTS (SELECT 1 FROM {s} s JOIN {t} t ON {on}) ELSE false END"
+        ).format(s=sql.Identifier(staging), t=sql.Identifier(table), on=on)
     )
     row = cur.fetchone()
     if row is None or row[0]:
