@@ -113,3 +113,21 @@ def test_plain_insert_falls_back_when_a_key_collides_meanwhile(db_engine: Engine
                 1,
                 0,
             )
+
+
+def test_many_row_layouts_fall_back_to_csv_with_the_same_result(db_engine: Engine) -> None:
+    """Names of 100 different lengths: too many binary layouts, so the CSV stream is used."""
+    stocks = pd.DataFrame(
+        {
+            "ticker": [f"{i:06d}" for i in range(100)],
+            "name": ["가" * i for i in range(100)],
+            "sector": [None if i % 3 else f"s{i}" for i in range(100)],
+        }
+    )
+    types = {"ticker": "character varying(6)", "name": "text", "sector": "text"}
+    assert bulk._binary_payload(stocks, stocks, types) is None
+    assert bulk._binary_payload(stocks.head(10), stocks.head(10), types) is not None
+    with db_engine.begin() as conn:
+        assert bulk_upsert(conn, "stocks", stocks, ["ticker"]) == UpsertCounts(100, 0, 0)
+        stored = _stored(conn, "stocks", "ticker")
+    assert [row[1] for row in stored] == list(stocks["name"])

@@ -224,26 +224,27 @@ def _csv_payload(ready: pd.DataFrame) -> bytes:
 
 
 _BINARY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags 0, no extension
+_BINARY_TRAILER = b"\xff\xff"  # field count -1
 _PG_EPOCH_DAYS = 10_957  # 2000-01-01, day 0 of PostgreSQL's binary dates
 _BINARY_INTS = {"bigint": ">i8", "integer": ">i4", "smallint": ">i2"}
 _BINARY_TEXT = re.compile(r"text|character varying(\(\d+\))?")
+_MAX_LAYOUTS = 64
 
 
 @dataclass
 class _BinaryField:
-    """One column in COPY BINARY form: per row the payload size (-1 = NULL) and the bytes of
-    the non-NULL payloads back to back (fixed width: a (rows, width) matrix)."""
+    """One column in COPY BINARY form. ``sizes``: each row's payload size (-1 = NULL).
+    ``values``: the big-endian payloads, one per row (a placeholder where NULL); for text the
+    distinct encoded values (``S`` dtype) and ``codes`` picks one per row."""
 
     sizes: npt.NDArray[np.int64]
-    fixed: npt.NDArray[np.uint8] | None = None
-    blob: bytes = b""
+    values: np.ndarray
+    codes: npt.NDArray[np.intp] | None = None
 
 
 def _fixed(values: np.ndarray, missing: npt.NDArray[np.bool_], dtype: str) -> _BinaryField:
-    data = np.ascontiguousarray(values[~missing].astype(dtype))
-    width = np.dtype(dtype).itemsize
-    sizes = np.where(missing, -1, width).astype(np.int64)
-    return _BinaryField(sizes, fixed=data.view(np.uint8).reshape(-1, width))
+    sizes = np.where(missing, -1, np.dtype(dtype).itemsize).astype(np.int64)
+    return _BinaryField(sizes, values.astype(dtype))
 
 
 def _binary_field(series: pd.Series, ready: pd.Series, sql_type: str) -> _BinaryField | None:
@@ -268,7 +269,7 @@ def _binary_field(series: pd.Series, ready: pd.Series, sql_type: str) -> _Binary
             return None
         days = series.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
         missing = np.isnat(days)
-        return _fixed(days.astype(np.int64) - _PG_EPOCH_DAYS, missing, ">i4")
+        return _fixed(np.where(missing, 0, days.astype(np.int64) - _PG_EPOCH_DAYS), missing, ">i4")
     if _BINARY_TEXT.fullmatch(sql_type):
         if not isinstance(ready.dtype, pd.StringDtype) and pd.api.types.infer_dtype(
             ready, skipna=True
@@ -276,11 +277,12 @@ def _binary_field(series: pd.Series, ready: pd.Series, sql_type: str) -> _Binary
             return None
         # Each distinct value is encoded once (tickers and sources repeat a lot); NULL: code -1.
         codes, uniques = pd.factorize(ready, use_na_sentinel=True)
-        encoded = np.array([v.encode() for v in uniques.tolist()] + [b""], dtype=object)
-        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-        lengths[-1] = -1
-        present = codes >= 0
-        return _BinaryField(lengths[codes], blob=b"".join(encoded[codes[present]].tolist()))
+        encoded = [v.encode() for v in uniques.tolist()]
+        if any(b.endswith(b"\x00") for b in encoded):
+            return None  # the S dtype would drop the NUL; PostgreSQL rejects it via CSV
+        lengths = np.array([len(b) for b in encoded] + [-1], dtype=np.int64)
+        values = np.array(encoded or [b""], dtype=np.bytes_)
+        return _BinaryField(lengths[codes], values, codes)
     return None
 
 
@@ -289,44 +291,50 @@ def _binary_payload(
 ) -> bytes | None:
     """The COPY BINARY stream built with numpy (no per-row Python), or None when a column's
     type is not covered. Each row: field count (int16), then per field its size (int32, -1 for
-    NULL) and payload, all big-endian; the stream ends with -1 (int16)."""
+    NULL) and payload, all big-endian; the stream ends with -1 (int16).
+
+    Rows are grouped by layout (the sizes of their fields: NULLs and text lengths vary), and each
+    group is written as one numpy structured array; row order does not matter to COPY."""
     fields: list[_BinaryField] = []
     for name in ready.columns:
         field = _binary_field(frame[name], ready[name], types[name])
         if field is None:
             return None
         fields.append(field)
-    rows = len(ready)
-    widths = np.stack([4 + np.maximum(f.sizes, 0) for f in fields])  # (columns, rows)
-    row_sizes = 2 + widths.sum(axis=0)
-    row_starts = np.zeros(rows, dtype=np.int64)
-    np.cumsum(row_sizes[:-1], out=row_starts[1:])
-    start = len(_BINARY_SIGNATURE)
-    body = int(row_sizes.sum())
-    out = np.zeros(start + body + 2, dtype=np.uint8)
-    out[:start] = np.frombuffer(_BINARY_SIGNATURE, dtype=np.uint8)
-    out[start + body :] = 0xFF  # trailer: -1
-    row_starts += start
-
-    def scatter(positions: npt.NDArray[np.int64], matrix: npt.NDArray[np.uint8]) -> None:
-        out[positions[:, None] + np.arange(matrix.shape[1])] = matrix
-
-    scatter(row_starts, np.full(rows, len(fields), dtype=">i2").view(np.uint8).reshape(-1, 2))
-    offset = row_starts + 2
-    for field, width in zip(fields, widths, strict=True):
-        scatter(offset, field.sizes.astype(">i4").view(np.uint8).reshape(-1, 4))
-        present = field.sizes >= 0
-        data_at = offset[present] + 4
-        if field.fixed is not None:
-            scatter(data_at, field.fixed)
-        elif field.blob:
-            lengths = field.sizes[present]
-            source_starts = np.zeros(len(lengths), dtype=np.int64)
-            np.cumsum(lengths[:-1], out=source_starts[1:])
-            targets = np.repeat(data_at - source_starts, lengths) + np.arange(len(field.blob))
-            out[targets] = np.frombuffer(field.blob, dtype=np.uint8)
-        offset = offset + width
-    return out.tobytes()
+    layout = np.zeros(len(ready), dtype=np.int64)
+    radix = 1
+    for field in fields:
+        if (field.sizes != field.sizes[0]).any():
+            span = int(field.sizes.max()) + 2  # sizes are >= -1
+            if radix * span > 2**62:
+                return None
+            layout += (field.sizes + 1) * radix
+            radix *= span
+    groups, group_of_row = np.unique(layout, return_inverse=True)
+    if len(groups) > _MAX_LAYOUTS:
+        return None
+    parts = [_BINARY_SIGNATURE]
+    for group in range(len(groups)):
+        rows = np.flatnonzero(group_of_row == group)
+        first = rows[0]
+        spec: list[tuple[str, str]] = [("count", ">i2")]
+        for i, field in enumerate(fields):
+            size = int(field.sizes[first])
+            spec.append((f"size{i}", ">i4"))
+            if size > 0:
+                kind = f"S{size}" if field.codes is not None else field.values.dtype.str
+                spec.append((f"value{i}", kind))
+        block = np.empty(len(rows), dtype=np.dtype(spec))
+        names = {name for name, _ in spec}
+        block["count"] = len(fields)
+        for i, field in enumerate(fields):
+            block[f"size{i}"] = field.sizes[first]
+            if f"value{i}" in names:
+                picked = field.codes[rows] if field.codes is not None else rows
+                block[f"value{i}"] = field.values[picked]
+        parts.append(block.tobytes())
+    parts.append(_BINARY_TRAILER)
+    return b"".join(parts)
 
 
 def _upsert_statement(
