@@ -50,8 +50,8 @@ def test_binary_and_csv_store_the_same_values(
     db_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     prices = _prices()
-    ready = bulk._copy_ready(prices, PRICE_TYPES)
-    assert bulk._binary_payload(prices, ready, PRICE_TYPES) is not None  # really the binary path
+    ready = bulk._copy_ready(prices, PRICE_TYPES, date_text=False)
+    assert bulk._binary_payload(ready, PRICE_TYPES) is not None  # really the binary path
     with db_engine.begin() as conn:
         assert bulk_upsert(conn, "daily_prices", prices, ["ticker", "date"]) == UpsertCounts(
             4, 0, 0
@@ -77,8 +77,8 @@ def test_binary_copy_still_enforces_the_column_length(db_engine: Engine) -> None
 
 def test_out_of_range_integers_are_left_to_postgresql() -> None:
     column = pd.Series([2**40], dtype="Int64")
-    assert bulk._binary_field(column, column, "integer") is None  # CSV path: PostgreSQL errors
-    assert bulk._binary_field(column, column, "bigint") is not None
+    assert bulk._binary_field(column, "integer") is None  # CSV path: PostgreSQL errors
+    assert bulk._binary_field(column, "bigint") is not None
 
 
 def test_first_load_inserts_then_a_mixed_load_upserts(db_engine: Engine) -> None:
@@ -125,9 +125,22 @@ def test_many_row_layouts_fall_back_to_csv_with_the_same_result(db_engine: Engin
         }
     )
     types = {"ticker": "character varying(6)", "name": "text", "sector": "text"}
-    assert bulk._binary_payload(stocks, stocks, types) is None
-    assert bulk._binary_payload(stocks.head(10), stocks.head(10), types) is not None
+    assert bulk._binary_payload(stocks, types) is None
+    assert bulk._binary_payload(stocks.head(10), types) is not None
     with db_engine.begin() as conn:
         assert bulk_upsert(conn, "stocks", stocks, ["ticker"]) == UpsertCounts(100, 0, 0)
         stored = _stored(conn, "stocks", "ticker")
     assert [row[1] for row in stored] == list(stocks["name"])
+
+
+def test_times_on_the_same_day_are_one_key(db_engine: Engine) -> None:
+    prices = (
+        _prices()
+        .head(2)
+        .assign(ticker="005930", date=pd.to_datetime(["2024-01-02 09:00", "2024-01-02 15:30"]))
+    )
+    with db_engine.begin() as conn:
+        counts = bulk_upsert(conn, "daily_prices", prices, ["ticker", "date"])
+        stored = _stored(conn, "daily_prices", "date")
+    assert counts == UpsertCounts(1, 0, 0, duplicates=1)
+    assert stored[0][5] == 1  # the later row's close won

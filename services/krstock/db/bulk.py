@@ -84,6 +84,14 @@ def _integers(series: pd.Series, name: str) -> pd.Series:
     return numbers.astype("Int64")
 
 
+def _days(series: pd.Series) -> pd.Series:
+    """Datetimes cut to their day (what a DATE column stores; duplicates are judged on it)."""
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        values = series.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
+        return pd.Series(values, index=series.index)
+    return series
+
+
 def _dates(series: pd.Series) -> pd.Series | np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
         values = series.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
@@ -129,8 +137,11 @@ def _booleans(series: pd.Series, name: str) -> pd.Series:
         raise ValueError(f"column {name!r} must be booleans: {exc}") from exc
 
 
-def _copy_ready(frame: pd.DataFrame, types: dict[str, str]) -> pd.DataFrame:
-    """Each column converted (vectorized) to what the CSV stream needs for its SQL type."""
+def _copy_ready(
+    frame: pd.DataFrame, types: dict[str, str], *, date_text: bool = True
+) -> pd.DataFrame:
+    """Each column converted (vectorized) to what the CSV stream needs for its SQL type
+    (``date_text`` False: dates stay datetime64 cut to the day, for the binary stream)."""
     out: dict[str, Any] = {}
     for name in frame.columns:
         series = frame[name]
@@ -140,7 +151,7 @@ def _copy_ready(frame: pd.DataFrame, types: dict[str, str]) -> pd.DataFrame:
         elif sql_type == "boolean":
             out[name] = _booleans(series, name)
         elif sql_type == "date":
-            out[name] = _dates(series)
+            out[name] = _dates(series) if date_text else _days(series)
         elif sql_type in ("jsonb", "json"):
             try:
                 out[name] = series.map(_json_value, na_action=None).astype(object)
@@ -247,7 +258,7 @@ def _fixed(values: np.ndarray, missing: npt.NDArray[np.bool_], dtype: str) -> _B
     return _BinaryField(sizes, values.astype(dtype))
 
 
-def _binary_field(series: pd.Series, ready: pd.Series, sql_type: str) -> _BinaryField | None:
+def _binary_field(ready: pd.Series, sql_type: str) -> _BinaryField | None:
     """The column in binary form, or None when its type or values are not covered (CSV then)."""
     if sql_type in _BINARY_INTS:
         missing = ready.isna().to_numpy()
@@ -264,10 +275,10 @@ def _binary_field(series: pd.Series, ready: pd.Series, sql_type: str) -> _Binary
     if sql_type == "boolean":
         missing = ready.isna().to_numpy()
         return _fixed(ready.to_numpy(dtype=bool, na_value=False), missing, "u1")
-    if sql_type == "date" and pd.api.types.is_datetime64_any_dtype(series.dtype):
-        if getattr(series.dtype, "tz", None) is not None:
+    if sql_type == "date" and pd.api.types.is_datetime64_any_dtype(ready.dtype):
+        if getattr(ready.dtype, "tz", None) is not None:
             return None
-        days = series.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
+        days = ready.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
         missing = np.isnat(days)
         return _fixed(np.where(missing, 0, days.astype(np.int64) - _PG_EPOCH_DAYS), missing, ">i4")
     if _BINARY_TEXT.fullmatch(sql_type):
@@ -286,9 +297,7 @@ def _binary_field(series: pd.Series, ready: pd.Series, sql_type: str) -> _Binary
     return None
 
 
-def _binary_payload(
-    frame: pd.DataFrame, ready: pd.DataFrame, types: dict[str, str]
-) -> bytes | None:
+def _binary_payload(ready: pd.DataFrame, types: dict[str, str]) -> bytes | None:
     """The COPY BINARY stream built with numpy (no per-row Python), or None when a column's
     type is not covered. Each row: field count (int16), then per field its size (int32, -1 for
     NULL) and payload, all big-endian; the stream ends with -1 (int16).
@@ -297,7 +306,7 @@ def _binary_payload(
     group is written as one numpy structured array; row order does not matter to COPY."""
     fields: list[_BinaryField] = []
     for name in ready.columns:
-        field = _binary_field(frame[name], ready[name], types[name])
+        field = _binary_field(ready[name], types[name])
         if field is None:
             return None
         fields.append(field)
@@ -435,16 +444,16 @@ def bulk_upsert(
     if frame.empty:
         return UpsertCounts(0, 0, 0)
 
-    ready = _copy_ready(frame, types)
+    ready = _copy_ready(frame, types, date_text=False)
     duplicated = ready.duplicated(subset=keys, keep="last")
     duplicates = int(duplicated.sum())
     if duplicates:
-        keep = ~duplicated.to_numpy()
-        ready, frame = ready[keep], frame[keep]
-    payload = _binary_payload(frame, ready, types)
+        ready = ready[~duplicated.to_numpy()]
+    payload = _binary_payload(ready, types)
     copy_format: sql.Composable = sql.SQL("FORMAT binary")
     if payload is None:
-        payload = _csv_payload(ready)
+        dates = {name: _dates(ready[name]) for name in ready.columns if types[name] == "date"}
+        payload = _csv_payload(ready.assign(**dates) if dates else ready)
         copy_format = sql.SQL("FORMAT csv, NULL {}").format(sql.Literal(NULL))
 
     columns = list(ready.columns)
