@@ -174,6 +174,7 @@ def test_window_read_for_a_date_range_uses_the_date_indexes(big: Engine) -> None
         days = reader.trading_days(conn, LAST_DAY, 20)
         query = sql.SQL(reader._WINDOW).format(
             lo=sql.Literal(days[0].item()),
+            flow_lo=sql.Literal(days[-5].item()),  # scans read flows for fewer days than prices
             hi=sql.Literal(days[-1].item()),
             flow_tickers=sql.SQL(""),
             price_tickers=sql.SQL(""),
