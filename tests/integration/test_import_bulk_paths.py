@@ -144,3 +144,21 @@ def test_times_on_the_same_day_are_one_key(db_engine: Engine) -> None:
         stored = _stored(conn, "daily_prices", "date")
     assert counts == UpsertCounts(1, 0, 0, duplicates=1)
     assert stored[0][5] == 1  # the later row's close won
+
+
+def test_count_present_matches_dates_and_ignores_missing_keys(db_engine: Engine) -> None:
+    from krstock.ingest.verify import count_present
+
+    prices = _prices()
+    with db_engine.begin() as conn:
+        bulk_upsert(conn, "daily_prices", prices, ["ticker", "date"])
+        keys = pd.DataFrame(
+            {
+                "ticker": ["005930", "005930", "005930", "000660", "005930"],
+                "date": pd.to_datetime(
+                    ["1999-12-31", "2000-01-01", "2000-01-02", "2031-07-04", None]
+                ),
+            }
+        )
+        # 2000-01-02 is not stored and NaT matches nothing; the duplicate is counted once.
+        assert count_present(conn, "daily_prices", pd.concat([keys, keys.head(1)])) == 3

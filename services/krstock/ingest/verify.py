@@ -10,6 +10,7 @@ import pandas as pd
 from sqlalchemy import Connection
 
 # Array elements that need no quoting (tickers, dates, investor names, strategies, run ids).
+_PG_EPOCH_DAYS = 10_957  # 2000-01-01 in days since 1970-01-01
 _PLAIN = re.compile(r"[0-9A-Za-z_.:+\-]+(,[0-9A-Za-z_.:+\-]+)*")
 
 
@@ -23,24 +24,29 @@ def count_present(conn: Connection, table: str, keys: pd.DataFrame) -> int:
         return 0
     arrays: list[str] = []
     casts: list[str] = []
-    for column in keys.columns:
+    matches: list[str] = []
+    for i, column in enumerate(keys.columns):
         series = keys[column]
         if pd.api.types.is_datetime64_any_dtype(series.dtype):
-            # ISO dates never need quoting: no per-element check.
-            days = series.to_numpy(dtype="datetime64[D]").astype(str).tolist()
-            arrays.append("{" + ",".join(days) + "}")
-            casts.append("date[]")
+            # Days since 2000-01-01 as int4: cheaper to format and for PostgreSQL to parse than
+            # date text (NaT → NULL, which matches nothing).
+            days = series.to_numpy(dtype="datetime64[D]")
+            offsets = list(map(str, (days.astype(np.int64) - _PG_EPOCH_DAYS).tolist()))
+            for missing in np.flatnonzero(np.isnat(days)).tolist():
+                offsets[missing] = "NULL"
+            arrays.append("{" + ",".join(offsets) + "}")
+            casts.append("int4[]")
+            matches.append(f"t.\"{column}\" = date '2000-01-01' + k.k{i}")
         else:
             values = series.to_numpy(dtype=object).tolist()
             if not all(type(v) is str for v in values):
                 values = [str(v) for v in values]
             arrays.append(_array_literal(values))
             casts.append("text[]")
+            matches.append(f't."{column}" = k.k{i}')
     names = [f"k{i}" for i in range(len(keys.columns))]
     unnest = ", ".join(f"%s::{cast}" for cast in casts)
-    join = " AND ".join(
-        f't."{column}" = k.{name}' for column, name in zip(keys.columns, names, strict=True)
-    )
+    join = " AND ".join(matches)
     statement = (
         f'SELECT count(*) FROM "{table}" t JOIN unnest({unnest}) AS k({", ".join(names)}) ON {join}'
     )
