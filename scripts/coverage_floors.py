@@ -1,7 +1,7 @@
 """Fail the build when a package falls below its coverage floor (read from a Cobertura XML).
 
-Floors follow the plan: the domain and the repositories at 85% of lines; the import code
-(legacy + pykrx-CSV readers) at 100% of branches that tests can reach.
+Floors follow the plan: the domain and the repositories at 85% of lines; the import code (the
+legacy and pykrx-CSV parsers, whose every branch is exercised, and the importer around them).
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import xml.etree.ElementTree as ET
 FLOORS: dict[str, tuple[float, float]] = {
     "krstock/domain/": (0.85, 0.0),
     "krstock/db/": (0.85, 0.0),
-    "krstock/marketdata/legacy": (0.85, 0.85),
-    "krstock/marketdata/krx_csv": (0.85, 0.85),
+    "krstock/marketdata/legacy": (0.95, 0.95),
+    "krstock/marketdata/krx_csv": (0.95, 0.95),
+    "krstock/ingest/": (0.90, 0.85),
 }
 
 
