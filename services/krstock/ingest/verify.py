@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection
 
-# Array elements that need no quoting (tickers, dates, investor names, strategies, run ids).
 _PG_EPOCH_DAYS = 10_957  # 2000-01-01 in days since 1970-01-01
+# Array elements that need no quoting (tickers, dates, investor names, strategies, run ids).
 _PLAIN = re.compile(r"[0-9A-Za-z_.:+\-]+(,[0-9A-Za-z_.:+\-]+)*")
 
 
