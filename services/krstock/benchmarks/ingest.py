@@ -58,10 +58,11 @@ def scratch_database(admin_url: str) -> Iterator[str]:
 
 
 def orm_baseline(
-    url: str, krx_dir: Path, rows: int, *, flush_each: bool = False
+    url: str, krx_dir: Path, rows: int, *, flush_each: bool = False, commit_each: bool = False
 ) -> tuple[int, float]:
     """Insert ``rows`` price rows one ``session.add`` at a time, one commit at the end; with
-    ``flush_each`` also one flush (one INSERT round trip) per row. Returns (rows, seconds)."""
+    ``flush_each`` also one flush (one INSERT round trip) per row; with ``commit_each`` one
+    transaction per row (the naive loader). Returns (rows, seconds)."""
     from sqlalchemy import text
     from sqlalchemy.orm import Session
 
@@ -92,7 +93,9 @@ def orm_baseline(
                         source=record["source"],
                     )
                 )
-                if flush_each:
+                if commit_each:
+                    session.commit()
+                elif flush_each:
                     session.flush()
             session.commit()
         seconds = time.perf_counter() - started
@@ -188,6 +191,9 @@ def register(bench_app: typer.Typer) -> None:
         baseline_rows: int = typer.Option(
             2_000, "--baseline-rows", help="Rows of the row-by-row ORM baseline."
         ),
+        commit_rows: int = typer.Option(
+            1_000, "--commit-rows", help="Rows of the commit-per-row context figure (0: skip)."
+        ),
         batched_rows: int = typer.Option(
             5_000,
             "--batched-rows",
@@ -203,6 +209,9 @@ def register(bench_app: typer.Typer) -> None:
         def run(url: str) -> dict[str, Any]:
             base_rows, base_seconds = orm_baseline(url, krx_dir, baseline_rows, flush_each=True)
             batched = orm_baseline(url, krx_dir, batched_rows) if batched_rows else None
+            per_commit = (
+                orm_baseline(url, krx_dir, commit_rows, commit_each=True) if commit_rows else None
+            )
             bulk = bulk_path(url, krx_dir, legacy_prices)
             rows_per_s = bulk["rows"] / bulk["seconds"]
             baseline_rows_per_s = base_rows / base_seconds
@@ -217,6 +226,12 @@ def register(bench_app: typer.Typer) -> None:
                 "(one INSERT per row), one commit",
                 "speedup": round(rows_per_s / baseline_rows_per_s, 1),
                 "batched_orm_rows_per_s": round(batched[0] / batched[1]) if batched else None,
+                "commit_per_row_rows_per_s": round(per_commit[0] / per_commit[1])
+                if per_commit
+                else None,
+                "speedup_vs_commit_per_row": round(rows_per_s / (per_commit[0] / per_commit[1]), 1)
+                if per_commit
+                else None,
                 "speedup_vs_batched_orm": round(rows_per_s / (batched[0] / batched[1]), 1)
                 if batched
                 else None,
