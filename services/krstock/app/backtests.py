@@ -13,7 +13,7 @@ from krstock.app.policies import PolicyLike, resolve_policy
 from krstock.app.recorder import ProgressFn, finish_run, recorded_run
 from krstock.app.scans import FLOW_DAYS
 from krstock.db.reader import load_market_window, load_series, trading_days
-from krstock.domain.backtest import ScanFn, closing_bet_scan, run_backtest
+from krstock.domain.backtest import ScanFn, closing_bet_scan
 from krstock.domain.flows import analyze_market_flows
 from krstock.domain.market import MarketWindow
 from krstock.domain.policy import SignalPolicy
@@ -60,7 +60,7 @@ def scan_function(strategy: str, policy: SignalPolicy) -> ScanFn:
     )
 
 
-def run_backtest_over_db(
+def run_backtest(
     engine: Engine,
     *,
     strategy: str,
@@ -97,7 +97,7 @@ def run_backtest_over_db(
             )
             benchmark = load_series(conn, [KOSPI], end, len(replay) + 1)[KOSPI]
         run.progress(20, f"backtest {strategy}: {len(replay)} days")
-        result = run_backtest(
+        result = replay_backtest(
             window,
             scan,
             strategy=strategy,
