@@ -14,6 +14,7 @@ from krstock.app.recorder import ProgressFn, finish_run, recorded_run
 from krstock.app.scans import FLOW_DAYS
 from krstock.db.reader import load_market_window, load_series, trading_days
 from krstock.domain.backtest import ScanFn, closing_bet_scan
+from krstock.domain.backtest import run_backtest as replay_backtest
 from krstock.domain.flows import analyze_market_flows
 from krstock.domain.market import MarketWindow
 from krstock.domain.policy import SignalPolicy
