@@ -425,6 +425,15 @@ def test_scan_cli_json() -> None:
     }
     wrong = CliRunner().invoke(app, ["scan", "vcp", "--date", "12/27/2025"])
     assert wrong.exit_code == 2 and "not a date" in wrong.output
+    narrow = CliRunner().invoke(
+        app,
+        ["scan", "trend-template", "--date", day.isoformat(), "--markets", "KOSPI",
+         "--top-n", "10", "--json"],
+    )  # fmt: skip
+    assert narrow.exit_code == 0, narrow.output
+    narrow_body = json.loads(narrow.stdout)
+    assert narrow_body["scanned"] == 10
+    assert {s["market"] for s in narrow_body["signals"]} <= {"KOSPI"}
 
 
 @pytest.mark.usefixtures("cli_database")

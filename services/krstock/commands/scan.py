@@ -81,6 +81,15 @@ def register(app: typer.Typer) -> None:
             policy: str | None = POLICY_OPTION,
             as_json: bool = JSON_OPTION,
             database_url: str | None = URL_OPTION,
+            markets: str | None = typer.Option(
+                None, "--markets", help="Only these markets, e.g. KOSDAQ or KOSPI,KOSDAQ."
+            ),
+            tickers: str | None = typer.Option(
+                None, "--tickers", help="Only these 6-character codes, comma-separated."
+            ),
+            top_n: int | None = typer.Option(
+                None, "--top-n", min=1, help="Then only the N most traded (KRW) that day."
+            ),
         ) -> None:
             from krstock.app.runs import run_scan
 
@@ -91,6 +100,9 @@ def register(app: typer.Typer) -> None:
                 kind=kind,
                 day=_parse_day(day),
                 policy=_policy_arg(policy),
+                markets=markets,
+                tickers=tickers,
+                top_n=top_n,
             )
             if as_json:
                 emit_json(result)
