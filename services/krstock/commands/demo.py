@@ -44,6 +44,8 @@ def register(app: typer.Typer) -> None:
         else:
             print_summary(summary)
         if serve:
+            if summary["database"].startswith("embedded"):
+                _print_demo_key(host, port)
             _serve_gateway(host, port)
 
 
@@ -234,6 +236,28 @@ def print_summary(summary: dict[str, Any]) -> None:
     else:
         console.print("performance: no closed trades yet")
     console.print(f"\nfinished in {summary['duration_s']} s")
+
+
+def _print_demo_key(host: str, port: int) -> None:
+    """Writes and triggers need a key: the embedded demo database gets one, shown once.
+
+    Only for the throwaway embedded database; a configured database is left alone (create keys
+    there with ``krstock apikey create``)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy.orm import Session
+
+    from krstock.api.apikeys import create_key
+    from krstock.db.session import get_engine
+
+    with Session(get_engine()) as session, session.begin():
+        name = f"demo-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+        key, _ = create_key(session, name, "read,write")
+    stderr_console.print(
+        f"API key for write routes on this demo database (shown once): {key}\n"
+        f"  e.g. curl -X POST -H 'X-API-Key: {key}' http://{host}:{port}/api/kr/jongga-v2/run",
+        soft_wrap=True,
+    )
 
 
 def _serve_gateway(host: str, port: int) -> None:
