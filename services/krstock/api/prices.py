@@ -127,7 +127,8 @@ def refresh_open_signals(engine: Any, cache: JsonCache, ttl_s: int = 60, mode: s
     """Mark every OPEN signal to market (current_price, return_pct) from the best price source.
 
     The monolith's 5-minute refresher (§4.8) as one set-based pass: a price lookup for all open
-    tickers, then one UPDATE per signal row that changed. Returns how many rows were updated.
+    tickers, then one bulk UPDATE (by primary key) of the rows that changed. Returns how many
+    rows were updated.
     """
     from sqlalchemy import select, update
     from sqlalchemy.orm import Session
@@ -141,21 +142,21 @@ def refresh_open_signals(engine: Any, cache: JsonCache, ttl_s: int = 60, mode: s
             )
         ).all()
         quotes = current_prices(session, cache, [r.ticker for r in rows], ttl_s, mode)
-        changed = 0
-        for row in rows:
-            quote = quotes.get(row.ticker)
-            if quote is None or not row.entry_price or row.current_price == quote.price:
-                continue
-            session.execute(
-                update(Signal)
-                .where(Signal.id == row.id)
-                .values(
-                    current_price=quote.price,
-                    return_pct=round((quote.price - row.entry_price) / row.entry_price * 100, 2),
-                )
-            )
-            changed += 1
+        updates = [
+            {
+                "id": row.id,
+                "current_price": quote.price,
+                "return_pct": round((quote.price - row.entry_price) / row.entry_price * 100, 2),
+            }
+            for row in rows
+            if (quote := quotes.get(row.ticker)) is not None
+            and row.entry_price
+            and row.current_price != quote.price
+        ]
+        if updates:
+            session.execute(update(Signal), updates)
         session.commit()
+    changed = len(updates)
     if changed:
         cache.invalidate("signals")
     return changed
