@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
-from krstock.db.bulk import UpsertCounts, bulk_upsert
+from krstock.db.bulk import UpdateRules, UpsertCounts, bulk_upsert
 
 pytestmark = pytest.mark.integration
 
@@ -161,6 +161,76 @@ def test_key_only_frame_inserts_missing_rows_and_ignores_existing(db_engine: Eng
         )
     assert one == UpsertCounts(1, 0, 0)
     assert two == UpsertCounts(1, 0, 1)
+
+
+ROUNDED = UpdateRules(precision={"change_pct": 2}, provenance=frozenset({"source"}))
+
+
+def _stored_pct_and_source(conn: Connection) -> list[tuple[float | None, str]]:
+    rows = conn.execute(
+        text("SELECT change_pct, source FROM daily_prices WHERE ticker = '000001' ORDER BY date")
+    )
+    return [(pct, source) for pct, source in rows]
+
+
+def test_a_rounded_copy_of_stored_prices_changes_nothing(db_engine: Engine) -> None:
+    """A file that rounds change_pct to 2 decimals does not cut the stored digits, and its
+    source label alone is no change; a real difference still updates (and then the stored
+    digits that round to the file's value are kept)."""
+    precise = _prices(1, 4).assign(change_pct=[2.142161, -0.474, None, 3.125], source="krx")
+    with db_engine.begin() as conn:
+        bulk_upsert(conn, "daily_prices", precise, ["ticker", "date"])
+    # 3.125 -> 3.12: Python's round() breaks the tie to even; it is the same number too.
+    copy = precise.assign(change_pct=[2.14, -0.47, 0.0, 3.12], source="legacy")
+    with db_engine.begin() as conn:
+        counts = bulk_upsert(conn, "daily_prices", copy, ["ticker", "date"], ROUNDED)
+        # The NULL rate is filled: the only change.
+        assert counts == UpsertCounts(inserted=0, updated=1, unchanged=3)
+        assert _stored_pct_and_source(conn) == [
+            (2.142161, "krx"),
+            (-0.474, "krx"),
+            (0.0, "legacy"),
+            (3.125, "krx"),
+        ]
+    # Boundaries: 2.142161 is not 2.15, 3.125 is not 3.11; a changed close updates the row but
+    # keeps the stored rate that rounds to the file's.
+    moved = copy.assign(change_pct=[2.15, -0.47, 0.0, 3.11])
+    moved.loc[1, "close"] = 9999
+    with db_engine.begin() as conn:
+        counts = bulk_upsert(conn, "daily_prices", moved, ["ticker", "date"], ROUNDED)
+        assert counts == UpsertCounts(inserted=0, updated=3, unchanged=1)
+        assert _stored_pct_and_source(conn) == [
+            (2.15, "legacy"),
+            (-0.474, "legacy"),
+            (0.0, "legacy"),
+            (3.11, "legacy"),
+        ]
+    # Without rules every difference is a change and the file's digits win (last writer wins).
+    with db_engine.begin() as conn:
+        counts = bulk_upsert(conn, "daily_prices", copy, ["ticker", "date"])
+        assert counts == UpsertCounts(inserted=0, updated=3, unchanged=1)
+        assert [pct for pct, _ in _stored_pct_and_source(conn)] == [2.14, -0.47, 0.0, 3.12]
+
+
+def test_update_rules_name_a_roundable_column_of_the_frame(db_engine: Engine) -> None:
+    with db_engine.begin() as conn, pytest.raises(ValueError, match="not in the frame"):
+        bulk_upsert(conn, "fx_rates", _fx(), ["pair", "date"], UpdateRules(precision={"x": 2}))
+    with db_engine.begin() as conn, pytest.raises(ValueError, match="floating or numeric"):
+        bulk_upsert(
+            conn, "daily_prices", _prices(1, 1), ["ticker", "date"], UpdateRules({"volume": 0})
+        )
+    with db_engine.begin() as conn, pytest.raises(ValueError, match="digits >= 0"):
+        bulk_upsert(conn, "fx_rates", _fx(), ["pair", "date"], UpdateRules({"rate": -1}))
+
+
+def test_provenance_only_frame_never_updates(db_engine: Engine) -> None:
+    with db_engine.begin() as conn:
+        stock = pd.DataFrame({"ticker": ["005930"], "source": ["a"]})
+        bulk_upsert(conn, "stocks", stock, ["ticker"])
+        rules = UpdateRules(provenance=frozenset({"source"}))
+        relabelled = stock.assign(source="b")
+        assert bulk_upsert(conn, "stocks", relabelled, ["ticker"], rules) == UpsertCounts(0, 0, 1)
+        assert conn.execute(text("SELECT source FROM stocks")).scalar_one() == "a"
 
 
 def test_empty_frame_is_a_no_op(db_engine: Engine) -> None:

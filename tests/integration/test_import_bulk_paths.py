@@ -146,8 +146,8 @@ def test_times_on_the_same_day_are_one_key(db_engine: Engine) -> None:
     assert stored[0][5] == 1  # the later row's close won
 
 
-def test_count_present_matches_dates_and_ignores_missing_keys(db_engine: Engine) -> None:
-    from krstock.ingest.verify import count_present
+def test_count_existing_matches_dates_and_ignores_missing_keys(db_engine: Engine) -> None:
+    from krstock.db.bulk import count_existing
 
     prices = _prices()
     with db_engine.begin() as conn:
@@ -161,4 +161,24 @@ def test_count_present_matches_dates_and_ignores_missing_keys(db_engine: Engine)
             }
         )
         # 2000-01-02 is not stored and NaT matches nothing; the duplicate is counted once.
-        assert count_present(conn, "daily_prices", pd.concat([keys, keys.head(1)])) == 3
+        assert count_existing(conn, "daily_prices", pd.concat([keys, keys.head(1)])) == 3
+
+
+def test_copy_into_an_empty_table_falls_back_when_a_key_collides_meanwhile(
+    db_engine: Engine,
+) -> None:
+    """A unique violation in the direct COPY (here: a key twice, standing in for a row another
+    session inserted after the emptiness check) rolls back to the savepoint only; a table that
+    has rows is never copied into directly."""
+    with db_engine.begin() as conn:
+        raw = bulk._raw(conn)
+        types = bulk._column_types(raw, "stocks")
+        frame = pd.DataFrame({"ticker": ["005930", "005930"]})
+        twice = bulk._copy_ready(frame, types, date_text=False)
+        once = twice.head(1)
+        with raw.cursor() as cur:
+            assert bulk._copy_into_empty(cur, "stocks", twice, types) is None
+            cur.execute("SELECT count(*) FROM stocks")
+            assert cur.fetchone() == (0,)  # the transaction is still usable
+            assert bulk._copy_into_empty(cur, "stocks", once, types) == (1, 0)
+            assert bulk._copy_into_empty(cur, "stocks", once, types) is None

@@ -65,7 +65,7 @@ def runs(
     admin_url: str, migrated_template: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Any]]:
     """One database: the legacy folder twice, then the pykrx folder twice (its prices share
-    keys with the legacy Gen1 file, which was built from it)."""
+    keys with the legacy Gen1 file, which was built from it), then the legacy folder again."""
     legacy, krx = _folder("legacy"), _folder("krx-daily")
     rejects = tmp_path_factory.mktemp("rejects")
     with cloned_database(admin_url, migrated_template) as url:
@@ -78,6 +78,11 @@ def runs(
             out["krx"] = [
                 import_krx_csv(krx, engine, rejects_path=rejects / "krx.csv") for _ in range(2)
             ]
+            out["krx_rows"] = _scalar(url, "SELECT count(*) FROM daily_prices")
+            out["krx_sourced"] = _scalar(
+                url, "SELECT count(*) FROM daily_prices WHERE source = 'krx-csv'"
+            )
+            out["legacy_after_krx"] = import_legacy(legacy, engine, rejects_path=out["rejects"])
         finally:
             engine.dispose()
         yield out
@@ -169,6 +174,26 @@ def test_krx_folder_loads_every_row_and_a_second_run_changes_nothing(
     assert (prices.inserted, prices.updated) == (107_052 - 102_275, 102_275)
     again = second.to_dict()["files"]["krx-daily"]
     assert (again["inserted"], again["updated"]) == (0, 0)
-    assert _scalar(url, "SELECT count(*) FROM daily_prices WHERE source = 'krx-csv'") == 107_052
+    assert runs["krx_sourced"] == runs["krx_rows"] == 107_052
     assert _scalar(url, "SELECT count(*) FROM daily_prices WHERE halted") == 1813
-    assert _scalar(url, "SELECT count(*) FROM daily_prices") == 107_052
+
+
+def test_legacy_prices_after_krx_keep_the_exchange_digits(runs: dict[str, Any]) -> None:
+    """The Gen1 file rounds change_rate to 2 decimals and was built from the pykrx folder: loaded
+    after it, it changes only the rows where it adds a value (19 rates pykrx left empty) and
+    cuts no digits; every other row keeps its krx-csv values and source."""
+    url = runs["url"]
+    prices = runs["legacy_after_krx"].files["daily_prices.csv"].tables["daily_prices"]
+    assert (prices.inserted, prices.updated, prices.unchanged) == (0, 19, 102_256)
+    assert _scalar(url, "SELECT count(*) FROM daily_prices WHERE source = 'legacy'") == 19
+    assert _scalar(url, "SELECT count(*) FROM daily_prices WHERE source = 'krx-csv'") == (
+        107_052 - 19
+    )
+    # The stored rates are pykrx's full-precision ones, not the file's 2-decimal copies.
+    assert (
+        _scalar(
+            url,
+            "SELECT count(*) FROM daily_prices WHERE change_pct <> round(change_pct::numeric, 2)",
+        )
+        > 90_000
+    )

@@ -71,10 +71,17 @@ async def test_without_keda_workers_get_a_fixed_replica_count(op: Harness) -> No
         ),
         "workers without a policy file",
     )
-    cron = op.get("batch/v1/cronjobs", ns, "daily-vcp")
-    assert cron is not None
-    command = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"]
-    assert "--policy" not in command
+    # The CronJob is patched by the same handler, after the Deployment: wait for it too.
+    await op.wait_for(
+        lambda: (
+            (cron := op.get("batch/v1/cronjobs", ns, "daily-vcp"))
+            and "--policy"
+            not in cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0][
+                "command"
+            ]
+        ),
+        "a CronJob whose runs carry no --policy",
+    )
     # The namespace's policies stay available to every worker.
     assert deployment["spec"]["template"]["spec"]["volumes"][-1]["name"] == "policies"
     # The last SignalPolicy of the namespace deleted: its ConfigMap goes too.

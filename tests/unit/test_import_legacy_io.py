@@ -6,12 +6,14 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from krstock.marketdata.legacy_io import (
     FileFormatError,
     RowChecks,
     concat_tables,
+    decimals,
     decode,
     dedupe_last,
     is_preferred_code,
@@ -277,3 +279,18 @@ def test_tickers_that_are_not_all_strings_take_the_per_value_path() -> None:
     values, bad = normalize_tickers(np.array([5930, "000660", None], dtype=object))
     assert values.tolist() == ["005930", "000660", ""]
     assert bad.tolist() == [False, False, True]
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([2.14, -0.47, 0.0, np.nan], 2),
+        ([1.0, 300.0], 0),
+        ([0.1, 0.25, 3.125], 3),
+        ([2.142161635832522], None),  # full precision: no rounding to respect
+        ([np.nan, np.nan], None),
+        ([], None),
+    ],
+)
+def test_decimals_is_the_rounding_a_column_shows(values: list[float], expected: int | None) -> None:
+    assert decimals(pd.Series(values, dtype="float64")) == expected

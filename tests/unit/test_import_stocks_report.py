@@ -122,11 +122,3 @@ def test_rejects_csv_lists_rows_and_failed_files(tmp_path: Path) -> None:
         ["a.csv", "3", "missing close", "005930,2024-01-02,,"],
         ["b.csv", "", "file not imported: b.csv: empty file (no header line)", ""],
     ]
-
-
-def test_key_arrays_are_quoted_only_when_needed() -> None:
-    from krstock.ingest.verify import _array_literal
-
-    assert _array_literal(["005930", "legacy-ai-20260115"]) == "{005930,legacy-ai-20260115}"
-    assert _array_literal(["gemini openai", 'a"b\\c']) == '{"gemini openai","a\\"b\\\\c"}'
-    assert _array_literal(["null"]) == '{"null"}'

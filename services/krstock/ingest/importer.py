@@ -19,7 +19,7 @@ import psycopg
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from krstock.db.bulk import UpsertCounts, bulk_upsert
+from krstock.db.bulk import UpdateRules, UpsertCounts, bulk_upsert, count_existing
 from krstock.ingest.report import (
     FileResult,
     ImportSummary,
@@ -27,7 +27,6 @@ from krstock.ingest.report import (
     write_rejects,
 )
 from krstock.ingest.stocks import existing_stocks, merge_stocks
-from krstock.ingest.verify import count_present
 from krstock.marketdata.base import SourceError
 from krstock.marketdata.krx_csv import read_folder
 from krstock.marketdata.legacy import ParsedFile, data_folder, discover, parse_path
@@ -55,7 +54,8 @@ def _write_stocks(conn: Connection, stocks: pd.DataFrame, mode: str) -> UpsertCo
 def _write_parsed(conn: Connection, parsed: ParsedFile) -> dict[str, UpsertCounts]:
     counts = {"stocks": _write_stocks(conn, parsed.stocks, parsed.stock_mode)}
     for rows in parsed.tables:
-        counts[rows.table] = bulk_upsert(conn, rows.table, rows.frame, rows.keys)
+        rules = UpdateRules(precision=rows.precision, provenance=rows.provenance)
+        counts[rows.table] = bulk_upsert(conn, rows.table, rows.frame, rows.keys, rules)
     return counts
 
 
@@ -191,7 +191,7 @@ def import_legacy(
                 progress(f"wrote {item.file}")
         if conn is not None:
             for name, result in results.items():
-                result.found = count_present(conn, result.main_table, verify_keys[name])
+                result.found = count_existing(conn, result.main_table, verify_keys[name])
     path = rejects_path or default_rejects_path("legacy")
     write_rejects(path, rejects, failed)
     return ImportSummary(
@@ -246,7 +246,7 @@ def import_krx_csv(
                 log.error("import: %s rolled back: %s", name, exc)
             if progress is not None:
                 progress("write")
-            result.found = count_present(conn, "daily_prices", keys)
+            result.found = count_existing(conn, "daily_prices", keys)
     path = rejects_path or default_rejects_path("krx-csv")
     write_rejects(path, data.rejects, failed)
     return ImportSummary(

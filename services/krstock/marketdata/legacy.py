@@ -28,6 +28,7 @@ from krstock.marketdata.legacy_io import (
     ObjectArray,
     Reject,
     RowChecks,
+    decimals,
     dedupe_last,
     normalize_ticker,
     parse_date,
@@ -113,6 +114,10 @@ class TableRows:
     table: str
     frame: pd.DataFrame
     keys: list[str]
+    # How a row matching a stored key counts as a change (db.bulk.UpdateRules): columns rounded
+    # to so many decimals in the file, and columns that only say where the row came from.
+    precision: dict[str, int] = field(default_factory=dict)
+    provenance: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -303,9 +308,17 @@ def parse_daily_prices(text: str, file: str) -> ParsedFile:
     prices, duplicates = finish_prices(frame, SOURCE)
     names = table.columns["name"][ok] if "name" in table.columns else None
     stocks = _stocks_from_rows(tickers[ok], names)
+    # The monolith rounded change_rate when it wrote the file: a stored rate with more digits
+    # that rounds to it is the same number, kept rather than cut; the source label alone is
+    # no change (the file is often a copy of prices already loaded from KRX).
+    digits = decimals(frame["change_pct"]) if "change_pct" in frame else None
+    rows = TableRows(
+        "daily_prices", prices, ["ticker", "date"],
+        precision={} if digits is None else {"change_pct": digits},
+        provenance=frozenset({"source"}),
+    )  # fmt: skip
     return ParsedFile(
-        file, "daily_prices", layout, table.rows_read,
-        [TableRows("daily_prices", prices, ["ticker", "date"])],
+        file, "daily_prices", layout, table.rows_read, [rows],
         stocks, "fill", "daily_prices", table.rejects + checks.rejects(), duplicates,
     )  # fmt: skip
 

@@ -435,6 +435,20 @@ def parse_dates(raw: ObjectArray) -> tuple[npt.NDArray[np.datetime64], BoolArray
     return values, np.isnat(values)
 
 
+def decimals(values: pd.Series, most: int = 6) -> int | None:
+    """The fewest decimals (at most ``most``) that write every given value exactly, as a file
+    that rounds a column shows; None when the values carry more digits or none is given."""
+    given = values.to_numpy(dtype=np.float64)
+    given = given[np.isfinite(given)]
+    if not len(given):
+        return None
+    for digits in range(most + 1):
+        scaled = given * 10.0**digits
+        if np.all(np.abs(scaled - np.round(scaled)) <= 1e-9 * np.maximum(1.0, np.abs(scaled))):
+            return digits
+    return None
+
+
 def parse_date(value: object) -> np.datetime64 | None:
     """One date in either form (None when missing or invalid)."""
     if not isinstance(value, str):
