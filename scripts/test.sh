@@ -18,6 +18,8 @@ echo "== sqlfluff"
 sql_files=$(git ls-files '*.sql' 2>/dev/null || true)
 if [ -n "$sql_files" ]; then sqlfluff lint --dialect postgres $sql_files; else echo "no SQL files"; fi
 echo "== pytest"
-python -m pytest -q -p no:cacheprovider \
+# One test process per core (pytest-xdist; KRSTOCK_TEST_WORKERS=0 runs them in this process):
+# every test makes its own databases and each worker its own Redis database.
+python -m pytest -q -p no:cacheprovider -n "${KRSTOCK_TEST_WORKERS:-auto}" --dist worksteal \
   --cov --cov-report=term:skip-covered --cov-report=xml:.coverage.xml "$@"
 python scripts/coverage_floors.py .coverage.xml

@@ -16,6 +16,12 @@ ADMIN_URL = os.environ.get(
     "KRSTOCK_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 REDIS_URL = os.environ.get("KRSTOCK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Under pytest-xdist each worker (gw0, gw1, ...) gets its own Redis database below the given one,
+# so caches and streams of tests running at the same time never meet.
+_XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _XDIST_WORKER.startswith("gw"):
+    _base, _, _db = REDIS_URL.rpartition("/")
+    REDIS_URL = f"{_base}/{int(_db or 0) - int(_XDIST_WORKER[2:])}"
 IN_CI = os.environ.get("CI") == "true"
 
 

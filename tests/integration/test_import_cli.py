@@ -283,3 +283,39 @@ def test_other_generations_and_latest_files_round_trip(
     assert count(db_engine, "SELECT count(*) FROM signals WHERE grade = 'S'") == 1  # latest won
     assert count(db_engine, "SELECT confidence::int FROM ai_analyses") == 75  # latest won
     assert count(db_engine, "SELECT count(*) FROM scan_runs") == 2
+
+
+def test_bench_ingest_prints_its_figures_on_a_small_folder(
+    tmp_path: Path, admin_url: str, shared_data: Path
+) -> None:
+    """The bench end to end on 3 real pykrx files and the Gen1 rows built from them, in its own
+    scratch database: both loads verified, the Gen1 copy changes only what it adds."""
+    krx = shared_data / "krx-daily"
+    prices = shared_data / "legacy" / "daily_prices.csv"
+    if not krx.is_dir() or not prices.is_file():
+        pytest.skip("the real data folders are absent")
+    small = tmp_path / "krx"
+    small.mkdir()
+    tickers = ("005930", "000660", "000020")
+    for ticker in tickers:
+        (small / f"{ticker}.csv").symlink_to(krx / f"{ticker}.csv")
+    lines = prices.read_text(encoding="utf-8-sig").splitlines()
+    gen1 = tmp_path / "daily_prices.csv"
+    gen1.write_text("\n".join([lines[0], *(x for x in lines[1:] if x.startswith(tickers))]))
+    code, body, output = invoke(
+        ["bench", "ingest", "--json", "--admin-url", admin_url, "--krx-dir", str(small),
+         "--legacy-prices", str(gen1), "--baseline-rows", "50", "--commit-rows", "10",
+         "--batched-rows", "50"]
+    )  # fmt: skip
+    assert code == 0, output
+    assert body["verified"] is True
+    assert body["rows"] == body["imports"]["krx_csv"]["rows"] + body["imports"][
+        "legacy_daily_prices"
+    ]["rows"]
+    first, copy = body["imports"]["krx_csv"], body["imports"]["legacy_daily_prices"]
+    assert first["prices_inserted"] == first["rows"] > 1000
+    assert copy["prices_inserted"] == 0
+    assert copy["prices_updated"] + copy["prices_unchanged"] == copy["rows"]
+    assert copy["prices_updated"] < copy["rows"] // 100  # rounded rates are no change
+    assert body["baseline_rows"] == 50 and body["speedup"] > 0
+    assert set(body["targets"]) == {"rows_per_s", "speedup"}

@@ -5,8 +5,11 @@ On a scratch database (created, migrated and dropped; or ``--database-url``), in
    ``DailyPrice`` per row (one INSERT round trip per row, the way per-row loaders write), one
    commit at the end; the unit-of-work variant (one flush, which SQLAlchemy 2 batches into
    multi-row INSERTs) is printed as context;
-2. the bulk path end to end: ``import krx-csv`` of the pykrx folder, then ``import legacy`` of the
-   Gen1 ``daily_prices.csv`` (parsing, stock merge, COPY + upsert, verification included).
+2. the bulk path end to end: ``import krx-csv`` of the pykrx folder (a first load), then
+   ``import legacy`` of the Gen1 ``daily_prices.csv`` (parsing, stock merge, COPY + upsert,
+   verification included). That file was built from the same folder with change_rate rounded, so
+   its load is a conflict check of every row that finds the same prices (19 real changes): see
+   ``UpdateRules`` in ``krstock.db.bulk``.
 Prints rows, rows_per_s, baseline_rows_per_s and speedup (a same-run ratio; absolute figures on
 a shared machine are context only).
 """
@@ -152,22 +155,23 @@ def bulk_path(url: str, krx_dir: Path, prices_csv: Path) -> dict[str, Any]:
             engine.dispose()
     krx_result = next(iter(krx.files.values()))
     legacy_result = legacy.files["daily_prices.csv"]
+
+    def figures(result: Any, seconds: float) -> dict[str, Any]:
+        prices = result.tables["daily_prices"]
+        return {
+            "rows": result.read,
+            "seconds": round(seconds, 3),
+            "prices_inserted": prices.inserted,
+            "prices_updated": prices.updated,
+            "prices_unchanged": prices.unchanged,
+            "verified": result.found == result.keys,
+        }
+
     return {
         "rows": krx_result.read + legacy_result.read,
         "seconds": finished - started,
-        "krx_csv": {
-            "rows": krx_result.read,
-            "seconds": round(middle - started, 3),
-            "inserted": krx_result.inserted,
-            "verified": krx_result.found == krx_result.keys,
-        },
-        "legacy_daily_prices": {
-            "rows": legacy_result.read,
-            "seconds": round(finished - middle, 3),
-            "inserted": legacy_result.inserted,
-            "updated": legacy_result.updated,
-            "verified": legacy_result.found == legacy_result.keys,
-        },
+        "krx_csv": figures(krx_result, middle - started),
+        "legacy_daily_prices": figures(legacy_result, finished - middle),
         "ok": krx.ok and legacy.ok,
     }
 
