@@ -309,9 +309,10 @@ def test_bench_ingest_prints_its_figures_on_a_small_folder(
     )  # fmt: skip
     assert code == 0, output
     assert body["verified"] is True
-    assert body["rows"] == body["imports"]["krx_csv"]["rows"] + body["imports"][
-        "legacy_daily_prices"
-    ]["rows"]
+    assert (
+        body["rows"]
+        == body["imports"]["krx_csv"]["rows"] + body["imports"]["legacy_daily_prices"]["rows"]
+    )
     first, copy = body["imports"]["krx_csv"], body["imports"]["legacy_daily_prices"]
     assert first["prices_inserted"] == first["rows"] > 1000
     assert copy["prices_inserted"] == 0
