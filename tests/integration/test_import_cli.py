@@ -305,7 +305,7 @@ def test_bench_ingest_prints_its_figures_on_a_small_folder(
     code, body, output = invoke(
         ["bench", "ingest", "--json", "--admin-url", admin_url, "--krx-dir", str(small),
          "--legacy-prices", str(gen1), "--baseline-rows", "50", "--commit-rows", "10",
-         "--batched-rows", "50"]
+         "--batched-rows", "50", "--rounds", "2"]
     )  # fmt: skip
     assert code == 0, output
     assert body["verified"] is True
@@ -319,4 +319,6 @@ def test_bench_ingest_prints_its_figures_on_a_small_folder(
     assert copy["prices_updated"] + copy["prices_unchanged"] == copy["rows"]
     assert copy["prices_updated"] < copy["rows"] // 100  # rounded rates are no change
     assert body["baseline_rows"] == 50 and body["speedup"] > 0
+    assert body["rounds"] == len(body["per_round"]) == 2  # the medians of two rounds
+    assert "round 2/2" in output
     assert set(body["targets"]) == {"rows_per_s", "speedup"}
