@@ -163,6 +163,7 @@ def test_key_only_frame_inserts_missing_rows_and_ignores_existing(db_engine: Eng
     assert two == UpsertCounts(1, 0, 1)
 
 
+KEYS = ["ticker", "date"]
 ROUNDED = UpdateRules(precision={"change_pct": 2}, provenance=frozenset({"source"}))
 
 
@@ -210,6 +211,22 @@ def test_a_rounded_copy_of_stored_prices_changes_nothing(db_engine: Engine) -> N
         counts = bulk_upsert(conn, "daily_prices", copy, ["ticker", "date"])
         assert counts == UpsertCounts(inserted=0, updated=3, unchanged=1)
         assert [pct for pct, _ in _stored_pct_and_source(conn)] == [2.14, -0.47, 0.0, 3.12]
+
+
+def test_an_empty_derived_value_keeps_the_stored_one(db_engine: Engine) -> None:
+    """keep_on_null: a source that has no value for a column does not erase another source's;
+    a value it does give still wins."""
+    keep = UpdateRules(keep_on_null=frozenset({"change_pct"}))
+    with db_engine.begin() as conn:
+        bulk_upsert(conn, "daily_prices", _prices(1, 2).assign(change_pct=[0.0, 1.5]), KEYS)
+        no_rates = _prices(1, 2).assign(change_pct=[None, None])
+        assert bulk_upsert(conn, "daily_prices", no_rates, KEYS, keep) == UpsertCounts(0, 0, 2)
+        assert [pct for pct, _ in _stored_pct_and_source(conn)] == [0.0, 1.5]
+        one_rate = _prices(1, 2).assign(change_pct=[None, 2.5])
+        assert bulk_upsert(conn, "daily_prices", one_rate, KEYS, keep) == UpsertCounts(0, 1, 1)
+        assert [pct for pct, _ in _stored_pct_and_source(conn)] == [0.0, 2.5]
+        # Without the rule a NULL is a value like any other.
+        assert bulk_upsert(conn, "daily_prices", no_rates, KEYS) == UpsertCounts(0, 2, 0)
 
 
 def test_update_rules_name_a_roundable_column_of_the_frame(db_engine: Engine) -> None:

@@ -179,15 +179,21 @@ def test_krx_folder_loads_every_row_and_a_second_run_changes_nothing(
 
 
 def test_legacy_prices_after_krx_keep_the_exchange_digits(runs: dict[str, Any]) -> None:
-    """The Gen1 file rounds change_rate to 2 decimals and was built from the pykrx folder: loaded
-    after it, it changes only the rows where it adds a value (19 rates pykrx left empty) and
-    cuts no digits; every other row keeps its krx-csv values and source."""
+    """The Gen1 file rounds change_rate to 2 decimals and was built from the pykrx folder.
+    Loaded after it, it changes nothing: every rate it holds is a pykrx rate rounded, and the 19
+    rates pykrx left empty kept the Gen1 values through the pykrx loads (an empty derived value
+    is "not given"). Every row keeps its krx-csv values, digits and source."""
     url = runs["url"]
     prices = runs["legacy_after_krx"].files["daily_prices.csv"].tables["daily_prices"]
-    assert (prices.inserted, prices.updated, prices.unchanged) == (0, 19, 102_256)
-    assert _scalar(url, "SELECT count(*) FROM daily_prices WHERE source = 'legacy'") == 19
-    assert _scalar(url, "SELECT count(*) FROM daily_prices WHERE source = 'krx-csv'") == (
-        107_052 - 19
+    assert (prices.inserted, prices.updated, prices.unchanged) == (0, 0, 102_275)
+    assert _scalar(url, "SELECT count(*) FROM daily_prices WHERE source = 'krx-csv'") == 107_052
+    # The days the Gen1 file covers all have a rate (its 19 fills survived the pykrx loads).
+    assert (
+        _scalar(
+            url,
+            "SELECT count(*) FROM daily_prices WHERE change_pct IS NULL AND date >= '2024-01-02'",
+        )
+        == 0
     )
     # The stored rates are pykrx's full-precision ones, not the file's 2-decimal copies.
     assert (

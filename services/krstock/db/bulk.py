@@ -62,10 +62,14 @@ class UpdateRules:
     number with more digits, so it is kept and is no change. ``provenance``: columns that say
     where a row came from (``source``); they are written with a change but are not one on their
     own, so re-loading the same prices from another copy leaves the row alone.
+    ``keep_on_null``: columns where an incoming NULL means the source had no value (pykrx leaves
+    some change rates empty): the stored value stays, instead of two sources that agree on
+    everything else flipping it on every alternate load.
     """
 
     precision: Mapping[str, int] = field(default_factory=dict)
     provenance: frozenset[str] = frozenset()
+    keep_on_null: frozenset[str] = frozenset()
 
 
 NO_RULES = UpdateRules()
@@ -384,7 +388,12 @@ def _change(
         return sql.SQL("t.{}").format(sql.Identifier(column))
 
     def new(column: str) -> sql.Composable:
-        return sql.SQL("{}.{}").format(sql.Identifier(incoming), sql.Identifier(column))
+        """The incoming value; where ``rules.keep_on_null`` names the column, a NULL (the
+        source had no value) stands for the stored one."""
+        value = sql.SQL("{}.{}").format(sql.Identifier(incoming), sql.Identifier(column))
+        if column in rules.keep_on_null:
+            return sql.SQL("COALESCE({}, {})").format(value, old(column))
+        return value
 
     def same_number(column: str) -> sql.Composable:
         """The stored value rounds to the incoming one at its ``rules.precision``: within half a

@@ -28,7 +28,7 @@ from krstock.ingest.report import (
 )
 from krstock.ingest.stocks import existing_stocks, merge_stocks
 from krstock.marketdata.base import SourceError
-from krstock.marketdata.krx_csv import read_folder
+from krstock.marketdata.krx_csv import DERIVED_PRICE_COLUMNS, read_folder
 from krstock.marketdata.legacy import ParsedFile, data_folder, discover, parse_path
 from krstock.marketdata.legacy_io import FileFormatError, Reject
 
@@ -38,6 +38,10 @@ REQUIRED_TABLES = (
     "stocks", "daily_prices", "investor_flows", "investor_flow_summaries",
     "signals", "scan_runs", "ai_analyses",
 )  # fmt: skip
+
+
+# pykrx files give no value for some days' change rate: that is not news to overwrite with.
+KRX_CSV_RULES = UpdateRules(keep_on_null=DERIVED_PRICE_COLUMNS)
 
 
 class ImportSetupError(RuntimeError):
@@ -54,7 +58,7 @@ def _write_stocks(conn: Connection, stocks: pd.DataFrame, mode: str) -> UpsertCo
 def _write_parsed(conn: Connection, parsed: ParsedFile) -> dict[str, UpsertCounts]:
     counts = {"stocks": _write_stocks(conn, parsed.stocks, parsed.stock_mode)}
     for rows in parsed.tables:
-        rules = UpdateRules(precision=rows.precision, provenance=rows.provenance)
+        rules = UpdateRules(rows.precision, rows.provenance, rows.keep_on_null)
         counts[rows.table] = bulk_upsert(conn, rows.table, rows.frame, rows.keys, rules)
     return counts
 
@@ -238,7 +242,7 @@ def import_krx_csv(
                     result.tables = {
                         "stocks": _write_stocks(conn, data.stocks, "fill"),
                         "daily_prices": bulk_upsert(
-                            conn, "daily_prices", data.prices, ["ticker", "date"]
+                            conn, "daily_prices", data.prices, ["ticker", "date"], KRX_CSV_RULES
                         ),
                     }
             except (SQLAlchemyError, psycopg.Error, ValueError) as exc:

@@ -40,6 +40,9 @@ from krstock.marketdata.legacy_io import (
 )
 
 SOURCE = "krx-csv"
+# Columns finish_prices derives when a file has no value (and leaves empty when it cannot): an
+# empty one is "not given", so a load keeps the stored value there (db.bulk.UpdateRules).
+DERIVED_PRICE_COLUMNS = frozenset({"change", "change_pct", "trading_value"})
 PYKRX_COLUMNS = {
     "날짜": "date",
     "시가": "open",

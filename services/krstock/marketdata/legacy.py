@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from krstock.marketdata.krx_csv import finish_prices
+from krstock.marketdata.krx_csv import DERIVED_PRICE_COLUMNS, finish_prices
 from krstock.marketdata.legacy_io import (
     CsvTable,
     FileFormatError,
@@ -118,6 +118,7 @@ class TableRows:
     # to so many decimals in the file, and columns that only say where the row came from.
     precision: dict[str, int] = field(default_factory=dict)
     provenance: frozenset[str] = frozenset()
+    keep_on_null: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -316,6 +317,7 @@ def parse_daily_prices(text: str, file: str) -> ParsedFile:
         "daily_prices", prices, ["ticker", "date"],
         precision={} if digits is None else {"change_pct": digits},
         provenance=frozenset({"source"}),
+        keep_on_null=DERIVED_PRICE_COLUMNS,
     )  # fmt: skip
     return ParsedFile(
         file, "daily_prices", layout, table.rows_read, [rows],
