@@ -3,6 +3,8 @@ plain INSERT of a first load (falling back to the upsert when a key exists)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 import psycopg
@@ -182,3 +184,91 @@ def test_copy_into_an_empty_table_falls_back_when_a_key_collides_meanwhile(
             assert cur.fetchone() == (0,)  # the transaction is still usable
             assert bulk._copy_into_empty(cur, "stocks", once, types) == (1, 0)
             assert bulk._copy_into_empty(cur, "stocks", once, types) is None
+
+
+def _stored_keys(conn: Connection) -> list[tuple[str, str]]:
+    rows = conn.execute(text("SELECT ticker, date::text FROM daily_prices ORDER BY 1, 2"))
+    return [(ticker, day) for ticker, day in rows]
+
+
+def test_parts_stream_into_an_empty_table_as_they_are_produced(db_engine: Engine) -> None:
+    """bulk_upsert_parts consumes a lazy iterator inside one COPY: the first part is in the
+    table's COPY before the second is produced; the result equals one bulk_upsert."""
+    from krstock.db.bulk import bulk_upsert_parts
+
+    prices = _prices()
+    produced: list[int] = []
+
+    def parts() -> Iterator[pd.DataFrame]:
+        for i, part in enumerate([prices.iloc[:2], prices.iloc[0:0], prices.iloc[2:]]):
+            produced.append(i)
+            yield part
+
+    with db_engine.begin() as conn:
+        counts = bulk_upsert_parts(conn, "daily_prices", parts(), ["ticker", "date"])
+        assert counts == UpsertCounts(4, 0, 0) and produced == [0, 1, 2]
+        streamed = _stored(conn, "daily_prices", "date")
+        assert len(_stored_keys(conn)) == 4
+    with db_engine.begin() as conn:
+        conn.execute(text("TRUNCATE daily_prices"))
+        bulk_upsert(conn, "daily_prices", prices, ["ticker", "date"])
+        assert _stored(conn, "daily_prices", "date") == streamed
+        # Into a table with rows the parts are loaded together by bulk_upsert (an upsert).
+        again = iter([prices.iloc[:1].assign(close=5), prices.iloc[1:]])
+        assert bulk_upsert_parts(conn, "daily_prices", again, ["ticker", "date"]) == (
+            UpsertCounts(0, 1, 3)
+        )
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        "the first part again",  # a key in two parts: the unique violation ends the stream
+        "other columns",
+        "a part the binary writer cannot encode",
+    ],
+)
+def test_a_stream_that_cannot_finish_falls_back_to_one_upsert(
+    db_engine: Engine, second: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from krstock.db.bulk import bulk_upsert_parts
+
+    prices = _prices()
+    first = prices.iloc[:2]
+    other = {
+        "the first part again": first.assign(close=9),
+        "other columns": prices.iloc[2:].drop(columns="source"),
+        "a part the binary writer cannot encode": prices.iloc[2:],
+    }[second]
+    if second == "a part the binary writer cannot encode":
+        encode = bulk._binary_payload
+        calls: list[int] = []
+
+        def second_fails(ready: pd.DataFrame, types: dict[str, str]) -> bytes | None:
+            calls.append(1)
+            return None if len(calls) == 2 else encode(ready, types)
+
+        monkeypatch.setattr(bulk, "_binary_payload", second_fails)
+    with db_engine.begin() as conn:
+        counts = bulk_upsert_parts(conn, "daily_prices", iter([first, other]), ["ticker", "date"])
+        stored = _stored_keys(conn)
+    expected = bulk_upsert  # the same rows as one bulk_upsert of the concatenation
+    with db_engine.begin() as conn:
+        conn.execute(text("TRUNCATE daily_prices"))
+        assert counts == expected(
+            conn, "daily_prices", pd.concat([first, other], ignore_index=True), ["ticker", "date"]
+        )
+        assert _stored_keys(conn) == stored
+
+
+def test_no_parts_or_only_empty_ones_load_nothing(db_engine: Engine) -> None:
+    from krstock.db.bulk import bulk_upsert_parts
+
+    with db_engine.begin() as conn:
+        assert bulk_upsert_parts(conn, "daily_prices", iter([]), ["ticker"]) == UpsertCounts(
+            0, 0, 0
+        )
+        empty = _prices().iloc[0:0]
+        assert bulk_upsert_parts(conn, "daily_prices", iter([empty]), ["ticker", "date"]) == (
+            UpsertCounts(0, 0, 0)
+        )

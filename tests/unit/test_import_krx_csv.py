@@ -182,3 +182,25 @@ def test_finish_prices_keeps_given_change_and_guards_zero_previous_close() -> No
     assert prices["change"].tolist()[1:] == [10, 7]  # computed, then the given value
     assert np.isnan(prices.loc[1, "change_pct"])  # previous close 0: no percentage
     assert prices["halted"].tolist() == [True, False, False]
+
+
+def test_chunks_keep_a_tickers_files_together_and_merge_to_the_whole(folder: Path) -> None:
+    """read_folder_chunks: parts of about N files, never splitting one ticker's files (here
+    5930.csv and 005930.csv), and their merge equals read_folder's result."""
+    from krstock.marketdata.krx_csv import KrxFolder, read_folder_chunks
+
+    write(folder, "5930.csv", [HEADER, "2024-01-08,1,1,1,1,1,0.0"])  # also ticker 005930
+    write(folder, "000020.csv", [HEADER, "2024-01-02,7,7,7,7,7,0.0", "truncated"])
+    write(folder, "bad-name.csv", [HEADER])
+    parts = list(read_folder_chunks(folder, files_per_chunk=1))
+    assert [sorted(p.files) for p in parts] == [
+        ["bad-name.csv"], ["000020.csv"], ["005930.csv", "5930.csv"], ["005935.csv"]
+    ]  # fmt: skip
+    merged, whole = KrxFolder.merge(parts), read_folder(folder)
+    pd.testing.assert_frame_equal(merged.prices, whole.prices)
+    pd.testing.assert_frame_equal(merged.stocks, whole.stocks)
+    assert merged.rejects == whole.rejects and merged.files == whole.files
+    assert merged.failures == {"bad-name.csv": whole.failures["bad-name.csv"]}
+    assert KrxFolder.merge([]).prices.empty and list(KrxFolder.merge([]).prices) == PRICE_COLUMNS
+    with pytest.raises(SourceError, match="not a folder"):
+        read_folder_chunks(folder / "absent")  # at once, before any part is read

@@ -19,7 +19,13 @@ import psycopg
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from krstock.db.bulk import UpdateRules, UpsertCounts, bulk_upsert, count_existing
+from krstock.db.bulk import (
+    UpdateRules,
+    UpsertCounts,
+    bulk_upsert,
+    bulk_upsert_parts,
+    count_existing,
+)
 from krstock.ingest.report import (
     FileResult,
     ImportSummary,
@@ -28,7 +34,7 @@ from krstock.ingest.report import (
 )
 from krstock.ingest.stocks import existing_stocks, merge_stocks
 from krstock.marketdata.base import SourceError
-from krstock.marketdata.krx_csv import DERIVED_PRICE_COLUMNS, read_folder
+from krstock.marketdata.krx_csv import DERIVED_PRICE_COLUMNS, KrxFolder, read_folder_chunks
 from krstock.marketdata.legacy import ParsedFile, data_folder, discover, parse_path
 from krstock.marketdata.legacy_io import FileFormatError, Reject
 
@@ -217,40 +223,60 @@ def import_krx_csv(
     progress: Progress | None = None,
 ) -> ImportSummary:
     """Import a pykrx CSV folder: one transaction for the whole folder (a file that cannot be
-    read is left out before the write and reported in ``failed``)."""
+    read is left out and reported in ``failed``). The folder is read in parts of 100 files that
+    stream into the database while the next part is parsed (``bulk_upsert_parts``)."""
     try:
-        data = read_folder(folder)
+        parts = read_folder_chunks(folder)
     except SourceError as exc:
         raise ImportSetupError(str(exc)) from exc
-    if progress is not None:
-        progress("read")
+    read: list[KrxFolder] = []
+
+    def prices() -> Iterator[pd.DataFrame]:
+        for part in parts:
+            read.append(part)
+            yield part.prices
+
     name = folder.name or str(folder)
+    failed: dict[str, str] = {}
+    tables: dict[str, UpsertCounts] = {}
+    with _connection(engine, dry_run) as conn:
+        if conn is not None:
+            try:
+                with _file_transaction(conn, dry_run):
+                    written = bulk_upsert_parts(
+                        conn, "daily_prices", prices(), ["ticker", "date"], KRX_CSV_RULES
+                    )
+                    stocks = _write_stocks(conn, KrxFolder.merge(read).stocks, "fill")
+                    tables = {"stocks": stocks, "daily_prices": written}
+            except (SQLAlchemyError, psycopg.Error, ValueError) as exc:
+                failed[name] = f"database write failed, folder rolled back: {exc}"
+                log.error("import: %s rolled back: %s", name, exc)
+        read.extend(parts)  # what the write did not get to (without a database: everything)
+        data = KrxFolder.merge(read)
+        if all(report.error for report in data.files.values()):
+            raise ImportSetupError(
+                f"krx-csv: no readable file in {folder}: "
+                + "; ".join(r.error or "" for r in data.files.values())
+            )
+        if progress is not None:
+            progress("read")
+            progress("write")
+        keys = data.prices[["ticker", "date"]]
+        if conn is not None:
+            found: int | None = count_existing(conn, "daily_prices", keys)
+        else:
+            found = None
+    failed = {**data.failures, **failed}
     result = FileResult(
         name=name,
         read=data.read,
         rejected=len(data.rejects),
         duplicates=data.duplicates,
         main_table="daily_prices",
+        tables=tables,
+        keys=len(keys),
+        found=found,
     )
-    keys = data.prices[["ticker", "date"]]
-    result.keys = len(keys)
-    failed = dict(data.failures)
-    with _connection(engine, dry_run) as conn:
-        if conn is not None:
-            try:
-                with _file_transaction(conn, dry_run):
-                    result.tables = {
-                        "stocks": _write_stocks(conn, data.stocks, "fill"),
-                        "daily_prices": bulk_upsert(
-                            conn, "daily_prices", data.prices, ["ticker", "date"], KRX_CSV_RULES
-                        ),
-                    }
-            except (SQLAlchemyError, psycopg.Error, ValueError) as exc:
-                failed[name] = f"database write failed, folder rolled back: {exc}"
-                log.error("import: %s rolled back: %s", name, exc)
-            if progress is not None:
-                progress("write")
-            result.found = count_existing(conn, "daily_prices", keys)
     path = rejects_path or default_rejects_path("krx-csv")
     write_rejects(path, data.rejects, failed)
     return ImportSummary(

@@ -17,6 +17,7 @@ Decisions (documented in docs/migration.md too):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -143,6 +144,22 @@ class KrxFolder:
     def failures(self) -> dict[str, str]:
         return {name: r.error for name, r in self.files.items() if r.error is not None}
 
+    @classmethod
+    def merge(cls, parts: list[KrxFolder]) -> KrxFolder:
+        """One result from the parts of ``read_folder_chunks`` (which share no ticker)."""
+        if not parts:
+            return cls(_empty_prices(), stock_frame([], listing_status="UNKNOWN", source=SOURCE))
+        if len(parts) == 1:
+            return parts[0]
+        # Parts without rows (every file unreadable) would turn typed columns into objects.
+        with_rows = [p for p in parts if not p.prices.empty] or parts[:1]
+        return cls(
+            prices=pd.concat([p.prices for p in with_rows], ignore_index=True),
+            stocks=pd.concat([p.stocks for p in with_rows], ignore_index=True),
+            rejects=[r for p in parts for r in p.rejects],
+            files={name: report for p in parts for name, report in p.files.items()},
+        )
+
 
 def _parse_tables(tables: list[CsvTable], folder: str) -> tuple[pd.DataFrame, list[Reject]]:
     """All files' rows checked at once; returns float rows (with ``_file``) and the rejects."""
@@ -166,14 +183,20 @@ def _parse_tables(tables: list[CsvTable], folder: str) -> tuple[pd.DataFrame, li
     return frame, checks.rejects()
 
 
-def read_folder(folder: Path) -> KrxFolder:
-    """Read every ``*.csv`` of ``folder``. A file that cannot be read at all is reported in
-    ``files[name].error`` and contributes no rows; bad rows are rejects."""
+def folder_files(folder: Path) -> list[Path]:
+    """The ``*.csv`` files of ``folder``, in ticker order (files whose names normalize to the same
+    ticker next to each other); raises ``SourceError`` when there is nothing to read."""
     if not folder.is_dir():
         raise SourceError(f"krx-csv: {folder} is not a folder")
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
+    paths = [p for p in folder.iterdir() if p.suffix.lower() == ".csv" and p.is_file()]
     if not paths:
         raise SourceError(f"krx-csv: no *.csv files in {folder}")
+    return sorted(paths, key=lambda p: (normalize_ticker(p.stem) or "", p.name))
+
+
+def read_files(paths: list[Path], label: str) -> KrxFolder:
+    """Read ``paths`` (files of one folder named ``label``). A file that cannot be read at all
+    is reported in ``files[name].error`` and contributes no rows; bad rows are rejects."""
     tables: list[CsvTable] = []
     files: dict[str, FileReport] = {}
     # Files without quotes are tokenized together, grouped by their exact header.
@@ -196,20 +219,21 @@ def read_folder(folder: Path) -> KrxFolder:
         else:
             unquoted.setdefault(tuple(header), []).append((file, physical))
     for header_key, parts in unquoted.items():
-        table = tokenize_unquoted(parts, list(header_key), folder.name, NUMERIC_COLUMNS)
+        table = tokenize_unquoted(parts, list(header_key), label, NUMERIC_COLUMNS)
         if table.row_files is None:
             table.row_files = np.full(len(table), parts[0][0], dtype=object)
         tables.append(table)
+    if not tables:
+        return KrxFolder(
+            prices=_empty_prices(),
+            stocks=stock_frame([], listing_status="UNKNOWN", source=SOURCE),
+            files=files,
+        )
     for table in tables:
         if VALUE_COLUMN not in table.columns:
             table.columns[VALUE_COLUMN] = np.full(len(table), "", dtype=object)
             table.header = [*table.header, VALUE_COLUMN]
-    if not tables:
-        raise SourceError(
-            f"krx-csv: no readable file in {folder}: "
-            + "; ".join(r.error or "" for r in files.values())
-        )
-    raw, rejects = _parse_tables(tables, folder.name)
+    raw, rejects = _parse_tables(tables, label)
     rejects = [r for t in tables for r in t.rejects] + rejects
     for reject in rejects:
         files[reject.file].rejected += 1
@@ -220,6 +244,49 @@ def read_folder(folder: Path) -> KrxFolder:
     tickers = sorted(prices["ticker"].drop_duplicates().tolist())  # not set(): no per-row boxing
     stocks = stock_frame(tickers, listing_status="UNKNOWN", source=SOURCE)
     return KrxFolder(prices=prices, stocks=stocks, rejects=rejects, files=files)
+
+
+def _empty_prices() -> pd.DataFrame:
+    return finish_prices(
+        pd.DataFrame(
+            {
+                "ticker": pd.Series([], dtype=object),
+                "date": pd.Series([], dtype="datetime64[s]"),
+                **{c: pd.Series([], dtype=np.float64) for c in ("open", "high", "low", "close")},
+                "volume": pd.Series([], dtype=np.float64),
+            }
+        ),
+        SOURCE,
+    )[0]
+
+
+def read_folder_chunks(folder: Path, files_per_chunk: int = 100) -> Iterator[KrxFolder]:
+    """``read_folder`` in parts of about ``files_per_chunk`` files, so that a caller can write one
+    part while the next is parsed. The parts never share a (ticker, date) key: all files of one
+    ticker are in the same part. Raises ``SourceError`` at once when there is nothing to read."""
+    paths = folder_files(folder)
+    label = folder.name
+    chunks: list[list[Path]] = [[]]
+    for path, previous in zip(paths, [None, *paths[:-1]], strict=True):
+        same_ticker = previous is not None and normalize_ticker(path.stem) == normalize_ticker(
+            previous.stem
+        )
+        if len(chunks[-1]) >= files_per_chunk and not same_ticker:
+            chunks.append([])
+        chunks[-1].append(path)
+    return (read_files(chunk, label) for chunk in chunks)
+
+
+def read_folder(folder: Path) -> KrxFolder:
+    """Read every ``*.csv`` of ``folder``. A file that cannot be read at all is reported in
+    ``files[name].error`` and contributes no rows; bad rows are rejects."""
+    data = read_files(folder_files(folder), folder.name)
+    if all(r.error for r in data.files.values()):
+        raise SourceError(
+            f"krx-csv: no readable file in {folder}: "
+            + "; ".join(r.error or "" for r in data.files.values())
+        )
+    return data
 
 
 class KrxCsvSource:
