@@ -322,3 +322,60 @@ def test_bench_ingest_prints_its_figures_on_a_small_folder(
     assert body["rounds"] == len(body["per_round"]) == 2  # the medians of two rounds
     assert "round 2/2" in output
     assert set(body["targets"]) == {"rows_per_s", "speedup"}
+
+
+def _pykrx_folder(root: Path, tickers: list[str], close: int = 5000) -> Path:
+    folder = root / "krx"
+    folder.mkdir()
+    for ticker in tickers:
+        (folder / f"{ticker}.csv").write_text(
+            "날짜,시가,고가,저가,종가,거래량,등락률\n"
+            f"2024-01-02,{close},{close},{close},{close},10,0.0\n"
+            f"2024-01-03,{close},{close},{close},{close},20,0.0\n",
+            encoding="utf-8-sig",
+        )
+    return folder
+
+
+def test_krx_folder_streams_in_parts_with_progress_and_a_failed_write_keeps_nothing(
+    tmp_path: Path, db_engine: Engine
+) -> None:
+    """Parts of 100 files: progress per part, then the verification. A write the database
+    refuses mid-stream rolls the whole folder back, and the report still covers every file."""
+    from krstock.ingest.importer import import_krx_csv
+
+    folder = _pykrx_folder(tmp_path, [f"{i:06d}" for i in range(1, 251)])
+    steps: list[str] = []
+    totals: list[int] = []
+    summary = import_krx_csv(
+        folder, db_engine, rejects_path=tmp_path / "r.csv", progress=steps.append,
+        on_start=totals.append,
+    )  # fmt: skip
+    assert totals == [4] and steps == [
+        "read 100 of 250 files", "read 200 of 250 files", "read 250 of 250 files", "verified"
+    ]  # fmt: skip
+    result = summary.files["krx"]
+    assert (result.read, result.keys, result.found, result.inserted) == (500, 500, 500, 750)
+    assert count(db_engine, "SELECT count(*) FROM daily_prices") == 500
+
+    with db_engine.begin() as conn:
+        conn.execute(text("TRUNCATE daily_prices, stocks CASCADE"))
+        conn.execute(text("ALTER TABLE daily_prices ADD CONSTRAINT t_small CHECK (close < 1000)"))
+    refused = import_krx_csv(folder, db_engine, rejects_path=tmp_path / "r.csv")
+    assert "database write failed, folder rolled back" in refused.failed["krx"]
+    assert refused.files["krx"].read == 500 and refused.files["krx"].found == 0
+    assert count(db_engine, "SELECT count(*) FROM daily_prices") == 0
+    assert count(db_engine, "SELECT count(*) FROM stocks") == 0
+
+
+def test_krx_folder_without_a_readable_file_is_a_setup_error(
+    tmp_path: Path, db_engine: Engine
+) -> None:
+    from krstock.ingest.importer import ImportSetupError, import_krx_csv
+
+    folder = tmp_path / "krx"
+    folder.mkdir()
+    (folder / "005930.csv").write_text("x,y\n1,2\n")
+    with pytest.raises(ImportSetupError, match="no readable file"):
+        import_krx_csv(folder, db_engine, rejects_path=tmp_path / "r.csv")
+    assert count(db_engine, "SELECT count(*) FROM daily_prices") == 0

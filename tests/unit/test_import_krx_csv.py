@@ -185,14 +185,14 @@ def test_finish_prices_keeps_given_change_and_guards_zero_previous_close() -> No
 
 
 def test_chunks_keep_a_tickers_files_together_and_merge_to_the_whole(folder: Path) -> None:
-    """read_folder_chunks: parts of about N files, never splitting one ticker's files (here
-    5930.csv and 005930.csv), and their merge equals read_folder's result."""
-    from krstock.marketdata.krx_csv import KrxFolder, read_folder_chunks
+    """folder_chunks: parts of about N files, never splitting one ticker's files (here
+    5930.csv and 005930.csv); the merge of the parts read equals read_folder's result."""
+    from krstock.marketdata.krx_csv import KrxFolder, folder_chunks, read_files
 
     write(folder, "5930.csv", [HEADER, "2024-01-08,1,1,1,1,1,0.0"])  # also ticker 005930
     write(folder, "000020.csv", [HEADER, "2024-01-02,7,7,7,7,7,0.0", "truncated"])
     write(folder, "bad-name.csv", [HEADER])
-    parts = list(read_folder_chunks(folder, files_per_chunk=1))
+    parts = [read_files(chunk, folder.name) for chunk in folder_chunks(folder, files_per_chunk=1)]
     assert [sorted(p.files) for p in parts] == [
         ["bad-name.csv"], ["000020.csv"], ["005930.csv", "5930.csv"], ["005935.csv"]
     ]  # fmt: skip
@@ -203,4 +203,4 @@ def test_chunks_keep_a_tickers_files_together_and_merge_to_the_whole(folder: Pat
     assert merged.failures == {"bad-name.csv": whole.failures["bad-name.csv"]}
     assert KrxFolder.merge([]).prices.empty and list(KrxFolder.merge([]).prices) == PRICE_COLUMNS
     with pytest.raises(SourceError, match="not a folder"):
-        read_folder_chunks(folder / "absent")  # at once, before any part is read
+        folder_chunks(folder / "absent")

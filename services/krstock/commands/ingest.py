@@ -90,13 +90,14 @@ def register(app: typer.Typer) -> None:
         """Load daily OHLCV from a pykrx CSV folder (one file per ticker)."""
         engine = _engine(database_url, required=not dry_run)
         try:
-            with progress_bar("krx-csv", total=2) as bar:
+            with progress_bar("krx-csv", total=0) as bar:  # set once the files are known
                 summary = import_krx_csv(
                     directory,
                     engine,
                     dry_run=dry_run,
                     rejects_path=rejects,
                     progress=lambda step: bar.advance(1, description=f"krx-csv: {step}"),
+                    on_start=bar.set_total,
                 )
         except ImportSetupError as exc:
             stderr_console.print(f"[red]error:[/red] {exc}", soft_wrap=True)

@@ -9,6 +9,7 @@ verification are exact and nothing is kept. Without an engine only parsing happe
 
 from __future__ import annotations
 
+import collections
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,7 +35,12 @@ from krstock.ingest.report import (
 )
 from krstock.ingest.stocks import existing_stocks, merge_stocks
 from krstock.marketdata.base import SourceError
-from krstock.marketdata.krx_csv import DERIVED_PRICE_COLUMNS, KrxFolder, read_folder_chunks
+from krstock.marketdata.krx_csv import (
+    DERIVED_PRICE_COLUMNS,
+    KrxFolder,
+    folder_chunks,
+    read_files,
+)
 from krstock.marketdata.legacy import ParsedFile, data_folder, discover, parse_path
 from krstock.marketdata.legacy_io import FileFormatError, Reject
 
@@ -221,20 +227,28 @@ def import_krx_csv(
     dry_run: bool = False,
     rejects_path: Path | None = None,
     progress: Progress | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> ImportSummary:
     """Import a pykrx CSV folder: one transaction for the whole folder (a file that cannot be
     read is left out and reported in ``failed``). The folder is read in parts of 100 files that
-    stream into the database while the next part is parsed (``bulk_upsert_parts``)."""
+    stream into the database while the next part is parsed (``bulk_upsert_parts``).
+    ``on_start`` gets the number of progress steps: one per part, one for the verification."""
     try:
-        parts = read_folder_chunks(folder)
+        chunks = folder_chunks(folder)
     except SourceError as exc:
         raise ImportSetupError(str(exc)) from exc
+    if on_start is not None:
+        on_start(len(chunks) + 1)
+    files = sum(len(chunk) for chunk in chunks)
     read: list[KrxFolder] = []
 
-    def prices() -> Iterator[pd.DataFrame]:
-        for part in parts:
-            read.append(part)
-            yield part.prices
+    def read_next() -> Iterator[pd.DataFrame]:
+        """Parts not read yet, in order; each is kept in ``read`` for the report."""
+        while len(read) < len(chunks):
+            read.append(read_files(chunks[len(read)], folder.name))
+            if progress is not None:
+                progress(f"read {sum(len(c) for c in chunks[: len(read)])} of {files} files")
+            yield read[-1].prices
 
     name = folder.name or str(folder)
     failed: dict[str, str] = {}
@@ -244,28 +258,25 @@ def import_krx_csv(
             try:
                 with _file_transaction(conn, dry_run):
                     written = bulk_upsert_parts(
-                        conn, "daily_prices", prices(), ["ticker", "date"], KRX_CSV_RULES
+                        conn, "daily_prices", read_next(), ["ticker", "date"], KRX_CSV_RULES
                     )
                     stocks = _write_stocks(conn, KrxFolder.merge(read).stocks, "fill")
                     tables = {"stocks": stocks, "daily_prices": written}
             except (SQLAlchemyError, psycopg.Error, ValueError) as exc:
                 failed[name] = f"database write failed, folder rolled back: {exc}"
                 log.error("import: %s rolled back: %s", name, exc)
-        read.extend(parts)  # what the write did not get to (without a database: everything)
+        # What the write did not get to (without a database: everything), for the report.
+        collections.deque(read_next(), maxlen=0)
         data = KrxFolder.merge(read)
         if all(report.error for report in data.files.values()):
             raise ImportSetupError(
                 f"krx-csv: no readable file in {folder}: "
                 + "; ".join(r.error or "" for r in data.files.values())
             )
-        if progress is not None:
-            progress("read")
-            progress("write")
         keys = data.prices[["ticker", "date"]]
-        if conn is not None:
-            found: int | None = count_existing(conn, "daily_prices", keys)
-        else:
-            found = None
+        found = count_existing(conn, "daily_prices", keys) if conn is not None else None
+        if progress is not None:
+            progress("verified")
     failed = {**data.failures, **failed}
     result = FileResult(
         name=name,

@@ -17,7 +17,6 @@ Decisions (documented in docs/migration.md too):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -146,7 +145,7 @@ class KrxFolder:
 
     @classmethod
     def merge(cls, parts: list[KrxFolder]) -> KrxFolder:
-        """One result from the parts of ``read_folder_chunks`` (which share no ticker)."""
+        """One result from the parts of a folder (``folder_chunks``; they share no ticker)."""
         if not parts:
             return cls(_empty_prices(), stock_frame([], listing_status="UNKNOWN", source=SOURCE))
         if len(parts) == 1:
@@ -260,12 +259,11 @@ def _empty_prices() -> pd.DataFrame:
     )[0]
 
 
-def read_folder_chunks(folder: Path, files_per_chunk: int = 100) -> Iterator[KrxFolder]:
-    """``read_folder`` in parts of about ``files_per_chunk`` files, so that a caller can write one
-    part while the next is parsed. The parts never share a (ticker, date) key: all files of one
-    ticker are in the same part. Raises ``SourceError`` at once when there is nothing to read."""
+def folder_chunks(folder: Path, files_per_chunk: int = 100) -> list[list[Path]]:
+    """The ``*.csv`` files of ``folder`` in parts of about ``files_per_chunk`` files that share
+    no (ticker, date) key: all files of one ticker are in the same part. Raises
+    ``SourceError`` when there is nothing to read."""
     paths = folder_files(folder)
-    label = folder.name
     chunks: list[list[Path]] = [[]]
     for path, previous in zip(paths, [None, *paths[:-1]], strict=True):
         same_ticker = previous is not None and normalize_ticker(path.stem) == normalize_ticker(
@@ -274,7 +272,7 @@ def read_folder_chunks(folder: Path, files_per_chunk: int = 100) -> Iterator[Krx
         if len(chunks[-1]) >= files_per_chunk and not same_ticker:
             chunks.append([])
         chunks[-1].append(path)
-    return (read_files(chunk, label) for chunk in chunks)
+    return chunks
 
 
 def read_folder(folder: Path) -> KrxFolder:
