@@ -15,6 +15,7 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from krstock import __version__
+from krstock.api import dispatch
 from krstock.api.errors import install_error_handlers
 from krstock.api.metrics import metrics_response
 from krstock.api.middleware import RequestContextMiddleware
@@ -95,6 +96,8 @@ def create_service_app(
         finally:
             if on_shutdown is not None:
                 on_shutdown(app)
+            # Runs started in this process finish (or are marked interrupted) before it exits.
+            dispatch.finish_local_runs(app_state.engine, app_state.api.shutdown_grace_s)
 
     app = FastAPI(
         title=title,

@@ -276,10 +276,44 @@ def start_run(
     elif wait:
         _run_locally(engine, spec, run.id, kwargs)
     else:
-        threading.Thread(
-            target=_run_locally, args=(engine, spec, run.id, kwargs), daemon=True
-        ).start()
+        _start_local(engine, spec, run.id, kwargs)
     return run
+
+
+# In-process runs by engine (one per app), so that an app stopping can wait for its own runs.
+_LOCAL_RUNS: dict[Engine, dict[str, threading.Thread]] = {}
+_LOCAL_LOCK = threading.Lock()
+INTERRUPTED = "interrupted: the service stopped before the run finished"
+
+
+def _start_local(engine: Engine, spec: RunKind, run_id: str, kwargs: dict[str, Any]) -> None:
+    def tracked() -> None:
+        try:
+            _run_locally(engine, spec, run_id, kwargs)
+        finally:
+            with _LOCAL_LOCK:
+                _LOCAL_RUNS.get(engine, {}).pop(run_id, None)
+
+    thread = threading.Thread(target=tracked, name=f"run-{run_id[:8]}", daemon=True)
+    with _LOCAL_LOCK:
+        _LOCAL_RUNS.setdefault(engine, {})[run_id] = thread
+    thread.start()
+
+
+def finish_local_runs(engine: Engine, timeout_s: float) -> list[str]:
+    """At shutdown: wait up to ``timeout_s`` for the in-process runs started on ``engine``; those
+    still going are marked FAILED (``INTERRUPTED``) rather than left RUNNING for ever (their
+    threads die with the process). Returns the ids so marked."""
+    with _LOCAL_LOCK:
+        running = dict(_LOCAL_RUNS.get(engine, {}))
+    deadline = datetime.now(UTC) + timedelta(seconds=timeout_s)
+    for thread in running.values():
+        thread.join(max(0.0, (deadline - datetime.now(UTC)).total_seconds()))
+    interrupted = [run_id for run_id, thread in running.items() if thread.is_alive()]
+    for run_id in interrupted:
+        log.warning("run %s %s", run_id, INTERRUPTED)
+        _mark(engine, run_id, status="FAILED", error=INTERRUPTED, finished_at=datetime.now(UTC))
+    return interrupted
 
 
 def _enqueue(

@@ -32,6 +32,9 @@ class ApiSettings(BaseSettings):
     # How trigger routes run work: "local" runs krstock.app.runs in a background thread,
     # "celery" enqueues the task by name on the broker.
     dispatch_mode: Literal["local", "celery"] = "local"
+    # At shutdown, how long to wait for local runs before marking them FAILED (interrupted);
+    # below the pod's terminationGracePeriodSeconds (30 s).
+    shutdown_grace_s: float = Field(default=20.0, ge=0)
 
     # Rate limits: requests per window, per API key and per client IP.
     rate_limit_enabled: bool = True
