@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -219,12 +220,13 @@ def test_scanner_service_scan_signals_and_websocket(
             assert started.status_code == 202
             run_id = started.json()["run_id"]
             messages = []
-            with client.websocket_connect(f"/ws/scans/{run_id}") as ws:
-                try:
-                    while True:
-                        messages.append(ws.receive_json())
-                except WebSocketDisconnect:
-                    pass
+            # The socket closes when the run ends.
+            with (
+                client.websocket_connect(f"/ws/scans/{run_id}") as ws,
+                contextlib.suppress(WebSocketDisconnect),
+            ):
+                while True:
+                    messages.append(ws.receive_json())
             assert messages and messages[-1]["status"] in ("SUCCEEDED", "FAILED")
             assert messages[-1]["id"] == run_id
             listed = client.get("/signals", params={"strategy": "vcp_legacy", "limit": 5}).json()

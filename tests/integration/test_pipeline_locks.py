@@ -34,11 +34,11 @@ def test_lock_excludes_a_second_holder_and_names_the_first(client) -> None:  # t
         time.sleep(1.3)  # longer than the TTL: the watchdog kept it alive
         assert held.held()
         # Another day is another lock.
-        with RedisLock(c, f"{prefix}:lock:scan:vcp:2026-01-06", owner="run-c"):
-            pass
+        with RedisLock(c, f"{prefix}:lock:scan:vcp:2026-01-06", owner="run-c") as other_day:
+            assert other_day.held()
     assert c.get(key) is None
-    with RedisLock(c, key, owner="run-b"):
-        pass
+    with RedisLock(c, key, owner="run-b") as after_release:
+        assert after_release.held()
 
 
 def test_a_dead_holders_lock_expires_and_release_never_frees_someone_elses(client) -> None:  # type: ignore[no-untyped-def]

@@ -154,7 +154,7 @@ def _serve_status(code: int) -> tuple[Any, str, list[dict[str, Any]]]:
             self.wfile.write(payload)
 
         def log_message(self, *args: Any) -> None:
-            pass
+            """Silent: a line per request would bury the test output."""
 
     server = HTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()

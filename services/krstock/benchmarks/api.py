@@ -15,6 +15,7 @@ Targets (issue): cached reads p99 < 50 ms at ≥ 200 rps, proxy overhead p50 < 5
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import statistics
@@ -108,11 +109,9 @@ def _serve(service: str, port: int, env: dict[str, str]) -> subprocess.Popen[byt
 def _wait_ready(base: str, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        try:
+        with contextlib.suppress(httpx.HTTPError):  # not listening yet
             if httpx.get(f"{base}/ready", timeout=1.0).status_code == 200:
                 return
-        except httpx.HTTPError:
-            pass
         time.sleep(0.2)
     raise RuntimeError(f"{base} did not become ready in {timeout_s:.0f} s")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -71,6 +72,40 @@ def _finish(summary: ImportSummary, as_json: bool) -> None:
         raise typer.Exit(1)
 
 
+def _run_import(
+    run: Callable[..., ImportSummary],
+    label: str,
+    directory: Path,
+    database_url: str | None,
+    dry_run: bool,
+    rejects: Path | None,
+    as_json: bool,
+) -> None:
+    """One import command: a progress bar sized once the files are known, setup and connection
+    problems as exit code 2, the summary (exit code 1 when a file failed)."""
+    engine = _engine(database_url, required=not dry_run)
+    try:
+        with progress_bar(label, total=0) as bar:
+            summary = run(
+                directory,
+                engine,
+                dry_run=dry_run,
+                rejects_path=rejects,
+                progress=lambda step: bar.advance(1, description=f"{label}: {step}"),
+                on_start=bar.set_total,
+            )
+    except ImportSetupError as exc:
+        stderr_console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(2) from exc
+    except OperationalError as exc:
+        stderr_console.print(f"[red]error:[/red] {CANNOT_CONNECT}: {exc.orig}", soft_wrap=True)
+        raise typer.Exit(2) from exc
+    finally:
+        if engine is not None:
+            engine.dispose()
+    _finish(summary, as_json)
+
+
 def register(app: typer.Typer) -> None:
     group = typer.Typer(
         help="Import files: a pykrx CSV folder or the monolith's data/ folder.",
@@ -88,27 +123,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     ) -> None:
         """Load daily OHLCV from a pykrx CSV folder (one file per ticker)."""
-        engine = _engine(database_url, required=not dry_run)
-        try:
-            with progress_bar("krx-csv", total=0) as bar:  # set once the files are known
-                summary = import_krx_csv(
-                    directory,
-                    engine,
-                    dry_run=dry_run,
-                    rejects_path=rejects,
-                    progress=lambda step: bar.advance(1, description=f"krx-csv: {step}"),
-                    on_start=bar.set_total,
-                )
-        except ImportSetupError as exc:
-            stderr_console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
-            raise typer.Exit(2) from exc
-        except OperationalError as exc:
-            stderr_console.print(f"[red]error:[/red] {CANNOT_CONNECT}: {exc.orig}", soft_wrap=True)
-            raise typer.Exit(2) from exc
-        finally:
-            if engine is not None:
-                engine.dispose()
-        _finish(summary, as_json)
+        _run_import(import_krx_csv, "krx-csv", directory, database_url, dry_run, rejects, as_json)
 
     @group.command("legacy")
     def legacy(
@@ -123,26 +138,6 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     ) -> None:
         """Import the monolith's CSV/JSON files (stocks, prices, flows, signals, analyses)."""
-        engine = _engine(database_url, required=not dry_run)
-        try:
-            with progress_bar("legacy", total=0) as bar:  # set once the files are known
-                summary = import_legacy(
-                    directory,
-                    engine,
-                    dry_run=dry_run,
-                    rejects_path=rejects,
-                    progress=lambda name: bar.advance(1, description=f"legacy: {name}"),
-                    on_start=bar.set_total,
-                )
-        except ImportSetupError as exc:
-            stderr_console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
-            raise typer.Exit(2) from exc
-        except OperationalError as exc:
-            stderr_console.print(f"[red]error:[/red] {CANNOT_CONNECT}: {exc.orig}", soft_wrap=True)
-            raise typer.Exit(2) from exc
-        finally:
-            if engine is not None:
-                engine.dispose()
-        _finish(summary, as_json)
+        _run_import(import_legacy, "legacy", directory, database_url, dry_run, rejects, as_json)
 
     app.add_typer(group, name="import")

@@ -541,6 +541,12 @@ def _stage(
     _copy(cur, staging, ready, types)
 
 
+def _is_empty(cur: psycopg.Cursor[Any], table: str) -> bool:
+    cur.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(table)))
+    row = cur.fetchone()
+    return bool(row and row[0])
+
+
 def _copy_into_empty(
     cur: psycopg.Cursor[Any], table: str, ready: pd.DataFrame, types: dict[str, str]
 ) -> tuple[int, int] | None:
@@ -548,9 +554,7 @@ def _copy_into_empty(
     staging table, no conflict checks; about 25% faster than staging + INSERT). Returns
     (inserted, 0), or None when the table has rows. A row that another session inserted
     meanwhile rolls back to the savepoint and the caller's staged path then handles it."""
-    cur.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(table)))
-    row = cur.fetchone()
-    if row is None or row[0]:
+    if not _is_empty(cur, table):
         return None
     cur.execute("SAVEPOINT krstock_bulk_copy")
     try:
@@ -733,9 +737,7 @@ def bulk_upsert_parts(
     taken: list[pd.DataFrame] = []
     remaining = iter(parts)
     with raw.cursor() as cur:
-        cur.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(table)))
-        row = cur.fetchone()
-        if row is not None and not row[0]:
+        if _is_empty(cur, table):
             streamed = _stream_into_empty(cur, table, remaining, taken, keys)
             if streamed is not None:
                 return streamed

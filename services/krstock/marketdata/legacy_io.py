@@ -8,6 +8,7 @@ file (unreadable, empty, unknown header) raises ``FileFormatError``.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
@@ -66,10 +67,8 @@ def decode(data: bytes, file: str) -> str:
     """UTF-8 (a BOM is dropped) or, when that fails, cp949 (the Korean Windows code page)."""
     if data.startswith(UTF8_BOM):
         data = data[len(UTF8_BOM) :]
-    try:
+    with contextlib.suppress(UnicodeDecodeError):  # then cp949
         return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
     try:
         return data.decode("cp949")
     except UnicodeDecodeError as exc:
@@ -231,11 +230,9 @@ def _read_fields(
     }
     if numeric:
         dtypes = {i: (np.float64 if name in numeric else object) for i, name in enumerate(header)}
-        try:
+        # A non-number somewhere: the text path below reports it row by row.
+        with contextlib.suppress(ValueError, TypeError):
             frame = pd.read_csv(io.StringIO(joined), dtype=dtypes, na_values=[""], **common)
-        except (ValueError, TypeError):
-            pass  # a non-number somewhere: the text path reports it row by row
-        else:
             for i, name in enumerate(header):
                 if name not in numeric:
                     frame[i] = frame[i].fillna("")
