@@ -272,3 +272,52 @@ def test_no_parts_or_only_empty_ones_load_nothing(db_engine: Engine) -> None:
         assert bulk_upsert_parts(conn, "daily_prices", iter([empty]), ["ticker", "date"]) == (
             UpsertCounts(0, 0, 0)
         )
+
+
+def test_a_key_inserted_after_the_diff_meets_on_conflict_and_is_updated(
+    db_engine: Engine,
+) -> None:
+    """The diff table is found in one join; a row another session commits after that (a real
+    second connection) is not inserted twice: ON CONFLICT updates it, and the counts say so."""
+    prices = _prices().head(2)
+    keys = ["ticker", "date"]
+    with db_engine.connect() as conn:
+        raw = bulk._raw(conn)
+        types = bulk._column_types(raw, "daily_prices")
+        ready = bulk._copy_ready(prices, types, date_text=False)
+        columns = list(ready.columns)
+        with raw.cursor() as cur:
+            bulk._stage(cur, "stage_meanwhile", "daily_prices", ready, types)
+            cur.execute(
+                bulk._diff_statement(
+                    "daily_prices", "stage_meanwhile", "diff_meanwhile", columns, keys, types,
+                    bulk.NO_RULES,
+                )
+            )  # fmt: skip
+            assert cur.rowcount == 2  # both keys are missing
+            with db_engine.begin() as other:
+                bulk_upsert(other, "daily_prices", prices.head(1).assign(close=7), keys)
+            cur.execute(
+                bulk._insert_missing_statement(
+                    "daily_prices", "diff_meanwhile", columns, keys, types, bulk.NO_RULES
+                )
+            )
+            assert cur.fetchone() == (1, 1)  # one inserted, one updated
+        raw.commit()
+    with db_engine.connect() as conn:
+        closes = conn.execute(text("SELECT close FROM daily_prices ORDER BY date")).scalars()
+        assert list(closes) == list(prices["close"])
+
+
+def test_only_changed_or_missing_rows_reach_the_diff(db_engine: Engine) -> None:
+    """A mixed load: one row the same, one changed, two new; the diff holds three rows and the
+    counts are 2 inserted, 1 updated, 1 unchanged."""
+    prices = _prices()
+    keys = ["ticker", "date"]
+    with db_engine.begin() as conn:
+        bulk_upsert(conn, "daily_prices", prices.head(2), keys)
+        mixed = prices.assign(volume=[0, 2, 5, 6])  # row 2 changes, row 1 does not
+        assert bulk_upsert(conn, "daily_prices", mixed, keys) == UpsertCounts(2, 1, 1)
+        assert bulk_upsert(conn, "daily_prices", mixed, keys) == UpsertCounts(0, 0, 4)
+        stored = conn.execute(text("SELECT volume FROM daily_prices ORDER BY date")).scalars()
+        assert list(stored) == [0, 2, 5, 6]
