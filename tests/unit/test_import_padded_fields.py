@@ -19,7 +19,10 @@ from krstock.marketdata.legacy_io import _has_padded_field
         ("005930,100\n 000660,200", True),
         (" 005930,100", True),
         ("005930,100 ", True),
+        ("005930,2024-01-02 16:05:00,삼성 전자", False),  # blanks inside, none at an edge
+        ("005930,2024-01-02 16:05:00,삼성 ", True),
+        ("005930,\n000660, ", True),
     ],
 )
 def test_padding_is_found_wherever_it_is(text: str, padded: bool) -> None:
-    assert _has_padded_field(text) is padded
+    assert _has_padded_field(text.encode()) is padded

@@ -172,18 +172,12 @@ def _stocks_from_rows(
     tickers: ObjectArray, names: ObjectArray | None = None, markets: ObjectArray | None = None
 ) -> pd.DataFrame:
     """One stock per ticker with the last non-empty name and market seen for it."""
-    frame = pd.DataFrame(
-        {
-            "ticker": tickers,
-            "name": names if names is not None else "",
-            "market": markets if markets is not None else "",
-        }
-    )
-    last: dict[str, dict[str, str]] = {
-        t: {"name": "", "market": ""} for t in dict.fromkeys(tickers)
-    }
-    for column in ("name", "market"):
-        known = frame.loc[frame[column].astype(str) != "", ["ticker", column]]
+    last: dict[str, dict[str, str]] = {t: {"name": "", "market": ""} for t in pd.unique(tickers)}
+    for column, values in (("name", names), ("market", markets)):
+        if values is None:
+            continue
+        given = np.asarray(values, dtype=object) != ""
+        known = pd.DataFrame({"ticker": tickers[given], column: values[given]})
         known = known.drop_duplicates("ticker", keep="last")
         for ticker, value in zip(known["ticker"], known[column], strict=True):
             last[ticker][column] = value
