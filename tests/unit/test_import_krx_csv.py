@@ -184,6 +184,47 @@ def test_finish_prices_keeps_given_change_and_guards_zero_previous_close() -> No
     assert prices["halted"].tolist() == [True, False, False]
 
 
+@pytest.mark.parametrize("order", [[0, 1, 2, 3, 4, 5], [5, 3, 0, 4, 1, 2], [2, 0, 5, 1, 4, 3]])
+def test_finish_prices_orders_rows_and_keeps_the_last_of_each_key(order: list[int]) -> None:
+    """Sorted or not, a key given twice keeps its later row (in input order); change is taken
+    from the previous row of the same ticker only, never across tickers."""
+    days = ["2024-01-02", "2024-01-02", "2024-01-03", "2024-01-03", "2024-01-03", "2024-01-02"]
+    rows = pd.DataFrame(
+        {
+            "ticker": ["B", "A", "A", "B", "A", "B"],
+            "date": np.array(days, dtype="datetime64[s]"),
+            "open": 1.0,
+            "high": 1.0,
+            "low": 1.0,
+            "volume": 1.0,
+            "close": [100.0, 10.0, 11.0, 90.0, 12.0, 101.0],
+        }
+    )
+    shuffled = rows.iloc[order].reset_index(drop=True)
+    prices, duplicates = finish_prices(shuffled, "test")
+    assert duplicates == 2
+    assert list(zip(prices["ticker"], prices["date"].astype(str), strict=True)) == [
+        ("A", "2024-01-02"), ("A", "2024-01-03"), ("B", "2024-01-02"), ("B", "2024-01-03"),
+    ]  # fmt: skip
+    # The later of rows 2 and 4 (A, 01-03) and of rows 0 and 5 (B, 01-02) in input order wins.
+    position = {row: order.index(row) for row in range(6)}
+    a_close = 11 if position[2] > position[4] else 12
+    b_close = 100 if position[0] > position[5] else 101
+    assert prices["close"].tolist() == [10, a_close, b_close, 90]
+    assert prices["change"].isna().tolist() == [True, False, True, False]
+    assert prices["change"].tolist()[1] == a_close - 10
+    assert prices["change"].tolist()[3] == 90 - b_close
+
+
+def test_finish_prices_of_no_rows_is_empty() -> None:
+    empty = pd.DataFrame(
+        {"ticker": pd.Series([], dtype=object), "date": pd.Series([], dtype="datetime64[s]")}
+        | {c: pd.Series([], dtype=np.float64) for c in ("open", "high", "low", "close", "volume")}
+    )
+    prices, duplicates = finish_prices(empty, "test")
+    assert prices.empty and duplicates == 0
+
+
 def test_chunks_keep_a_tickers_files_together_and_merge_to_the_whole(folder: Path) -> None:
     """folder_chunks: parts of about N files, never splitting one ticker's files (here
     5930.csv and 005930.csv); the merge of the parts read equals read_folder's result."""

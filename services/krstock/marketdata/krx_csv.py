@@ -68,12 +68,9 @@ def finish_prices(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, int]:
     change, change_pct, trading_value as floats (NaN = not given). Returns the frame and the
     number of duplicate keys dropped.
     """
-    duplicated = frame.duplicated(["ticker", "date"], keep="last")
-    duplicates = int(duplicated.sum())
-    frame = frame.loc[~duplicated].sort_values(["ticker", "date"], kind="stable")
-    frame = frame.reset_index(drop=True)
+    frame, same_ticker, duplicates = _key_ordered(frame)
     close = frame["close"].to_numpy(dtype=np.float64)
-    prev_close = frame.groupby("ticker", sort=False)["close"].shift(1).to_numpy(dtype=np.float64)
+    prev_close = np.where(same_ticker, np.r_[np.nan, close[:-1]], np.nan)
     computed_change = close - prev_close
     with np.errstate(divide="ignore", invalid="ignore"):
         computed_pct = np.where(prev_close > 0, computed_change / prev_close * 100.0, np.nan)
@@ -110,6 +107,32 @@ def finish_prices(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, int]:
         }
     )
     return out[PRICE_COLUMNS], duplicates
+
+
+def _key_ordered(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, int]:
+    """``frame`` in (ticker, date) order with the last row (in input order) of each key; also
+    whether each row has the previous row's ticker, and the number of rows dropped. Files come
+    sorted, so the sort is usually skipped, and on sorted rows a key's rows are neighbours."""
+    tickers = frame["ticker"].to_numpy(dtype=object)
+    days = frame["date"].to_numpy()
+    same_ticker = tickers[1:] == tickers[:-1]
+    if not ((tickers[1:] > tickers[:-1]) | (same_ticker & (days[1:] >= days[:-1]))).all():
+        frame = frame.sort_values(["ticker", "date"], kind="stable", ignore_index=True)
+        tickers = frame["ticker"].to_numpy(dtype=object)
+        days = frame["date"].to_numpy()
+        same_ticker = tickers[1:] == tickers[:-1]
+    if not len(frame):
+        return frame.reset_index(drop=True), np.zeros(0, dtype=bool), 0
+    # Row i is superseded when row i + 1 has its key (a stable order keeps input order).
+    superseded = np.r_[same_ticker & (days[1:] == days[:-1]), False]
+    duplicates = int(superseded.sum())
+    if duplicates:
+        frame = frame.loc[~superseded].reset_index(drop=True)
+        tickers = frame["ticker"].to_numpy(dtype=object)
+        same_ticker = tickers[1:] == tickers[:-1]
+    else:
+        frame = frame.reset_index(drop=True)
+    return frame, np.r_[False, same_ticker], duplicates
 
 
 @dataclass
