@@ -53,13 +53,13 @@ def test_binary_and_csv_store_the_same_values(
 ) -> None:
     prices = _prices()
     ready = bulk._copy_ready(prices, PRICE_TYPES, date_text=False)
-    assert bulk._binary_payload(ready, PRICE_TYPES) is not None  # really the binary path
+    assert bulk._binary_rows(ready, PRICE_TYPES) is not None  # really the binary path
     with db_engine.begin() as conn:
         assert bulk_upsert(conn, "daily_prices", prices, ["ticker", "date"]) == UpsertCounts(
             4, 0, 0
         )
         binary_rows = _stored(conn, "daily_prices", "date")
-        monkeypatch.setattr(bulk, "_binary_payload", lambda *args: None)
+        monkeypatch.setattr(bulk, "_binary_rows", lambda *args: None)
         # The CSV stream of the same frame finds every row unchanged (IS DISTINCT FROM is exact).
         assert bulk_upsert(conn, "daily_prices", prices, ["ticker", "date"]) == UpsertCounts(
             0, 0, 4
@@ -127,8 +127,8 @@ def test_many_row_layouts_fall_back_to_csv_with_the_same_result(db_engine: Engin
         }
     )
     types = {"ticker": "character varying(6)", "name": "text", "sector": "text"}
-    assert bulk._binary_payload(stocks, types) is None
-    assert bulk._binary_payload(stocks.head(10), types) is not None
+    assert bulk._binary_rows(stocks, types) is None
+    assert bulk._binary_rows(stocks.head(10), types) is not None
     with db_engine.begin() as conn:
         assert bulk_upsert(conn, "stocks", stocks, ["ticker"]) == UpsertCounts(100, 0, 0)
         stored = _stored(conn, "stocks", "ticker")
@@ -241,14 +241,14 @@ def test_a_stream_that_cannot_finish_falls_back_to_one_upsert(
         "a part the binary writer cannot encode": prices.iloc[2:],
     }[second]
     if second == "a part the binary writer cannot encode":
-        encode = bulk._binary_payload
+        encode = bulk._binary_rows
         calls: list[int] = []
 
-        def second_fails(ready: pd.DataFrame, types: dict[str, str]) -> bytes | None:
+        def second_fails(ready: pd.DataFrame, types: dict[str, str]) -> list[memoryview] | None:
             calls.append(1)
             return None if len(calls) == 2 else encode(ready, types)
 
-        monkeypatch.setattr(bulk, "_binary_payload", second_fails)
+        monkeypatch.setattr(bulk, "_binary_rows", second_fails)
     with db_engine.begin() as conn:
         counts = bulk_upsert_parts(conn, "daily_prices", iter([first, other]), ["ticker", "date"])
         stored = _stored_keys(conn)

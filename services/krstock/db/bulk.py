@@ -322,13 +322,15 @@ def _binary_field(ready: pd.Series, sql_type: str) -> _BinaryField | None:
     return None
 
 
-def _binary_payload(ready: pd.DataFrame, types: dict[str, str]) -> bytes | None:
-    """The COPY BINARY stream built with numpy (no per-row Python), or None when a column's
-    type is not covered. Each row: field count (int16), then per field its size (int32, -1 for
-    NULL) and payload, all big-endian; the stream ends with -1 (int16).
+def _binary_rows(ready: pd.DataFrame, types: dict[str, str]) -> list[memoryview] | None:
+    """The rows of a COPY BINARY stream built with numpy (no per-row Python), or None when a
+    column's type is not covered. Each row: field count (int16), then per field its size (int32,
+    -1 for NULL) and payload, all big-endian. The stream around them is ``_BINARY_SIGNATURE``,
+    the rows, ``_BINARY_TRAILER``.
 
     Rows are grouped by layout (the sizes of their fields: NULLs and text lengths vary), and each
-    group is written as one numpy structured array; row order does not matter to COPY."""
+    group is one numpy structured array, handed over as a view (no copy into one bytes object);
+    row order does not matter to COPY."""
     fields: list[_BinaryField] = []
     for name in ready.columns:
         field = _binary_field(ready[name], types[name])
@@ -347,7 +349,7 @@ def _binary_payload(ready: pd.DataFrame, types: dict[str, str]) -> bytes | None:
     groups, group_of_row = np.unique(layout, return_inverse=True)
     if len(groups) > _MAX_LAYOUTS:
         return None
-    parts = [_BINARY_SIGNATURE]
+    blocks: list[memoryview] = []
     for group in range(len(groups)):
         rows = np.flatnonzero(group_of_row == group)
         first = rows[0]
@@ -366,9 +368,15 @@ def _binary_payload(ready: pd.DataFrame, types: dict[str, str]) -> bytes | None:
             if f"value{i}" in names:
                 picked = field.codes[rows] if field.codes is not None else rows
                 block[f"value{i}"] = field.values[picked]
-        parts.append(block.tobytes())
-    parts.append(_BINARY_TRAILER)
-    return b"".join(parts)
+        blocks.append(block.view(np.uint8).data)
+    return blocks
+
+
+def _write_blocks(copy: psycopg.Copy, blocks: list[memoryview]) -> None:
+    """``blocks`` into an open COPY, in slices of at most ``_COPY_CHUNK`` bytes."""
+    for block in blocks:
+        for start in range(0, len(block), _COPY_CHUNK):
+            copy.write(block[start : start + _COPY_CHUNK])
 
 
 def _change(
@@ -537,21 +545,21 @@ def _copy(
 ) -> None:
     """COPY ``ready`` (``_copy_ready`` output) into ``target``: binary built with numpy, or CSV
     when a column type is not covered by the binary writer."""
-    payload = _binary_payload(ready, types)
-    copy_format: sql.Composable = sql.SQL("FORMAT binary")
-    if payload is None:
+    rows = _binary_rows(ready, types)
+    if rows is None:
         dates = {name: _dates(ready[name]) for name in ready.columns if types[name] == "date"}
-        payload = _csv_payload(ready.assign(**dates) if dates else ready)
-        copy_format = sql.SQL("FORMAT csv, NULL {}").format(sql.Literal(NULL))
+        blocks = [memoryview(_csv_payload(ready.assign(**dates) if dates else ready))]
+        copy_format: sql.Composable = sql.SQL("FORMAT csv, NULL {}").format(sql.Literal(NULL))
+    else:
+        blocks = [memoryview(_BINARY_SIGNATURE), *rows, memoryview(_BINARY_TRAILER)]
+        copy_format = sql.SQL("FORMAT binary")
     copy_sql = sql.SQL("COPY {t} ({cols}) FROM STDIN ({fmt})").format(
         t=sql.Identifier(target),
         cols=sql.SQL(", ").join(map(sql.Identifier, ready.columns)),
         fmt=copy_format,
     )
     with cur.copy(copy_sql) as copy:
-        view = memoryview(payload)
-        for start in range(0, len(view), _COPY_CHUNK):
-            copy.write(view[start : start + _COPY_CHUNK])
+        _write_blocks(copy, blocks)
 
 
 def _stage(
@@ -834,10 +842,10 @@ def _stream_into_empty(
                 if duplicated.any():
                     duplicates += int(duplicated.sum())
                     ready = ready[~duplicated.to_numpy()]
-                payload = _binary_payload(ready, types)
-                if payload is None:
+                blocks = _binary_rows(ready, types)
+                if blocks is None:
                     raise _CannotStream
-                copy.write(memoryview(payload)[len(_BINARY_SIGNATURE) : -len(_BINARY_TRAILER)])
+                _write_blocks(copy, blocks)
                 inserted += len(ready)
             copy.write(_BINARY_TRAILER)
     except (_CannotStream, psycopg.errors.UniqueViolation, psycopg.errors.QueryCanceled):
