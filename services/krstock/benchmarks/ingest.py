@@ -10,7 +10,7 @@ On a scratch database (created, migrated and dropped; or ``--database-url``), in
    verification included). That file was built from the same folder with change_rate rounded, so
    its load is a conflict check of every row that finds the same prices (19 real changes): see
    ``UpdateRules`` in ``krstock.db.bulk``.
-Both run back to back in each of ``--rounds`` rounds (3; the tables are emptied between rounds);
+Both run back to back in each of ``--rounds`` rounds (5; the tables are emptied between rounds);
 prints the medians of rows, rows_per_s, baseline_rows_per_s and speedup (the ratio of those
 medians; absolute figures on a shared machine are context only) and each round's figures.
 """
@@ -301,7 +301,7 @@ def register(bench_app: typer.Typer) -> None:
             help="Rows of the batched-ORM context figure (0: skip).",
         ),
         rounds: int = typer.Option(
-            3,
+            5,
             "--rounds",
             min=1,
             help="Rounds of baseline + bulk path; figures are medians (the machines are shared).",
