@@ -1,8 +1,10 @@
-"""Idempotent bulk upserts: COPY into a TEMP staging table, then one INSERT ... ON CONFLICT.
+"""Idempotent bulk upserts: COPY into a TEMP staging table, one join that finds the missing and
+the changed rows, then an UPDATE and an INSERT ... ON CONFLICT of those rows only.
 
-A second load of the same rows changes nothing (``0 inserted, 0 updated``): the update only fires
-where a value IS DISTINCT FROM the stored one. Python work is per column (vectorized pandas/numpy
-conversion to a CSV stream), never per row, except JSONB and array values which must be encoded.
+A second load of the same rows changes nothing (``0 inserted, 0 updated``): a row is written only
+where a value IS DISTINCT FROM the stored one (narrowed by ``UpdateRules``). Python work is per
+column (numpy builds the COPY BINARY stream), never per row, except JSONB and array values which
+must be encoded.
 """
 
 from __future__ import annotations
