@@ -153,6 +153,34 @@ def _step_done(
     return summary
 
 
+def _run_use_case(
+    ctx: WorkerContext,
+    use_case: str,
+    *,
+    run_kind: str,
+    run_id: str,
+    lock_name: str,
+    events_for: Callable[[dict[str, Any]], list[Event]] | None = None,
+    step: str | None = None,
+    pipeline_id: str | None = None,
+    **arguments: Any,
+) -> dict[str, Any]:
+    """``use_case`` run once under ``execute_run`` (lock, status, progress, events; the run
+    is recorded as ``run_kind``) with ``run_id`` and ``arguments``; as a pipeline ``step``, the
+    pipeline is told it is done."""
+    summary = execute_run(
+        ctx,
+        run_id=run_id,
+        kind=run_kind,
+        lock_name=lock_name,
+        runner=lambda progress: call_use_case(
+            use_case, ctx.engine, progress, run_id=run_id, **arguments
+        ),
+        events_for=events_for,
+    )
+    return summary if step is None else _step_done(ctx, pipeline_id, step, summary)
+
+
 # Events from summaries ------------------------------------------------------------------------
 def _int_counts(summary: dict[str, Any]) -> dict[str, int]:
     """Numeric counts of a summary: its ``counts`` (or ``tables``) mapping, else its top level."""
@@ -345,25 +373,21 @@ def run_collect(
         raise ValueError(f"end {end_d} is before start {start_d}")
     source = source or ctx.pipeline.default_source or ctx.settings.market_source
     run_id = run_id or new_run_id("collect", end_d)
-    summary = execute_run(
+    return _run_use_case(
         ctx,
+        "run_collect",
+        run_kind="collect",
         run_id=run_id,
-        kind="collect",
         lock_name=f"collect:{source}:{start_d}:{end_d}",
-        runner=lambda progress: call_use_case(
-            "run_collect",
-            ctx.engine,
-            progress,
-            start=start_d,
-            end=end_d,
-            source=source,
-            tickers=tickers,
-            source_options=source_options,
-            run_id=run_id,
-        ),
         events_for=collect_events(run_id, start_d, end_d, source, pipeline_id),
+        step="collect",
+        pipeline_id=pipeline_id,
+        start=start_d,
+        end=end_d,
+        source=source,
+        tickers=tickers,
+        source_options=source_options,
     )
-    return _step_done(ctx, pipeline_id, "collect", summary)
 
 
 @shared_task(name="krstock.run_market_gate", **RETRY_OPTIONS)
@@ -380,22 +404,18 @@ def run_market_gate(
     ctx = _ctx()
     the_day = _day_arg(day, scan_date)
     run_id = run_id or new_run_id("gate", the_day)
-    summary = execute_run(
+    return _run_use_case(
         ctx,
+        "run_market_gate",
+        run_kind="market-gate",
         run_id=run_id,
-        kind="market-gate",
         lock_name=f"market-gate:{the_day}",
-        runner=lambda progress: call_use_case(
-            "run_market_gate",
-            ctx.engine,
-            progress,
-            day=the_day,
-            run_id=run_id,
-            **_policy_kwargs(policy_name),
-        ),
         events_for=gate_events(run_id, the_day, pipeline_id),
+        step="market-gate",
+        pipeline_id=pipeline_id,
+        day=the_day,
+        **_policy_kwargs(policy_name),
     )
-    return _step_done(ctx, pipeline_id, "market-gate", summary)
 
 
 @shared_task(name="krstock.run_scan", **RETRY_OPTIONS)
@@ -419,24 +439,20 @@ def run_scan(
     universe = {"markets": markets, "tickers": tickers, "top_n": top_n}
     the_day = _day_arg(day, scan_date)
     run_id = run_id or new_run_id(scan_kind, the_day)
-    summary = execute_run(
+    return _run_use_case(
         ctx,
+        "run_scan",
+        run_kind=scan_kind,
         run_id=run_id,
-        kind=scan_kind,
         lock_name=f"scan:{scan_kind}:{the_day}",
-        runner=lambda progress: call_use_case(
-            "run_scan",
-            ctx.engine,
-            progress,
-            kind=scan_kind,
-            day=the_day,
-            run_id=run_id,
-            **_policy_kwargs(policy_name),
-            **{k: v for k, v in universe.items() if v not in (None, "", [])},
-        ),
         events_for=scan_events(run_id, scan_kind, the_day, pipeline_id),
+        step=scan_kind,
+        pipeline_id=pipeline_id,
+        kind=scan_kind,
+        day=the_day,
+        **_policy_kwargs(policy_name),
+        **{k: v for k, v in universe.items() if v not in (None, "", [])},
     )
-    return _step_done(ctx, pipeline_id, scan_kind, summary)
 
 
 @shared_task(name="krstock.run_track", **RETRY_OPTIONS)
@@ -453,22 +469,18 @@ def run_track(
     ctx = _ctx()
     the_day = _day_arg(day, scan_date)
     run_id = run_id or new_run_id("track", the_day)
-    summary = execute_run(
+    return _run_use_case(
         ctx,
+        "run_track",
+        run_kind="track",
         run_id=run_id,
-        kind="track",
         lock_name=f"track:{the_day}",
-        runner=lambda progress: call_use_case(
-            "run_track",
-            ctx.engine,
-            progress,
-            day=the_day,
-            run_id=run_id,
-            **_policy_kwargs(policy_name),
-        ),
         events_for=track_events(run_id, the_day, pipeline_id),
+        step="track",
+        pipeline_id=pipeline_id,
+        day=the_day,
+        **_policy_kwargs(policy_name),
     )
-    return _step_done(ctx, pipeline_id, "track", summary)
 
 
 def llm_rate_limiter(ctx: WorkerContext) -> TokenBucket:
@@ -503,17 +515,18 @@ def run_analyze(
     if "rate_limit" in inspect.signature(function).parameters:
         bucket = llm_rate_limiter(ctx)
         extra["rate_limit"] = lambda: bucket.acquire(timeout_s=120)
-    summary = execute_run(
+    return _run_use_case(
         ctx,
+        "run_analysis",
+        run_kind="analysis",
         run_id=run_id,
-        kind="analysis",
         lock_name=f"analysis:{the_day}",
-        runner=lambda progress: call_use_case(
-            "run_analysis", ctx.engine, progress, day=the_day, run_id=run_id, **extra
-        ),
         events_for=analysis_events(run_id, the_day, pipeline_id),
+        step="analysis",
+        pipeline_id=pipeline_id,
+        day=the_day,
+        **extra,
     )
-    return _step_done(ctx, pipeline_id, "analysis", summary)
 
 
 @shared_task(name="krstock.run_backtest", **RETRY_OPTIONS)
@@ -530,21 +543,16 @@ def run_backtest(
     ctx = _ctx()
     start_d, end_d = parse_day(start, name="start"), parse_day(end, name="end")
     run_id = run_id or new_run_id(f"backtest-{strategy}", end_d)
-    return execute_run(
+    return _run_use_case(
         ctx,
+        "run_backtest",
+        run_kind="backtest",
         run_id=run_id,
-        kind="backtest",
         lock_name=f"backtest:{strategy}:{start_d}:{end_d}:{policy_name or 'default'}",
-        runner=lambda progress: call_use_case(
-            "run_backtest",
-            ctx.engine,
-            progress,
-            strategy=strategy,
-            start=start_d,
-            end=end_d,
-            run_id=run_id,
-            **_policy_kwargs(policy_name),
-        ),
+        strategy=strategy,
+        start=start_d,
+        end=end_d,
+        **_policy_kwargs(policy_name),
     )
 
 
