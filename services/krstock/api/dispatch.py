@@ -1,111 +1,52 @@
 """Starting runs from the API: a ``scan_runs`` row first (so the caller gets its id), then the work.
 
-``dispatch_mode=celery`` enqueues the task by NAME (``send_task``; the API never imports worker
-internals). ``dispatch_mode=local`` (laptop, demo, tests) runs ``krstock.app.runs.<function>`` in a
-background thread of this process. Either way progress and outcome land in ``scan_runs``.
+The request is a :class:`~krstock.app.runs.RunRequest`, parsed from the API's spelling of kinds
+and parameters (the monolith's names included). ``dispatch_mode=celery`` enqueues its task by
+name on its queue (``krstock.app.kinds``; the API never imports worker internals);
+``dispatch_mode=local`` (laptop, demo, tests) runs ``krstock.app.runs.run`` in a background
+thread of this process. Either way progress and outcome land in ``scan_runs``.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import logging
 import threading
-import uuid
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
-from krstock.api.errors import ApiError
+from krstock.api.infra.errors import ApiError
+from krstock.app import runs
+from krstock.app.kinds import RunKind, parse_kind, queue_for, spellings, task_for
+from krstock.app.runs import RunRequest
 from krstock.config import get_settings
 from krstock.db.models import DailyPrice, ScanRun
 
 log = logging.getLogger("krstock.api.dispatch")
 
-
-_DAY_ARGS_DEFAULT = ("scan_date", "policy_name")
-
-
-@dataclass(frozen=True)
-class RunKind:
-    record_kind: str  # scan_runs.kind, spelled as the worker and krstock.app spell it
-    function: str | None  # in krstock.app.runs (None: composed here, see _run_pipeline)
-    task: str  # Celery task name
-    fixed: tuple[tuple[str, Any], ...] = ()  # arguments implied by the kind
-    task_args: tuple[str, ...] = _DAY_ARGS_DEFAULT  # what the task accepts
-
-
-_SCAN_ARGS = ("kind", "scan_date", "policy_name", "markets", "tickers", "top_n")
-_DAY_ARGS = ("scan_date", "policy_name")
-# task_args: the keyword arguments each worker task accepts (krstock.worker.tasks signatures).
-RUN_KINDS: dict[str, RunKind] = {
-    "vcp": RunKind("vcp", "run_scan", "krstock.run_scan", (("kind", "vcp"),), _SCAN_ARGS),
-    "vcp_legacy": RunKind(
-        "vcp-legacy", "run_scan", "krstock.run_scan", (("kind", "vcp-legacy"),), _SCAN_ARGS
-    ),
-    "trend_template": RunKind(
-        "trend-template",
-        "run_scan",
-        "krstock.run_scan",
-        (("kind", "trend-template"),),
-        _SCAN_ARGS,
-    ),
-    "closing_bet": RunKind(
-        "closing-bet", "run_scan", "krstock.run_scan", (("kind", "closing-bet"),), _SCAN_ARGS
-    ),
-    "market_gate": RunKind("market-gate", "run_market_gate", "krstock.run_market_gate"),
-    "collect": RunKind(
-        "collect",
-        "run_collect",
-        "krstock.run_collect",
-        (),
-        ("scan_date", "start", "end", "source", "tickers", "source_options"),
-    ),
-    "track": RunKind("track", "run_track", "krstock.run_track", (), _DAY_ARGS),
-    "analyze": RunKind("ai-analysis", "run_analysis", "krstock.run_analyze", (), ("scan_date",)),
-    "pipeline": RunKind(
-        "pipeline",
-        None,
-        "krstock.run_pipeline",
-        (),
-        ("scan_date", "source", "scans", "collect_days", "source_options", "force"),
-    ),
-    "backtest": RunKind(
-        "backtest",
-        "run_backtest",
-        "krstock.run_backtest",
-        (),
-        ("strategy", "start", "end", "policy_name"),
-    ),
-}
-
-
-def extra_params(kind: str) -> tuple[str, ...]:
-    """The ``params`` keys a caller may pass for ``kind`` (beyond date, policy and scanjob)."""
-    spec = RUN_KINDS[kind]
-    return tuple(a for a in spec.task_args if a not in {"kind", "scan_date", "policy_name"})
-
-
 ACTIVE = ("PENDING", "RUNNING")
 # One producer app per broker URL (its connection pool is reused across requests).
 _CELERY_APPS: dict[str | None, Any] = {}
 STALE_AFTER = timedelta(hours=2)
-# The local pipeline: the same steps, in the same order, as the worker's daily canvas.
-PIPELINE_STEPS = ("market_gate", "vcp_legacy", "vcp", "closing_bet", "analyze", "track")
+
+
+def _kind(name: str) -> RunKind:
+    try:
+        return parse_kind(name)
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
+def extra_params(kind: str) -> tuple[str, ...]:
+    """The ``params`` keys a caller may pass for ``kind`` (beyond date, policy and scanjob)."""
+    return tuple(sorted(runs.extra_params(_kind(kind))))
 
 
 def kind_aliases(kind: str) -> tuple[str, ...]:
-    """Every spelling of a run kind in scan_runs (API name, worker name, dash/underscore)."""
-    spec = RUN_KINDS.get(kind)
-    names = {kind, kind.replace("_", "-"), kind.replace("-", "_")}
-    if spec is not None:
-        names.add(spec.record_kind)
-    if kind == "analyze":
-        names.add("analysis")
-    return tuple(sorted(names))
+    """Every spelling of a run kind that ``scan_runs`` may hold."""
+    return spellings(_kind(kind))
 
 
 def active_run(session: Session, kind: str) -> ScanRun | None:
@@ -123,14 +64,6 @@ def active_run(session: Session, kind: str) -> ScanRun | None:
     ).first()
 
 
-def _call_kwargs(function: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Only the keyword arguments ``function`` accepts (unless it takes ``**kwargs``)."""
-    params = inspect.signature(function).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return kwargs
-    return {k: v for k, v in kwargs.items() if k in params}
-
-
 def _mark(engine: Engine, run_id: str, **values: Any) -> None:
     with Session(engine) as session:
         session.execute(update(ScanRun).where(ScanRun.id == run_id).values(**values))
@@ -144,82 +77,54 @@ def latest_data_day(engine: Engine) -> date:
     return day or datetime.now(UTC).date()
 
 
-def _local_kwargs(engine: Engine, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """krstock.app.runs arguments: ``day`` (and ``start``/``end`` for collect)."""
-    out = {
-        k: date.fromisoformat(v) if k in ("start", "end") and isinstance(v, str) else v
-        for k, v in kwargs.items()
-    }
-    day = out.pop("scan_date", None) or latest_data_day(engine)
-    out["day"] = day
-    out.setdefault("start", day)
-    out.setdefault("end", day)
-    if "policy_name" in out:
-        out["policy"] = out.pop("policy_name")
-    # Collection reads from the configured market source (the demo's synthetic market, KRX, ...).
-    out.setdefault("source", get_settings().market_source)
-    return out
-
-
-def _run_function(engine: Engine, spec: RunKind, run_id: str, kwargs: dict[str, Any]) -> None:
-    runs = importlib.import_module("krstock.app.runs")
-    function = getattr(runs, spec.function or "")
-    function(engine, **_call_kwargs(function, {"run_id": run_id, **_local_kwargs(engine, kwargs)}))
-
-
-def _run_pipeline(engine: Engine, run_id: str, kwargs: dict[str, Any]) -> None:
-    """Gate → scans → analysis → tracking in this process; the pipeline row tracks the steps."""
-    _mark(engine, run_id, status="RUNNING", started_at=datetime.now(UTC))
-    counts: dict[str, Any] = {}
-    for i, step in enumerate(PIPELINE_STEPS):
-        spec = RUN_KINDS[step]
-        step_id = f"{run_id[:40]}-{spec.record_kind}"
-        step_kwargs = {**dict(spec.fixed), **kwargs}
-        try:
-            _run_function(engine, spec, step_id, step_kwargs)
-            counts[step] = "SUCCEEDED"
-        except Exception as exc:
-            counts[step] = f"FAILED: {type(exc).__name__}"
-            _mark(
-                engine,
-                run_id,
-                status="FAILED",
-                counts=counts,
-                error=f"{step}: {type(exc).__name__}: {exc}"[:2000],
-                finished_at=datetime.now(UTC),
-            )
-            return
-        _mark(engine, run_id, progress=round((i + 1) / len(PIPELINE_STEPS) * 100, 1), counts=counts)
-    _mark(engine, run_id, status="SUCCEEDED", progress=100.0, finished_at=datetime.now(UTC))
-
-
-def _run_locally(engine: Engine, spec: RunKind, run_id: str, kwargs: dict[str, Any]) -> None:
+def _run_locally(engine: Engine, request: RunRequest) -> None:
     try:
-        if spec.function is None:
-            _run_pipeline(engine, run_id, kwargs)
-            return
-        _run_function(engine, spec, run_id, kwargs)
-    except (ImportError, AttributeError) as exc:
+        runs.run(engine, request)
+    except Exception as exc:
+        log.exception("run failed", extra={"run_id": request.run_id})
         _mark(
             engine,
-            run_id,
+            str(request.run_id),
             status="FAILED",
-            error=f"krstock.app.runs.{spec.function} is not available: {exc}",
+            error=str(exc)[:2000],
             finished_at=datetime.now(UTC),
         )
         return
-    except Exception as exc:
-        log.exception("run failed", extra={"run_id": run_id})
-        _mark(engine, run_id, status="FAILED", error=str(exc)[:2000], finished_at=datetime.now(UTC))
-        return
     # The run function owns its row; if it left it unfinished, close it here.
     with Session(engine) as session:
-        row = session.get(ScanRun, run_id)
+        row = session.get(ScanRun, request.run_id)
         if row is not None and row.status in ACTIVE:
             row.status = "SUCCEEDED"
             row.progress = 100.0
             row.finished_at = datetime.now(UTC)
             session.commit()
+
+
+def _request(
+    engine: Engine,
+    kind: RunKind,
+    scan_date: date | None,
+    params: dict[str, Any],
+    policy_name: str | None,
+    scanjob: str | None,
+) -> RunRequest:
+    """The run request of an API call; a run without a date runs on the newest data day, and
+    collection reads from the configured market source unless told otherwise."""
+    values = dict(params)
+    if kind in (RunKind.COLLECT, RunKind.BACKTEST) and "end" in values:
+        values["day"] = values.pop("end")
+    values.setdefault("day", scan_date)
+    if kind is RunKind.COLLECT:
+        values.setdefault("source", get_settings().market_source)
+    try:
+        request = RunRequest.parse(kind, policy=policy_name, scanjob=scanjob, **values)
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+    if request.day is None:
+        request = RunRequest.parse(
+            kind, policy=policy_name, scanjob=scanjob, **{**values, "day": latest_data_day(engine)}
+        )
+    return request
 
 
 def start_run(
@@ -236,10 +141,9 @@ def start_run(
     wait: bool = False,
 ) -> ScanRun:
     """Record a PENDING run and start it; 409 when one of the same kind is already active."""
-    spec = RUN_KINDS.get(kind)
-    if spec is None:
-        raise ApiError(400, f"unknown run kind {kind!r}; use one of {', '.join(RUN_KINDS)}")
+    the_kind = _kind(kind)
     params = dict(params or {})
+    request = _request(engine, the_kind, scan_date, params, policy_name, scanjob).with_run_id()
     with Session(engine) as session:
         if reject_if_busy:
             busy = active_run(session, kind)
@@ -251,9 +155,9 @@ def start_run(
                     extra={"run_id": busy.id},
                 )
         run = ScanRun(
-            id=uuid.uuid4().hex,
-            kind=spec.record_kind,
-            scan_date=scan_date,
+            id=request.run_id,
+            kind=the_kind,
+            scan_date=request.day,
             status="PENDING",
             progress=0.0,
             params=params,
@@ -265,18 +169,12 @@ def start_run(
         session.add(run)
         session.commit()
         session.refresh(run)
-    kwargs: dict[str, Any] = dict(spec.fixed)
-    kwargs.update(params)
-    if scan_date is not None:
-        kwargs["scan_date"] = scan_date
-    if policy_name:
-        kwargs["policy_name"] = policy_name
     if mode == "celery":
-        _enqueue(engine, spec, run.id, kwargs, broker_url)
+        _enqueue(engine, request, broker_url)
     elif wait:
-        _run_locally(engine, spec, run.id, kwargs)
+        _run_locally(engine, request)
     else:
-        _start_local(engine, spec, run.id, kwargs)
+        _start_local(engine, request)
     return run
 
 
@@ -286,10 +184,12 @@ _LOCAL_LOCK = threading.Lock()
 INTERRUPTED = "interrupted: the service stopped before the run finished"
 
 
-def _start_local(engine: Engine, spec: RunKind, run_id: str, kwargs: dict[str, Any]) -> None:
+def _start_local(engine: Engine, request: RunRequest) -> None:
+    run_id = str(request.run_id)
+
     def tracked() -> None:
         try:
-            _run_locally(engine, spec, run_id, kwargs)
+            _run_locally(engine, request)
         finally:
             with _LOCAL_LOCK:
                 _LOCAL_RUNS.get(engine, {}).pop(run_id, None)
@@ -316,33 +216,25 @@ def finish_local_runs(engine: Engine, timeout_s: float) -> list[str]:
     return interrupted
 
 
-def _enqueue(
-    engine: Engine, spec: RunKind, run_id: str, kwargs: dict[str, Any], broker_url: str | None
-) -> None:
+def _enqueue(engine: Engine, request: RunRequest, broker_url: str | None) -> None:
     from celery import Celery
 
-    # The routing table is the worker package's public contract for enqueuers (names only).
-    from krstock.worker.routing import queue_for
-
-    allowed = {"run_id", *spec.task_args}
-    payload = {k: _jsonable(v) for k, v in {"run_id": run_id, **kwargs}.items() if k in allowed}
+    task = task_for(request.kind)
     try:
         if broker_url not in _CELERY_APPS:
             _CELERY_APPS[broker_url] = Celery("krstock-api", broker=broker_url)
-        _CELERY_APPS[broker_url].send_task(spec.task, kwargs=payload, queue=queue_for(spec.task))
+        _CELERY_APPS[broker_url].send_task(
+            str(task), kwargs=request.task_kwargs(), queue=str(queue_for(task))
+        )
     except Exception as exc:
         _mark(
             engine,
-            run_id,
+            str(request.run_id),
             status="FAILED",
             error=f"could not enqueue: {exc}",
             finished_at=datetime.now(UTC),
         )
         raise ApiError(503, f"the task queue is unavailable: {type(exc).__name__}") from exc
-
-
-def _jsonable(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, date) else value
 
 
 def run_as_dict(run: ScanRun) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from krstock.app.kinds import RunKind
 from krstock.app.recorder import ProgressFn, finish_run, recorded_run
 from krstock.db.models import Signal
 
@@ -29,7 +30,12 @@ def run_analysis(
     """
     with (
         recorded_run(
-            engine, kind="ai-analysis", day=day, run_id=run_id, scanjob=scanjob, progress=progress
+            engine,
+            kind=RunKind.ANALYSIS,
+            day=day,
+            run_id=run_id,
+            scanjob=scanjob,
+            progress=progress,
         ) as run,
         Session(engine) as session,
         session.begin(),

@@ -8,57 +8,25 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from krstock.app import catalogue
+from krstock.app.catalogue import BACKTEST_KINDS
 from krstock.app.finite import finite
+from krstock.app.kinds import RunKind, parse_kind
 from krstock.app.policies import PolicyLike, resolve_policy
 from krstock.app.recorder import ProgressFn, finish_run, recorded_run
-from krstock.app.scans import FLOW_DAYS
 from krstock.db.reader import load_market_window, load_series, trading_days
-from krstock.domain.backtest import ScanFn, closing_bet_scan
+from krstock.domain.backtest import ScanFn
 from krstock.domain.backtest import run_backtest as replay_backtest
-from krstock.domain.flows import analyze_market_flows
-from krstock.domain.market import MarketWindow
 from krstock.domain.policy import SignalPolicy
-from krstock.domain.trend_template import evaluate_trend_template
-from krstock.domain.vcp import detect_vcp_window, vcp_rows
-from krstock.domain.vcp_legacy import scan_legacy_signals
 from krstock.marketdata.base import KOSPI
 
-BACKTEST_STRATEGIES = ("vcp", "vcp-legacy", "closing-bet")
-LOOKBACK_DAYS = 260  # history each replayed day's scan sees
 
-
-def _recent(window: MarketWindow) -> MarketWindow:
-    """Only the lookback the scan needs: keeps each replayed day as cheap as a live scan."""
-    n = window.shape[1]
-    return window.columns(slice(max(0, n - LOOKBACK_DAYS), n))
-
-
-def scan_function(strategy: str, policy: SignalPolicy) -> ScanFn:
-    """The live scan code of ``strategy`` as a function of the window known on a day."""
-    if strategy == "vcp-legacy":
-
-        def legacy(window: MarketWindow) -> list[dict[str, Any]]:
-            w = _recent(window)
-            flows = analyze_market_flows(w, policy.flows, "shares")
-            return [s.as_row() for s in scan_legacy_signals(w, flows, policy.vcp_legacy)]
-
-        return legacy
-    if strategy == "vcp":
-
-        def vcp(window: MarketWindow) -> list[dict[str, Any]]:
-            w = _recent(window)
-            trend = evaluate_trend_template(w.close, w.high, w.low, policy.trend_template)
-            result = detect_vcp_window(w, policy.vcp, trend)
-            day = str(w.dates[-1].astype("datetime64[D]"))
-            return [r for r in vcp_rows(result, w.tickers, day) if r["status"] == "breakout"]
-
-        return vcp
-    if strategy == "closing-bet":
-        inner = closing_bet_scan(policy.closing_bet)
-        return lambda window: inner(_recent(window))
-    raise ValueError(
-        f"unknown backtest strategy {strategy!r}; expected one of {', '.join(BACKTEST_STRATEGIES)}"
-    )
+def scan_function(strategy: str | RunKind, policy: SignalPolicy) -> ScanFn:
+    """The live scan of ``strategy`` as a function of the window known on a day: the
+    catalogue's strategy object, keeping the rows that open trades."""
+    kind = parse_kind(strategy, BACKTEST_KINDS)
+    live = catalogue.strategy(kind)
+    return lambda window: [dict(row) for row in live.entries(window, policy)]
 
 
 def run_backtest(
@@ -76,13 +44,15 @@ def run_backtest(
     if start > end:
         raise ValueError(f"start {start} is after end {end}")
     resolved = resolve_policy(policy)
-    scan = scan_function(strategy, resolved)
+    kind = parse_kind(strategy, BACKTEST_KINDS)
+    live = catalogue.strategy(kind)
+    scan = scan_function(kind, resolved)
     with recorded_run(
         engine,
         kind="backtest",
         day=end,
         run_id=run_id,
-        params={"strategy": strategy, "start": start.isoformat(), "end": end.isoformat()},
+        params={"strategy": str(kind), "start": start.isoformat(), "end": end.isoformat()},
         policy_name=resolved.name,
         scanjob=scanjob,
         progress=progress,
@@ -94,15 +64,18 @@ def run_backtest(
                 raise LookupError(f"no trading days with prices in [{start}, {end}]")
             # Exits after `end` need a few rows more; they are read only if already in the DB.
             window = load_market_window(
-                conn, end, len(replay) + LOOKBACK_DAYS, flow_days=len(replay) + FLOW_DAYS
+                conn,
+                end,
+                len(replay) + live.lookback_days,
+                flow_days=len(replay) + live.flow_days,
             )
             benchmark = load_series(conn, [KOSPI], end, len(replay) + 1)[KOSPI]
-        run.progress(20, f"backtest {strategy}: {len(replay)} days")
+        run.progress(20, f"backtest {kind}: {len(replay)} days")
         result = replay_backtest(
             window,
             scan,
-            strategy=strategy,
-            exit_rule="closing_bet" if strategy == "closing-bet" else "vcp",
+            strategy=str(kind),
+            exit_rule=live.exit_rule or "vcp",
             tracking=resolved.tracking,
             start=start,
             end=end,

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from krstock.app.kinds import RunKind
 from krstock.app.recorder import ProgressFn, finish_run, recorded_run
 from krstock.marketdata.base import MarketDataSource
 
@@ -33,7 +34,7 @@ def run_collect(
     src = get_source(source, **(source_options or {})) if isinstance(source, str) else source
     with recorded_run(
         engine,
-        kind="collect",
+        kind=RunKind.COLLECT,
         day=end,
         run_id=run_id,
         params={"start": start.isoformat(), "end": end.isoformat(), "tickers": tickers},

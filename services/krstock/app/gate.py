@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from krstock.app.kinds import RunKind
 from krstock.app.policies import PolicyLike, resolve_policy
 from krstock.app.recorder import ProgressFn, finish_run, recorded_run
 from krstock.app.trading_day import require_prices_on
@@ -33,7 +34,7 @@ def run_market_gate(
     resolved = resolve_policy(policy)
     with recorded_run(
         engine,
-        kind="market-gate",
+        kind=RunKind.MARKET_GATE,
         day=day,
         run_id=run_id,
         policy_name=resolved.name,

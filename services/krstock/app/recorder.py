@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from krstock.app.finite import finite
+from krstock.app.kinds import new_run_id
+from krstock.db.models import ScanRun
 from krstock.db.repositories import ScanRunRepository
 
 ProgressFn = Callable[[float, str], None]
 log = logging.getLogger(__name__)
-
-
-def new_run_id(kind: str, day: date | None = None) -> str:
-    """A readable unique id: ``<kind>-<yyyymmdd>-<8 hex>``."""
-    stamp = day.strftime("%Y%m%d") if day else "nodate"
-    return f"{kind}-{stamp}-{uuid.uuid4().hex[:8]}"
 
 
 class RunRecorder:
@@ -82,3 +78,52 @@ def recorded_run(
 def finish_run(session: Session, run_id: str, counts: Mapping[str, Any]) -> None:
     """Mark the run SUCCEEDED in the caller's transaction (with the results it wrote)."""
     ScanRunRepository(session).succeeded(run_id, finite(dict(counts)))
+
+
+def run_status(engine: Engine, run_id: str) -> tuple[str, dict[str, Any]] | None:
+    """(status, counts) of a scan_runs row, or None when there is none."""
+    with Session(engine) as session:
+        row = session.execute(
+            select(ScanRun.status, ScanRun.counts).where(ScanRun.id == run_id)
+        ).first()
+    return (row[0], dict(row[1] or {})) if row else None
+
+
+def record_run(
+    engine: Engine,
+    run_id: str,
+    *,
+    kind: str,
+    status: str,
+    day: date | None = None,
+    progress: float | None = None,
+    counts: dict[str, Any] | None = None,
+    params: dict[str, Any] | None = None,
+    error: str | None = None,
+    source: str | None = None,
+) -> None:
+    """Upsert a run row by id with its status: what a pipeline records of itself (its steps
+    record their own through :func:`recorded_run`)."""
+    now = datetime.now(UTC)
+    values: dict[str, Any] = {"id": run_id, "kind": kind, "status": status, "scan_date": day}
+    if progress is not None:
+        values["progress"] = progress
+    if counts is not None:
+        values["counts"] = counts
+    if params is not None:
+        values["params"] = params
+    if source is not None:
+        values["source"] = source
+    values["error"] = error
+    if status == "RUNNING":
+        values["started_at"] = now
+    if status in ("SUCCEEDED", "FAILED"):
+        values["finished_at"] = now
+    stmt = insert(ScanRun).values(**values)
+    update_cols = {k: stmt.excluded[k] for k in values if k not in ("id", "kind")}
+    if status == "RUNNING":
+        # A redelivered pipeline keeps its first start time.
+        update_cols.pop("started_at", None)
+    with Session(engine) as session:
+        session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=update_cols))
+        session.commit()

@@ -12,14 +12,16 @@ from sqlalchemy import Engine, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
+from krstock.app.catalogue import TRACKED_KINDS, kinds_exiting_by
+from krstock.app.kinds import RunKind
 from krstock.app.policies import PolicyLike, resolve_policy
 from krstock.app.recorder import ProgressFn, finish_run, recorded_run
 from krstock.app.trading_day import require_prices_on
 from krstock.db.models import Signal, Trade
 from krstock.domain.tracking import ExitDecision, closing_bet_exits, update_vcp_signals
 
-VCP_STRATEGIES = ("vcp-legacy", "vcp")
-TRACKED_STRATEGIES = (*VCP_STRATEGIES, "closing-bet")
+VCP_EXITS = kinds_exiting_by("vcp")
+CLOSING_BET_EXITS = kinds_exiting_by("closing_bet")
 
 _BARS = text(
     "SELECT ticker, date, open, high, low, close, halted FROM daily_prices "
@@ -41,7 +43,7 @@ def _open_signals(session: Session, day: date) -> pd.DataFrame:
             Signal.grade,
         ).where(
             Signal.status == "OPEN",
-            Signal.strategy.in_(TRACKED_STRATEGIES),
+            Signal.strategy.in_(TRACKED_KINDS),
             Signal.signal_date <= day,
         )
     ).all()
@@ -197,7 +199,7 @@ def run_track(
     with (
         recorded_run(
             engine,
-            kind="track",
+            kind=RunKind.TRACK,
             day=day,
             run_id=run_id,
             policy_name=resolved.name,
@@ -224,8 +226,8 @@ def run_track(
                 ).all(),
                 columns=["ticker", "date", "open", "high", "low", "close", "halted"],
             )
-            vcp = signals[signals["strategy"].isin(VCP_STRATEGIES)].reset_index(drop=True)
-            bets = signals[signals["strategy"] == "closing-bet"].reset_index(drop=True)
+            vcp = signals[signals["strategy"].isin(VCP_EXITS)].reset_index(drop=True)
+            bets = signals[signals["strategy"].isin(CLOSING_BET_EXITS)].reset_index(drop=True)
             cost = rules.round_trip_cost_pct
             if not vcp.empty:
                 # The monolith closes a VCP signal on the day the tracker sees the rule hold.

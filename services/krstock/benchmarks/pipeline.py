@@ -55,7 +55,7 @@ def bench_pipeline(
     from krstock.app import runs
     from krstock.config import Settings
     from krstock.db.session import make_engine
-    from krstock.worker.calendar import KrxCalendar
+    from krstock.domain.calendar import KrxCalendar
     from krstock.worker.context import WorkerContext, set_context
     from krstock.worker.rundaily import run_daily_in_process
     from krstock.worker.settings import PipelineSettings

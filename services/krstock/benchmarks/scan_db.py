@@ -30,7 +30,7 @@ def fill_with_sample(url: str, tickers: int, day: date, days: int) -> dict[str, 
     """Collect the sample market's last ``days`` trading days up to ``day`` into ``url``."""
     from krstock.db.session import make_engine
     from krstock.ingest.collect import collect
-    from krstock.marketdata.calendar_data import krx_trading_days
+    from krstock.domain.calendar import krx_trading_days
     from krstock.marketdata.sample import SampleMarket
 
     calendar = krx_trading_days(date(day.year - 3, 1, 1), day)
@@ -53,7 +53,8 @@ def fill_with_sample(url: str, tickers: int, day: date, days: int) -> dict[str, 
 
 def measure(url: str, day: date, kinds: list[str], repeat: int) -> dict[str, Any]:
     """Window load time and per-kind scan time (median of ``repeat``) on ``day``."""
-    from krstock.app.scans import WINDOW_DAYS, run_scan
+    from krstock.app.catalogue import WINDOW_DAYS
+    from krstock.app.scans import run_scan
     from krstock.db.reader import load_market_window
     from krstock.db.session import make_engine
 

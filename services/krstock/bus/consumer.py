@@ -20,7 +20,7 @@ import redis
 
 from krstock.bus.broker import BrokerUnavailable, Delivery, EventBroker
 from krstock.bus.events import Event, UndecodableEvent, decode_event
-from krstock.worker import metrics as metrics
+from krstock.bus import metrics
 
 log = logging.getLogger(__name__)
 

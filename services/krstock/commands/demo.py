@@ -68,7 +68,7 @@ def run_demo(
     from krstock.config import get_settings
     from krstock.db.migrate import upgrade
     from krstock.db.session import make_engine
-    from krstock.marketdata.calendar_data import krx_trading_dates
+    from krstock.domain.calendar import krx_trading_dates
     from krstock.marketdata.registry import get_source
     from krstock.worker.rundaily import run_daily_in_process
 

@@ -228,7 +228,7 @@ def bus_consume(
 ) -> None:
     """Consume the event bus as one service's consumer group until interrupted."""
     from krstock.bus.consumer import EventConsumer
-    from krstock.bus.handlers import handlers_for
+    from krstock.worker.reactions import handlers_for
     from krstock.worker.rundaily import handler_deps
 
     _require_redis()
@@ -267,7 +267,7 @@ def schedule(
     json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """The schedule (KST, KRX calendar): each job's cron line and its next real runs."""
-    from krstock.worker.calendar import KrxCalendar, kst_now
+    from krstock.domain.calendar import KrxCalendar, kst_now
     from krstock.worker.schedules import default_jobs, next_runs
     from krstock.worker.settings import get_pipeline_settings
 

@@ -42,7 +42,7 @@ from krstock.marketdata.base import (
     USDKRW,
     SourceError,
 )
-from krstock.marketdata.calendar_data import krx_trading_days
+from krstock.domain.calendar import krx_trading_days
 from krstock.marketdata.ticks import (
     ceil_to_tick,
     floor_to_tick,

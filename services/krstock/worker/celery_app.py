@@ -15,7 +15,7 @@ from kombu import Exchange, Queue
 
 from krstock.config import Settings, get_settings
 from krstock.worker.probes import install_probes
-from krstock.worker.routing import QUEUES, TASK_QUEUES
+from krstock.app.kinds import QUEUES, TASK_QUEUES
 from krstock.worker.schedules import beat_schedule, default_jobs
 from krstock.worker.settings import PipelineSettings, get_pipeline_settings
 
@@ -63,11 +63,11 @@ def create_app(
         result_accept_content=["json"],
         timezone="Asia/Seoul",
         enable_utc=True,
-        task_queues=[Queue(q, exchange, routing_key=q) for q in QUEUES],
+        task_queues=[Queue(str(q), exchange, routing_key=str(q)) for q in QUEUES],
         task_default_queue="maintenance",
         task_default_exchange="krstock",
         task_default_routing_key="maintenance",
-        task_routes={name: {"queue": q, "routing_key": q} for name, q in TASK_QUEUES.items()},
+        task_routes={str(t): {"queue": str(q), "routing_key": str(q)} for t, q in TASK_QUEUES.items()},
         task_annotations=annotations,
         task_acks_late=True,
         task_reject_on_worker_lost=True,

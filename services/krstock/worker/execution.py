@@ -8,17 +8,17 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import func, update
 from sqlalchemy.orm import Session
 
+from krstock.app.recorder import run_status
+from krstock.bus import metrics
 from krstock.bus.events import Event
 from krstock.db.models import ScanRun
-from krstock.worker import metrics
 from krstock.worker.context import WorkerContext
 from krstock.worker.locks import RedisLock
 
@@ -32,11 +32,6 @@ SUMMARY_TTL_S = 7 * 24 * 3600
 def event_id_for(run_id: str, event_type: str, key: str = "") -> str:
     """A stable event id: the same run publishing the same fact yields the same id."""
     return uuid.uuid5(_EVENT_NAMESPACE, f"{run_id}|{event_type}|{key}").hex
-
-
-def new_run_id(kind: str, day: date | str | None = None) -> str:
-    stamp = day.isoformat() if isinstance(day, date) else (day or "")
-    return f"{kind}-{stamp}-{uuid.uuid4().hex[:10]}".replace("--", "-")[:64]
 
 
 class ProgressPublisher:
@@ -70,54 +65,6 @@ class ProgressPublisher:
 
     def __call__(self, percent: float, message: str) -> None:
         self.publish("RUNNING", percent, message)
-
-
-def run_status(engine: Engine, run_id: str) -> tuple[str, dict[str, Any]] | None:
-    """(status, counts) of a scan_runs row, or None when there is none."""
-    with Session(engine) as session:
-        row = session.execute(
-            select(ScanRun.status, ScanRun.counts).where(ScanRun.id == run_id)
-        ).first()
-    return (row[0], dict(row[1] or {})) if row else None
-
-
-def record_run(
-    engine: Engine,
-    run_id: str,
-    *,
-    kind: str,
-    status: str,
-    day: date | None = None,
-    progress: float | None = None,
-    counts: dict[str, Any] | None = None,
-    params: dict[str, Any] | None = None,
-    error: str | None = None,
-    source: str | None = None,
-) -> None:
-    """Upsert a scan_runs row this layer owns (the pipeline run; the steps record their own)."""
-    now = datetime.now(UTC)
-    values: dict[str, Any] = {"id": run_id, "kind": kind, "status": status, "scan_date": day}
-    if progress is not None:
-        values["progress"] = progress
-    if counts is not None:
-        values["counts"] = counts
-    if params is not None:
-        values["params"] = params
-    if source is not None:
-        values["source"] = source
-    values["error"] = error
-    if status == "RUNNING":
-        values["started_at"] = now
-    if status in ("SUCCEEDED", "FAILED"):
-        values["finished_at"] = now
-    stmt = insert(ScanRun).values(**values)
-    update_cols = {k: stmt.excluded[k] for k in values if k not in ("id", "kind")}
-    if status == "RUNNING":
-        # A redelivered pipeline keeps its first start time.
-        update_cols.pop("started_at", None)
-    with Session(engine) as session:
-        session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=update_cols))
-        session.commit()
 
 
 def advance_pipeline(ctx: WorkerContext, pipeline_id: str, step: str, percent: float) -> None:

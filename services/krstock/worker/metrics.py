@@ -30,18 +30,6 @@ TASK_DURATION = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800),
 )
 TASK_RETRIES = Counter("krstock_task_retries_total", "Celery task retries", ["task"])
-EVENTS = Counter(
-    "krstock_events_total", "Bus deliveries by outcome", ["event_type", "group", "outcome"]
-)
-EVENT_LAG = Histogram(
-    "krstock_event_lag_seconds",
-    "Time from an event's occurrence to its handling",
-    ["event_type", "group"],
-    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900),
-)
-EVENTS_PUBLISHED = Counter("krstock_events_published_total", "Events published", ["event_type"])
-
-
 class QueueLengthCollector(Collector):
     """``krstock_queue_length{queue}``: messages waiting in each Celery queue (a Redis list)."""
 

@@ -9,10 +9,11 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from krstock.bus.handlers import HandlerDeps
-from krstock.bus.notify import Notifier
+from krstock.app.kinds import DEFAULT_SCANS
 from krstock.config import get_settings
 from krstock.worker.context import WorkerContext, set_context
+from krstock.worker.notify import Notifier
+from krstock.worker.reactions import HandlerDeps
 from krstock.worker.settings import get_pipeline_settings
 
 log = logging.getLogger(__name__)
@@ -32,15 +33,16 @@ def run_daily_in_process(
     day: date,
     *,
     source: str | None = None,
-    scans: tuple[str, ...] = ("vcp", "vcp-legacy", "closing-bet"),
+    scans: tuple[str, ...] = DEFAULT_SCANS,
     collect_days: int = 1,
     source_options: dict[str, Any] | None = None,
     force: bool = False,
     context: WorkerContext | None = None,
 ) -> dict[str, Any]:
     """Run collect → gate → scans → analysis → tracking for ``day``; return every step's outcome."""
+    from krstock.app.kinds import RunKind, new_run_id
+    from krstock.app.recorder import record_run, run_status
     from krstock.worker.celery_app import create_app
-    from krstock.worker.execution import new_run_id, record_run, run_status
 
     ctx = context or WorkerContext(get_settings(), get_pipeline_settings())
     set_context(ctx)
@@ -49,7 +51,7 @@ def run_daily_in_process(
     app.set_default()
     from krstock.worker import tasks
 
-    pipeline_id = new_run_id("daily", day)
+    pipeline_id = new_run_id(RunKind.PIPELINE, day)
     _ = ctx.redis, ctx.engine  # connect before the clock starts: setup, not pipeline work
     started = time.perf_counter()
     try:

@@ -1,18 +1,17 @@
-"""Celery tasks: thin wrappers around ``krstock.app.runs`` (the use cases).
+"""Celery tasks: the worker's door into ``krstock.app.runs``.
 
-Each wrapper parses its arguments, derives the lock (kind, date), runs the use case through
-:func:`execute_run` (idempotent by run id) and turns the summary into events. Retries happen only
-for transient errors (database/Redis connection, a busy lock, an unreachable market source), with
-exponential backoff and jitter; anything else fails the task at once and the run row says why.
+Each task turns its keyword arguments into a :class:`~krstock.app.runs.RunRequest`, runs it
+through :func:`execute_run` (idempotent by run id, a lock per kind and date, live progress) and
+announces the outcome on the bus. Retries happen only for transient errors (database/Redis
+connection, a busy lock, an unreachable market source), with exponential backoff and jitter;
+anything else fails the task at once and the run row says why.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import logging
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import httpx
@@ -21,33 +20,28 @@ from celery import chain, group, shared_task
 from celery.canvas import Signature
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from krstock.bus.broker import BrokerUnavailable
-from krstock.bus.events import (
-    AIAnalysisCompleted,
-    Event,
-    MarketDataUpdated,
-    MarketStatusChanged,
-    PriceUpdated,
-    ScanCompleted,
-    SignalCreated,
-    VCPSignalDetected,
-)
-from krstock.marketdata.base import SourceError
-from krstock.worker.calendar import KrxCalendar, kst_now
-from krstock.worker.context import WorkerContext, get_context
-from krstock.worker.execution import (
-    ProgressFn,
-    ProgressPublisher,
-    advance_pipeline,
-    event_id_for,
-    execute_run,
+from krstock.app import runs
+from krstock.app.kinds import (
+    DEFAULT_SCANS,
+    SCAN_KINDS,
+    RunKind,
+    Task,
+    daily_steps,
     new_run_id,
-    record_run,
-    run_status,
+    parse_kind,
+    step_run_id,
 )
+from krstock.app.recorder import record_run, run_status
+from krstock.app.runs import RunRequest, Universe
+from krstock.bus.broker import BrokerUnavailable
+from krstock.bus.events import Event
+from krstock.domain.calendar import KrxCalendar, kst_now
+from krstock.marketdata.base import SourceError
+from krstock.worker import run_events
+from krstock.worker.context import WorkerContext, get_context
+from krstock.worker.execution import ProgressPublisher, advance_pipeline, execute_run
 from krstock.worker.locks import LockBusy
 from krstock.worker.ratelimit import TokenBucket
-from krstock.worker.routing import normalize_scan_kind
 from krstock.worker.schedules import default_jobs, plan_job
 from krstock.worker.settings import get_pipeline_settings
 
@@ -64,8 +58,6 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     httpx.TransportError,
 )
 
-DEFAULT_SCANS = ("vcp", "vcp-legacy", "closing-bet")
-
 _pipeline = get_pipeline_settings()
 RETRY_OPTIONS: dict[str, Any] = {
     "bind": True,
@@ -79,34 +71,8 @@ RETRY_OPTIONS: dict[str, Any] = {
 }
 
 
-class RunsUnavailable(RuntimeError):
-    """``krstock.app.runs`` (the use-case layer) does not provide the function."""
-
-
-def runs_function(name: str) -> Callable[..., dict[str, Any]]:
-    try:
-        module = importlib.import_module("krstock.app.runs")
-    except ModuleNotFoundError as exc:
-        raise RunsUnavailable(f"krstock.app.runs is not installed: {exc}") from exc
-    function = getattr(module, name, None)
-    if function is None:
-        raise RunsUnavailable(f"krstock.app.runs.{name} does not exist")
-    return function  # type: ignore[no-any-return]
-
-
-def call_use_case(name: str, engine: Any, progress: ProgressFn, **kwargs: Any) -> dict[str, Any]:
-    """Call ``krstock.app.runs.<name>`` with the keyword arguments it accepts."""
-    function = runs_function(name)
-    params = inspect.signature(function).parameters
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        unknown = [k for k, v in kwargs.items() if k not in params and v is not None]
-        if unknown:
-            raise TypeError(f"krstock.app.runs.{name} does not accept {unknown}")
-        kwargs = {k: v for k, v in kwargs.items() if k in params}
-    return function(engine, progress=progress, **kwargs)
-
-
 def parse_day(value: Any, *, name: str = "day") -> date:
+    """A task's date argument: ISO ``YYYY-MM-DD`` or ``today`` (in KST)."""
     if isinstance(value, date):
         return value
     if isinstance(value, str) and value:
@@ -119,313 +85,125 @@ def parse_day(value: Any, *, name: str = "day") -> date:
     raise ValueError(f"{name} is required (YYYY-MM-DD)")
 
 
-def _day_arg(day: Any, scan_date: Any) -> date:
-    return parse_day(day if day is not None else scan_date)
-
-
-def _policy_kwargs(policy_name: str | None) -> dict[str, Any]:
-    """The use cases take ``policy``: a preset name or a policy file path (None: monolith)."""
-    return {"policy": policy_name} if policy_name else {}
-
-
 def _ctx() -> WorkerContext:
     return get_context()
 
 
 # How far along the daily pipeline is once a step has finished (parallel scans raise it in turn).
-STEP_PERCENT = {
-    "collect": 20.0,
-    "market-gate": 30.0,
-    "vcp": 45.0,
-    "vcp-legacy": 55.0,
-    "trend-template": 60.0,
-    "closing-bet": 65.0,
-    "analysis": 80.0,
-    "track": 95.0,
+STEP_PERCENT: dict[RunKind, float] = {
+    RunKind.COLLECT: 20.0,
+    RunKind.MARKET_GATE: 30.0,
+    RunKind.VCP: 45.0,
+    RunKind.VCP_LEGACY: 55.0,
+    RunKind.TREND_TEMPLATE: 60.0,
+    RunKind.CLOSING_BET: 65.0,
+    RunKind.ANALYSIS: 80.0,
+    RunKind.TRACK: 95.0,
 }
 
 
-def _step_done(
-    ctx: WorkerContext, pipeline_id: str | None, step: str, summary: dict[str, Any]
-) -> dict[str, Any]:
-    if pipeline_id and not summary.get("skipped"):  # a redelivery already reported it
+def lock_name(request: RunRequest) -> str:
+    """Runs that must not overlap share a lock: one per kind and day (per range and source for
+    collection, per strategy, range and policy for backtests)."""
+    match request.kind:
+        case RunKind.COLLECT:
+            return f"collect:{request.source}:{request.start}:{request.day}"
+        case RunKind.BACKTEST:
+            policy = request.policy or "default"
+            return f"backtest:{request.strategy}:{request.start}:{request.day}:{policy}"
+        case RunKind.VCP | RunKind.VCP_LEGACY | RunKind.TREND_TEMPLATE | RunKind.CLOSING_BET:
+            return f"scan:{request.kind}:{request.day}"
+    return f"{request.kind}:{request.day}"
+
+
+def _events(request: RunRequest, pipeline_id: str | None) -> Callable[[dict], list[Event]] | None:
+    run_id, day = str(request.run_id), request.required_day()
+    match request.kind:
+        case RunKind.COLLECT:
+            start = request.start or day
+            return run_events.collect_events(run_id, start, day, str(request.source), pipeline_id)
+        case RunKind.MARKET_GATE:
+            return run_events.gate_events(run_id, day, pipeline_id)
+        case RunKind.VCP | RunKind.VCP_LEGACY | RunKind.TREND_TEMPLATE | RunKind.CLOSING_BET:
+            return run_events.scan_events(run_id, request.kind, day, pipeline_id)
+        case RunKind.ANALYSIS:
+            return run_events.analysis_events(run_id, day, pipeline_id)
+        case RunKind.TRACK:
+            return run_events.track_events(run_id, day, pipeline_id)
+    return None
+
+
+def _run(ctx: WorkerContext, request: RunRequest, pipeline_id: str | None = None) -> dict:
+    """``request`` run once under ``execute_run`` (lock, status, progress, events); as a step
+    of a pipeline, the pipeline is told it is done."""
+    request = request.with_run_id()
+    summary = execute_run(
+        ctx,
+        run_id=str(request.run_id),
+        kind=request.kind,
+        lock_name=lock_name(request),
+        runner=lambda progress: runs.run(ctx.engine, request, progress),
+        events_for=_events(request, pipeline_id),
+    )
+    step = request.kind
+    if pipeline_id and step in STEP_PERCENT and not summary.get("skipped"):
         advance_pipeline(ctx, pipeline_id, step, STEP_PERCENT[step])
     return summary
 
 
-def _run_use_case(
-    ctx: WorkerContext,
-    use_case: str,
-    *,
-    run_kind: str,
-    run_id: str,
-    lock_name: str,
-    events_for: Callable[[dict[str, Any]], list[Event]] | None = None,
-    step: str | None = None,
-    pipeline_id: str | None = None,
-    **arguments: Any,
-) -> dict[str, Any]:
-    """``use_case`` run once under ``execute_run`` (lock, status, progress, events; the run
-    is recorded as ``run_kind``) with ``run_id`` and ``arguments``; as a pipeline ``step``, the
-    pipeline is told it is done."""
-    summary = execute_run(
-        ctx,
-        run_id=run_id,
-        kind=run_kind,
-        lock_name=lock_name,
-        runner=lambda progress: call_use_case(
-            use_case, ctx.engine, progress, run_id=run_id, **arguments
-        ),
-        events_for=events_for,
-    )
-    return summary if step is None else _step_done(ctx, pipeline_id, step, summary)
-
-
-# Events from summaries ------------------------------------------------------------------------
-def _int_counts(summary: dict[str, Any]) -> dict[str, int]:
-    """Numeric counts of a summary: its ``counts`` (or ``tables``) mapping, else its top level."""
-    counts = summary.get("counts") or summary.get("tables") or summary
-    out: dict[str, int] = {}
-    for key, value in counts.items():
-        if isinstance(value, bool):
-            continue
-        if isinstance(value, int | float):
-            out[key] = int(value)
-        elif isinstance(value, dict):  # e.g. per-table {"rows": n, ...}
-            for sub, number in value.items():
-                if isinstance(number, int | float) and not isinstance(number, bool):
-                    out[f"{key}.{sub}"] = int(number)
-    return out
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def collect_events(
-    run_id: str, start: date, end: date, source: str, pipeline_id: str | None
-) -> Callable[[dict[str, Any]], list[Event]]:
-    def build(summary: dict[str, Any]) -> list[Event]:
-        return [
-            MarketDataUpdated(
-                event_id=event_id_for(run_id, "MarketDataUpdated"),
-                run_id=run_id,
-                pipeline_id=pipeline_id,
-                start=start,
-                end=end,
-                source=str(summary.get("source") or source),
-                counts=_int_counts(summary),
-            )
-        ]
-
-    return build
-
-
-def gate_events(
-    run_id: str, day: date, pipeline_id: str | None
-) -> Callable[[dict[str, Any]], list[Event]]:
-    def build(summary: dict[str, Any]) -> list[Event]:
-        nested = summary.get("gate")
-        gate: dict[str, Any] = nested if isinstance(nested, dict) else summary
-        status = gate.get("status")
-        previous = summary.get("previous_status")
-        changed = summary.get("changed", status != previous)
-        # The first gate ever (no previous colour) counts as a change.
-        if status is None or not (changed or previous is None):
-            return []
-        score = gate.get("score")
-        return [
-            MarketStatusChanged(
-                event_id=event_id_for(run_id, "MarketStatusChanged"),
-                run_id=run_id,
-                pipeline_id=pipeline_id,
-                day=day,
-                status=str(status),
-                previous_status=previous,
-                score=float(score) if isinstance(score, int | float) else None,
-            )
-        ]
-
-    return build
-
-
-def scan_events(
-    run_id: str, kind: str, day: date, pipeline_id: str | None
-) -> Callable[[dict[str, Any]], list[Event]]:
-    def build(summary: dict[str, Any]) -> list[Event]:
-        signals = [s for s in summary.get("signals") or [] if isinstance(s, dict)]
-        events: list[Event] = []
-        strategy = str(summary.get("strategy") or kind)
-        for item in signals:
-            ticker = str(item.get("ticker"))
-            events.append(
-                SignalCreated(
-                    # Keyed by the signal's natural key, not the run: a re-scan of the same day
-                    # does not announce the same signal twice.
-                    event_id=event_id_for(f"{strategy}:{day.isoformat()}", "SignalCreated", ticker),
-                    run_id=run_id,
-                    pipeline_id=pipeline_id,
-                    day=day,
-                    strategy=strategy,
-                    ticker=ticker,
-                    signal_id=item.get("id") or item.get("signal_id"),
-                    grade=item.get("grade"),
-                    score=_number(item.get("score", item.get("total_score"))),
-                    entry_price=_number(item.get("entry_price")),
-                )
-            )
-        if kind.startswith("vcp") and signals:
-            events.append(
-                VCPSignalDetected(
-                    event_id=event_id_for(run_id, "VCPSignalDetected"),
-                    run_id=run_id,
-                    pipeline_id=pipeline_id,
-                    day=day,
-                    strategy=strategy,
-                    tickers=[str(s.get("ticker")) for s in signals],
-                    count=len(signals),
-                )
-            )
-        events.append(
-            ScanCompleted(
-                event_id=event_id_for(run_id, "ScanCompleted"),
-                run_id=run_id,
-                pipeline_id=pipeline_id,
-                day=day,
-                kind=kind,
-                status="SUCCEEDED",
-                counts=_int_counts(summary),
-            )
-        )
-        return events
-
-    return build
-
-
-def analysis_events(
-    run_id: str, day: date, pipeline_id: str | None
-) -> Callable[[dict[str, Any]], list[Event]]:
-    def build(summary: dict[str, Any]) -> list[Event]:
-        events: list[Event] = []
-        for item in summary.get("analyses") or []:
-            if not isinstance(item, dict) or not item.get("ticker"):
-                continue
-            events.append(
-                AIAnalysisCompleted(
-                    event_id=event_id_for(run_id, "AIAnalysisCompleted", str(item["ticker"])),
-                    run_id=run_id,
-                    pipeline_id=pipeline_id,
-                    day=day,
-                    ticker=str(item["ticker"]),
-                    signal_id=item.get("signal_id"),
-                    analysis_source=str(
-                        item.get("analysis_source") or summary.get("analysis_source")
-                    ),
-                    action=item.get("action"),
-                    confidence=item.get("confidence"),
-                )
-            )
-        return events
-
-    return build
-
-
-def track_events(
-    run_id: str, day: date, pipeline_id: str | None
-) -> Callable[[dict[str, Any]], list[Event]]:
-    def build(summary: dict[str, Any]) -> list[Event]:
-        counts = _int_counts(summary)
-        tickers = counts.get("open_before", counts.get("updated", 0))
-        return [
-            PriceUpdated(
-                event_id=event_id_for(run_id, "PriceUpdated"),
-                run_id=run_id,
-                pipeline_id=pipeline_id,
-                day=day,
-                tickers=tickers,
-            )
-        ]
-
-    return build
-
-
 # Tasks ----------------------------------------------------------------------------------------
-@shared_task(name="krstock.run_collect", **RETRY_OPTIONS)
+@shared_task(name=Task.COLLECT, **RETRY_OPTIONS)
 def run_collect(
     self: Any,
     *,
     start: str | None = None,
     end: str | None = None,
     day: str | None = None,
-    scan_date: str | None = None,
     source: str | None = None,
     tickers: list[str] | None = None,
     source_options: dict[str, Any] | None = None,
     run_id: str | None = None,
     pipeline_id: str | None = None,
 ) -> dict[str, Any]:
-    """Collect market data for [start, end] (or one day) from ``source``."""
+    """Collect market data for [start, end] (or one ``day``) from ``source``."""
     ctx = _ctx()
-    one_day = day or scan_date
-    start_d = parse_day(start or one_day, name="start")
-    end_d = parse_day(end or one_day or start, name="end")
+    start_d = parse_day(start or day, name="start")
+    end_d = parse_day(end or day or start, name="end")
     if end_d < start_d:
         raise ValueError(f"end {end_d} is before start {start_d}")
-    source = source or ctx.pipeline.default_source or ctx.settings.market_source
-    run_id = run_id or new_run_id("collect", end_d)
-    return _run_use_case(
-        ctx,
-        "run_collect",
-        run_kind="collect",
-        run_id=run_id,
-        lock_name=f"collect:{source}:{start_d}:{end_d}",
-        events_for=collect_events(run_id, start_d, end_d, source, pipeline_id),
-        step="collect",
-        pipeline_id=pipeline_id,
+    request = RunRequest(
+        RunKind.COLLECT,
+        day=end_d,
         start=start_d,
-        end=end_d,
-        source=source,
-        tickers=tickers,
+        source=source or ctx.pipeline.default_source or ctx.settings.market_source,
+        universe=Universe.of(tickers=tickers),
         source_options=source_options,
+        run_id=run_id,
     )
+    return _run(ctx, request, pipeline_id)
 
 
-@shared_task(name="krstock.run_market_gate", **RETRY_OPTIONS)
+@shared_task(name=Task.MARKET_GATE, **RETRY_OPTIONS)
 def run_market_gate(
     self: Any,
     *,
     day: str | None = None,
-    scan_date: str | None = None,
-    policy_name: str | None = None,
+    policy: str | None = None,
     run_id: str | None = None,
     pipeline_id: str | None = None,
 ) -> dict[str, Any]:
     """The Market Gate for one day."""
-    ctx = _ctx()
-    the_day = _day_arg(day, scan_date)
-    run_id = run_id or new_run_id("gate", the_day)
-    return _run_use_case(
-        ctx,
-        "run_market_gate",
-        run_kind="market-gate",
-        run_id=run_id,
-        lock_name=f"market-gate:{the_day}",
-        events_for=gate_events(run_id, the_day, pipeline_id),
-        step="market-gate",
-        pipeline_id=pipeline_id,
-        day=the_day,
-        **_policy_kwargs(policy_name),
-    )
+    request = RunRequest(RunKind.MARKET_GATE, day=parse_day(day), policy=policy, run_id=run_id)
+    return _run(_ctx(), request, pipeline_id)
 
 
-@shared_task(name="krstock.run_scan", **RETRY_OPTIONS)
+@shared_task(name=Task.SCAN, **RETRY_OPTIONS)
 def run_scan(
     self: Any,
     *,
     kind: str,
     day: str | None = None,
-    scan_date: str | None = None,
-    policy_name: str | None = None,
+    policy: str | None = None,
     run_id: str | None = None,
     pipeline_id: str | None = None,
     markets: list[str] | str | None = None,
@@ -434,53 +212,28 @@ def run_scan(
 ) -> dict[str, Any]:
     """One scan (vcp, vcp-legacy, trend-template, closing-bet) over the universe for a day,
     or over a narrower one (a ScanJob's markets, tickers and top N by trading value)."""
-    ctx = _ctx()
-    scan_kind = normalize_scan_kind(kind)
-    universe = {"markets": markets, "tickers": tickers, "top_n": top_n}
-    the_day = _day_arg(day, scan_date)
-    run_id = run_id or new_run_id(scan_kind, the_day)
-    return _run_use_case(
-        ctx,
-        "run_scan",
-        run_kind=scan_kind,
+    request = RunRequest(
+        parse_kind(kind, SCAN_KINDS),
+        day=parse_day(day),
+        policy=policy,
+        universe=Universe.of(markets, tickers, top_n),
         run_id=run_id,
-        lock_name=f"scan:{scan_kind}:{the_day}",
-        events_for=scan_events(run_id, scan_kind, the_day, pipeline_id),
-        step=scan_kind,
-        pipeline_id=pipeline_id,
-        kind=scan_kind,
-        day=the_day,
-        **_policy_kwargs(policy_name),
-        **{k: v for k, v in universe.items() if v not in (None, "", [])},
     )
+    return _run(_ctx(), request, pipeline_id)
 
 
-@shared_task(name="krstock.run_track", **RETRY_OPTIONS)
+@shared_task(name=Task.TRACK, **RETRY_OPTIONS)
 def run_track(
     self: Any,
     *,
     day: str | None = None,
-    scan_date: str | None = None,
-    policy_name: str | None = None,
+    policy: str | None = None,
     run_id: str | None = None,
     pipeline_id: str | None = None,
 ) -> dict[str, Any]:
     """Mark open signals to market and close them by rule."""
-    ctx = _ctx()
-    the_day = _day_arg(day, scan_date)
-    run_id = run_id or new_run_id("track", the_day)
-    return _run_use_case(
-        ctx,
-        "run_track",
-        run_kind="track",
-        run_id=run_id,
-        lock_name=f"track:{the_day}",
-        events_for=track_events(run_id, the_day, pipeline_id),
-        step="track",
-        pipeline_id=pipeline_id,
-        day=the_day,
-        **_policy_kwargs(policy_name),
-    )
+    request = RunRequest(RunKind.TRACK, day=parse_day(day), policy=policy, run_id=run_id)
+    return _run(_ctx(), request, pipeline_id)
 
 
 def llm_rate_limiter(ctx: WorkerContext) -> TokenBucket:
@@ -497,70 +250,42 @@ def krx_rate_limiter(ctx: WorkerContext) -> TokenBucket:
     )
 
 
-@shared_task(name="krstock.run_analyze", **RETRY_OPTIONS)
+@shared_task(name=Task.ANALYZE, **RETRY_OPTIONS)
 def run_analyze(
     self: Any,
     *,
     day: str | None = None,
-    scan_date: str | None = None,
     run_id: str | None = None,
     pipeline_id: str | None = None,
 ) -> dict[str, Any]:
-    """AI analysis of the day's new signals (rate-limited LLM calls)."""
-    ctx = _ctx()
-    the_day = _day_arg(day, scan_date)
-    run_id = run_id or new_run_id("analysis", the_day)
-    function = runs_function("run_analysis")
-    extra: dict[str, Any] = {}
-    if "rate_limit" in inspect.signature(function).parameters:
-        bucket = llm_rate_limiter(ctx)
-        extra["rate_limit"] = lambda: bucket.acquire(timeout_s=120)
-    return _run_use_case(
-        ctx,
-        "run_analysis",
-        run_kind="analysis",
-        run_id=run_id,
-        lock_name=f"analysis:{the_day}",
-        events_for=analysis_events(run_id, the_day, pipeline_id),
-        step="analysis",
-        pipeline_id=pipeline_id,
-        day=the_day,
-        **extra,
-    )
+    """AI analysis of the day's new signals."""
+    request = RunRequest(RunKind.ANALYSIS, day=parse_day(day), run_id=run_id)
+    return _run(_ctx(), request, pipeline_id)
 
 
-@shared_task(name="krstock.run_backtest", **RETRY_OPTIONS)
+@shared_task(name=Task.BACKTEST, **RETRY_OPTIONS)
 def run_backtest(
     self: Any,
     *,
     strategy: str,
     start: str,
     end: str,
-    policy_name: str | None = None,
+    policy: str | None = None,
     run_id: str | None = None,
 ) -> dict[str, Any]:
     """A backtest of ``strategy`` over [start, end]."""
-    ctx = _ctx()
-    start_d, end_d = parse_day(start, name="start"), parse_day(end, name="end")
-    run_id = run_id or new_run_id(f"backtest-{strategy}", end_d)
-    return _run_use_case(
-        ctx,
-        "run_backtest",
-        run_kind="backtest",
-        run_id=run_id,
-        lock_name=f"backtest:{strategy}:{start_d}:{end_d}:{policy_name or 'default'}",
+    request = RunRequest.parse(
+        RunKind.BACKTEST,
         strategy=strategy,
-        start=start_d,
-        end=end_d,
-        **_policy_kwargs(policy_name),
+        start=parse_day(start, name="start"),
+        end=parse_day(end, name="end"),
+        policy=policy,
+        run_id=run_id,
     )
+    return _run(_ctx(), request)
 
 
 # The daily pipeline ---------------------------------------------------------------------------
-def step_run_id(pipeline_id: str, step: str) -> str:
-    return f"{pipeline_id}:{step}"[:64]
-
-
 def daily_pipeline(
     day: date,
     *,
@@ -575,9 +300,12 @@ def daily_pipeline(
     if collect_days < 1:
         raise ValueError("collect_days must be at least 1")
     iso = day.isoformat()
-    start = (day - timedelta(days=collect_days - 1)).isoformat()
-    common = {"pipeline_id": pipeline_id}
-    scans = tuple(normalize_scan_kind(k) for k in scans)
+    start = runs.collect_start(day, collect_days).isoformat()
+    scan_kinds = tuple(parse_kind(k, SCAN_KINDS) for k in scans)
+
+    def ids(step: RunKind) -> dict[str, str]:
+        return {"run_id": step_run_id(pipeline_id, step), "pipeline_id": pipeline_id}
+
     steps: list[Signature] = [
         run_collect.si(
             start=start,
@@ -585,39 +313,35 @@ def daily_pipeline(
             source=source,
             tickers=tickers,
             source_options=source_options,
-            run_id=step_run_id(pipeline_id, "collect"),
-            **common,
+            **ids(RunKind.COLLECT),
         ),
-        run_market_gate.si(day=iso, run_id=step_run_id(pipeline_id, "gate"), **common),
+        run_market_gate.si(day=iso, **ids(RunKind.MARKET_GATE)),
     ]
-    scan_sigs = [
-        run_scan.si(kind=k, day=iso, run_id=step_run_id(pipeline_id, k), **common) for k in scans
-    ]
+    scan_sigs = [run_scan.si(kind=str(k), day=iso, **ids(k)) for k in scan_kinds]
     if scan_sigs:
         steps.append(group(scan_sigs) if len(scan_sigs) > 1 else scan_sigs[0])
     steps += [
-        run_analyze.si(day=iso, run_id=step_run_id(pipeline_id, "analysis"), **common),
-        run_track.si(day=iso, run_id=step_run_id(pipeline_id, "track"), **common),
-        pipeline_step_done.si(pipeline_id=pipeline_id, day=iso, scans=list(scans)),
+        run_analyze.si(day=iso, **ids(RunKind.ANALYSIS)),
+        run_track.si(day=iso, **ids(RunKind.TRACK)),
+        pipeline_step_done.si(
+            pipeline_id=pipeline_id, day=iso, scans=[str(k) for k in scan_kinds]
+        ),
     ]
     canvas = chain(*steps)
     canvas.link_error(pipeline_failed.s(pipeline_id=pipeline_id))
     return canvas
 
 
-PIPELINE_STEPS = ("collect", "gate", "analysis", "track")
-
-
 def pipeline_counts(ctx: WorkerContext, pipeline_id: str, scans: list[str]) -> dict[str, Any]:
     """The status and counts of every step run, from scan_runs."""
     steps: dict[str, Any] = {}
-    for step in (*PIPELINE_STEPS[:2], *scans, *PIPELINE_STEPS[2:]):
+    for step in daily_steps(tuple(parse_kind(k, SCAN_KINDS) for k in scans)):
         state = run_status(ctx.engine, step_run_id(pipeline_id, step))
         steps[step] = {"status": state[0], "counts": state[1]} if state else {"status": None}
     return steps
 
 
-@shared_task(name="krstock.pipeline_step_done", **RETRY_OPTIONS)
+@shared_task(name=Task.PIPELINE_STEP_DONE, **RETRY_OPTIONS)
 def pipeline_step_done(
     self: Any, *, pipeline_id: str, day: str, scans: list[str]
 ) -> dict[str, Any]:
@@ -627,19 +351,19 @@ def pipeline_step_done(
     record_run(
         ctx.engine,
         pipeline_id,
-        kind="pipeline",
+        kind=RunKind.PIPELINE,
         status="SUCCEEDED",
         day=parse_day(day),
         progress=100.0,
         counts={"steps": steps},
     )
-    ProgressPublisher(ctx, pipeline_id, "pipeline").publish(
+    ProgressPublisher(ctx, pipeline_id, RunKind.PIPELINE).publish(
         "SUCCEEDED", 100.0, "daily pipeline finished"
     )
     return {"run_id": pipeline_id, "status": "SUCCEEDED", "day": day, "steps": steps}
 
 
-@shared_task(name="krstock.pipeline_failed")
+@shared_task(name=Task.PIPELINE_FAILED)
 def pipeline_failed(request: Any, exc: Any, traceback: Any, *, pipeline_id: str) -> None:
     """Errback of the canvas: the pipeline row becomes FAILED with the failing step's error.
 
@@ -649,16 +373,15 @@ def pipeline_failed(request: Any, exc: Any, traceback: Any, *, pipeline_id: str)
     ctx = _ctx()
     task_name = getattr(request, "task", "?")
     error = f"{task_name}: {type(exc).__name__}: {exc}"[:2000]
-    record_run(ctx.engine, pipeline_id, kind="pipeline", status="FAILED", error=error)
-    ProgressPublisher(ctx, pipeline_id, "pipeline").publish("FAILED", 100.0, error)
+    record_run(ctx.engine, pipeline_id, kind=RunKind.PIPELINE, status="FAILED", error=error)
+    ProgressPublisher(ctx, pipeline_id, RunKind.PIPELINE).publish("FAILED", 100.0, error)
 
 
-@shared_task(name="krstock.run_pipeline", **RETRY_OPTIONS)
+@shared_task(name=Task.PIPELINE, **RETRY_OPTIONS)
 def run_pipeline(
     self: Any,
     *,
     day: str | None = None,
-    scan_date: str | None = None,
     source: str | None = None,
     scans: list[str] | None = None,
     collect_days: int = 1,
@@ -668,19 +391,19 @@ def run_pipeline(
 ) -> dict[str, Any]:
     """Start the daily pipeline canvas for a trading day (skips closed days unless ``force``)."""
     ctx = _ctx()
-    the_day = _day_arg(day, scan_date)
+    the_day = parse_day(day)
     calendar = KrxCalendar(ctx.pipeline.krx_extra_holidays, ctx.pipeline.krx_extra_trading_days)
     reason = calendar.holiday_reason(the_day)
     if reason is not None and not force:
         return {"status": "SKIPPED", "day": the_day.isoformat(), "reason": reason}
-    pipeline_id = run_id or new_run_id("daily", the_day)
+    pipeline_id = run_id or new_run_id(RunKind.PIPELINE, the_day)
     state = run_status(ctx.engine, pipeline_id)
     if state is not None and state[0] == "SUCCEEDED":
         return {"run_id": pipeline_id, "status": "SUCCEEDED", "skipped": "already succeeded"}
     record_run(
         ctx.engine,
         pipeline_id,
-        kind="pipeline",
+        kind=RunKind.PIPELINE,
         status="RUNNING",
         day=the_day,
         progress=0.0,
@@ -698,7 +421,7 @@ def run_pipeline(
     return {"run_id": pipeline_id, "status": "RUNNING", "day": the_day.isoformat(), "id": result.id}
 
 
-@shared_task(name="krstock.scheduled", **RETRY_OPTIONS)
+@shared_task(name=Task.SCHEDULED, **RETRY_OPTIONS)
 def scheduled(self: Any, *, job: str, fired_at: str | None = None) -> dict[str, Any]:
     """What beat and the CronJobs fire: plan the job on the KRX calendar, then enqueue it."""
     ctx = _ctx()
@@ -719,7 +442,7 @@ def scheduled(self: Any, *, job: str, fired_at: str | None = None) -> dict[str, 
     return {"job": job, "action": plan.action, "reason": plan.reason, "task": plan.task}
 
 
-@shared_task(name="krstock.refresh_prices", **RETRY_OPTIONS)
+@shared_task(name=Task.REFRESH_PRICES, **RETRY_OPTIONS)
 def refresh_prices(self: Any) -> dict[str, Any]:
     """The monolith's 5-minute refresher: mark every OPEN signal to market (current price and
     return) from the best source available, during KRX sessions only."""

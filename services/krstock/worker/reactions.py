@@ -1,4 +1,4 @@
-"""Wiring: which service group handles which event, and what it does.
+"""The worker's reactions to bus events: which service group handles which event, and what it does.
 
 - ``scanner``: MarketDataUpdated → enqueue the scans for the last collected day.
 - ``analyzer``: VCPSignalDetected / SignalCreated → enqueue the day's analysis (debounced: one
@@ -30,14 +30,13 @@ from krstock.bus.events import (
     SignalCreated,
     VCPSignalDetected,
 )
-from krstock.bus.notify import Notifier
+from krstock.worker.notify import Notifier
 from krstock.db.models import Signal
-from krstock.worker.routing import queue_for
+from krstock.app.kinds import DEFAULT_SCANS, Task, queue_for
 
 SendTask = Callable[..., Any]  # celery_app.send_task(name, kwargs=..., queue=..., countdown=...)
 
 GROUPS = ("scanner", "analyzer", "signals", "notifier")
-DEFAULT_EVENT_SCANS = ("vcp", "vcp-legacy", "closing-bet")
 
 
 @dataclass
@@ -47,7 +46,7 @@ class HandlerDeps:
     engine_factory: Callable[[], Engine]
     notifier: Notifier
     prefix: str = "krstock"
-    scans: tuple[str, ...] = DEFAULT_EVENT_SCANS
+    scans: tuple[str, ...] = DEFAULT_SCANS
     analysis_debounce_s: int = 30
     analysis_delay_s: float = 5.0
 
@@ -62,7 +61,7 @@ def scanner_handlers(deps: HandlerDeps) -> dict[str, Handler]:
         if event.pipeline_id:
             return
         for kind in deps.scans:
-            _enqueue(deps, "krstock.run_scan", kind=kind, day=event.end.isoformat())
+            _enqueue(deps, Task.SCAN, kind=str(kind), day=event.end.isoformat())
 
     return {MarketDataUpdated.TYPE: on_market_data}
 
@@ -76,7 +75,7 @@ def analyzer_handlers(deps: HandlerDeps) -> dict[str, Handler]:
         if deps.client.set(key, event.event_id, nx=True, ex=deps.analysis_debounce_s):
             _enqueue(
                 deps,
-                "krstock.run_analyze",
+                Task.ANALYZE,
                 countdown=deps.analysis_delay_s,
                 day=event.day.isoformat(),
             )

@@ -11,7 +11,7 @@ Sources and uncertainty:
   The government may still add temporary holidays (임시공휴일), and a proposed restoration of
   Constitution Day (Jul 17) is not included. Corrections come from the environment without a code
   change: ``KRSTOCK_KRX_EXTRA_HOLIDAYS`` / ``KRSTOCK_KRX_EXTRA_TRADING_DAYS`` (comma-separated
-  ISO dates), see :class:`krstock.worker.settings.PipelineSettings`.
+  ISO dates), see the worker section of :class:`krstock.config.Settings`.
 - Late openings: the first trading day of a year opens at 10:00 (closes 15:30); on the college
   entrance exam day (수능) the market opens at 10:00 and closes at 16:30. The 2027 exam date is
   the customary third Thursday of November, not yet announced.
@@ -23,6 +23,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
 
 KST = ZoneInfo("Asia/Seoul")
 
@@ -156,7 +159,7 @@ class KrxCalendar:
         if self.strict and day.year not in KNOWN_YEARS:
             raise OutsideCalendarError(
                 f"{day.isoformat()} is outside the KRX holiday table "
-                f"({KNOWN_YEARS.start}-{KNOWN_YEARS.stop - 1}); extend krstock.worker.calendar"
+                f"({KNOWN_YEARS.start}-{KNOWN_YEARS.stop - 1}); extend krstock.domain.calendar"
             )
 
     def holiday_reason(self, day: date) -> str | None:
@@ -224,3 +227,21 @@ def kst_now() -> datetime:
 
 def kst_today() -> date:
     return kst_now().date()
+
+
+# Vectorized: what the sources need over a range ("weekdays minus KRX holidays").
+_HOLIDAY_ARRAY = np.array(sorted(KRX_HOLIDAYS), dtype="datetime64[D]")
+
+
+def krx_trading_days(start: date, end: date) -> npt.NDArray[np.datetime64]:
+    """Weekdays in [start, end] minus the KRX holidays, ascending (datetime64[D])."""
+    if end < start:
+        return np.array([], dtype="datetime64[D]")
+    days = np.arange(np.datetime64(start, "D"), np.datetime64(end, "D") + 1, dtype="datetime64[D]")
+    weekday = (days.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+    return days[(weekday < 5) & ~np.isin(days, _HOLIDAY_ARRAY)]
+
+
+def krx_trading_dates(start: date, end: date) -> list[date]:
+    """The same days as ``datetime.date`` objects."""
+    return [d.item() for d in krx_trading_days(start, end)]
