@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from krstock.app.kinds import API_NAMES, parse_kind, queues_for
+from krstock.app.kinds import QUEUES as KIND_QUEUES
 from krstock_operator.cron import CRON_REGEX
 
 SCANNERS = (
@@ -22,28 +24,19 @@ SCANNERS = (
 )
 MARKETS = ("KOSPI", "KOSDAQ", "KONEX")
 AUTOSCALING_MODES = ("auto", "keda", "hpa", "none")
-# The Celery queues a scanner's work runs on when `spec.queue` does not pin one.
-# (krstock.worker.routing: the pipeline and backtests run on `maintenance`, their steps on their own
-# queues; the first queue is where the enqueued task goes.)
+# Where each scanner's work runs and what the API calls it come from the platform's run
+# catalogue (standard library only; the operator image carries it next to krstock.domain).
+_KINDS = {scanner: parse_kind(scanner) for scanner in SCANNERS}
+# The Celery queues a scanner's work runs on when `spec.queue` does not pin one; the first queue
+# is where the enqueued task goes (the pipeline's steps run on their own queues).
 DEFAULT_QUEUES: dict[str, tuple[str, ...]] = {
-    "collect": ("collect",),
-    "daily-pipeline": ("maintenance", "collect", "scan", "ai"),
-    "backtest": ("maintenance",),
+    scanner: tuple(str(q) for q in queues_for(kind)) for scanner, kind in _KINDS.items()
 }
 DEFAULT_QUEUE = ("scan",)
 # The API's run kind for each scanner (POST /api/v1/runs {"kind": ...}).
-RUN_KINDS: dict[str, str] = {
-    "vcp": "vcp",
-    "vcp-legacy": "vcp_legacy",
-    "trend-template": "trend_template",
-    "closing-bet": "closing_bet",
-    "market-gate": "market_gate",
-    "collect": "collect",
-    "daily-pipeline": "pipeline",
-    "backtest": "backtest",
-}
-# The platform's Celery queues (krstock.worker.routing.QUEUES); tasks are routed by name.
-QUEUES = ("collect", "scan", "ai", "maintenance")
+RUN_KINDS: dict[str, str] = {scanner: API_NAMES[kind] for scanner, kind in _KINDS.items()}
+# The platform's Celery queues; tasks are routed by name.
+QUEUES: tuple[str, ...] = tuple(str(q) for q in KIND_QUEUES)
 TICKER_REGEX = "^[0-9A-Z]{6}$"
 MAX_NAME = 40
 # A run's policy is the path /etc/krstock/sp/<name>.json, which the API keeps in 64 characters.

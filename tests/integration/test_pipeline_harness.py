@@ -24,9 +24,11 @@ import redis
 from celery import shared_task
 from sqlalchemy import text
 
+from krstock.app.recorder import record_run
 from krstock.worker.context import get_context
-from krstock.worker.execution import execute_run, record_run
-from krstock.worker.tasks import RETRY_OPTIONS, scan_events
+from krstock.worker.execution import execute_run
+from krstock.worker.run_events import scan_events
+from krstock.worker.tasks import RETRY_OPTIONS
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]

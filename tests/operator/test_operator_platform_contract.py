@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from krstock.api import dispatch
-from krstock.worker import routing
+from krstock.app import kinds, runs
 from krstock.worker.settings import PipelineSettings
 from krstock_operator.config import OperatorSettings
 from krstock_operator.scanjob_schema import QUEUES, RUN_KINDS, SCANNERS
@@ -18,17 +17,17 @@ from krstock_operator.spec import parse_spec
 
 def test_every_scanner_is_a_run_kind_of_the_api() -> None:
     assert set(RUN_KINDS) == set(SCANNERS)
-    assert set(RUN_KINDS.values()) <= set(dispatch.RUN_KINDS)
+    assert set(RUN_KINDS.values()) <= set(kinds.API_NAMES.values())
 
 
 def test_the_queues_are_the_workers_queues() -> None:
-    assert set(QUEUES) == set(routing.QUEUES)
+    assert set(QUEUES) == set(kinds.QUEUES)
 
 
 @pytest.mark.parametrize("scanner", SCANNERS)
 def test_a_scanjob_runs_workers_for_the_queue_its_task_lands_on(scanner: str) -> None:
-    task = dispatch.RUN_KINDS[RUN_KINDS[scanner]].task
-    assert routing.queue_for(task) in parse_spec({"scanner": scanner}).queues
+    task = kinds.task_for(kinds.parse_kind(RUN_KINDS[scanner]))
+    assert kinds.queue_for(task) in parse_spec({"scanner": scanner}).queues
 
 
 def test_probe_files_are_where_the_worker_writes_them() -> None:
@@ -40,12 +39,12 @@ def test_probe_files_are_where_the_worker_writes_them() -> None:
 
 
 def test_example_parameters_reach_their_task() -> None:
-    """The API drops arguments a task does not take: the examples must not rely on any."""
+    """The API refuses arguments a run does not take: the examples must use none."""
     from pathlib import Path
 
     import yaml
 
     for path in sorted((Path(__file__).resolve().parents[2] / "examples").glob("scanjob-*.yaml")):
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))["spec"]
-        accepted = dispatch.RUN_KINDS[RUN_KINDS[spec["scanner"]]].task_args
+        accepted = runs.extra_params(kinds.parse_kind(RUN_KINDS[spec["scanner"]]))
         assert set(spec.get("parameters", {})) <= set(accepted), path.name

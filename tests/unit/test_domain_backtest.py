@@ -8,13 +8,8 @@ import numpy as np
 import pytest
 from domain_b_windows import make_series, make_window
 
-from krstock.domain.backtest import (
-    closing_bet_scan,
-    replay_signals,
-    run_backtest,
-    vcp_legacy_scan,
-)
-from krstock.domain.closing_bet import p10_closing_bet_policy
+from krstock.app.backtests import scan_function
+from krstock.domain.backtest import ScanFn, replay_signals, run_backtest
 from krstock.domain.market import MarketWindow
 from krstock.domain.policy import SignalPolicy
 from krstock.domain.tracking import TrackingPolicy
@@ -43,9 +38,14 @@ def _random_market(seed: int = 3, n: int = 12, days: int = 90) -> MarketWindow:
     )
 
 
+def _p10_closing_bet() -> ScanFn:
+    """The live closing-bet strategy (p10 thresholds) as a replayable scan."""
+    return scan_function("closing-bet", SignalPolicy.preset("p10"))
+
+
 def test_replay_has_no_look_ahead() -> None:
     w = _random_market()
-    scan = closing_bet_scan(p10_closing_bet_policy())
+    scan = _p10_closing_bet()
     days = w.dates[30:]
     before = replay_signals(w, scan, days)
     assert sum(len(v) for v in before.values()) > 5, "the synthetic market must produce signals"
@@ -170,7 +170,7 @@ def test_closing_bet_backtest_runs_on_the_engine() -> None:
     w = _random_market()
     res = run_backtest(
         w,
-        closing_bet_scan(p10_closing_bet_policy()),
+        _p10_closing_bet(),
         strategy="closing_bet",
         exit_rule="closing_bet",
         start=w.dates[30],
@@ -215,7 +215,7 @@ def test_vcp_legacy_scan_plugs_into_the_replay() -> None:
     volume = np.full((2, days), 1_000_000.0)
     w = make_window(close, high=high, low=low, volume=volume, foreign=flows, inst=flows)
     policy = SignalPolicy()
-    scan = vcp_legacy_scan(policy.vcp_legacy, policy.flows)
+    scan = scan_function("vcp-legacy", policy)
     on_day = scan(w.up_to(w.dates[79]))
     assert [s["ticker"] for s in on_day] == ["000001"]
     assert on_day[0]["entry_price"] == 108.0

@@ -7,17 +7,17 @@ from typing import Any
 
 import pytest
 
+from krstock.app.kinds import SCAN_KINDS, parse_kind, queue_for
 from krstock.bus.events import (
     EVENT_TYPES,
     SignalCreated,
     UndecodableEvent,
     decode_event,
 )
-from krstock.bus.notify import chunks, signal_text
 from krstock.config import Settings
 from krstock.worker.celery_app import create_app
 from krstock.worker.execution import event_id_for
-from krstock.worker.routing import normalize_scan_kind, queue_for
+from krstock.worker.notify import chunks, signal_text
 from krstock.worker.settings import PipelineSettings
 from krstock.worker.tasks import TRANSIENT_ERRORS, daily_pipeline, parse_day
 
@@ -50,9 +50,12 @@ def test_routing_and_kinds() -> None:
     assert queue_for("krstock.scheduled") == "maintenance"
     with pytest.raises(ValueError, match="unknown krstock task"):
         queue_for("krstock.nope")
-    assert normalize_scan_kind("closing_bet") == "closing-bet"
-    with pytest.raises(ValueError, match="unknown scan kind"):
-        normalize_scan_kind("momentum")
+    assert parse_kind("closing_bet", SCAN_KINDS) == "closing-bet"
+    assert parse_kind("jongga_v2", SCAN_KINDS) == "closing-bet"
+    with pytest.raises(ValueError, match="unknown scan kind 'momentum'"):
+        parse_kind("momentum", SCAN_KINDS, what="scan kind")
+    with pytest.raises(ValueError, match="unknown kind 'track'"):
+        parse_kind("track", SCAN_KINDS)
     assert parse_day("2026-01-05") == date(2026, 1, 5)
     with pytest.raises(ValueError, match="ISO date"):
         parse_day("05/01/2026")

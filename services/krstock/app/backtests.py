@@ -24,7 +24,7 @@ from krstock.marketdata.base import KOSPI
 def scan_function(strategy: str | RunKind, policy: SignalPolicy) -> ScanFn:
     """The live scan of ``strategy`` as a function of the window known on a day: the
     catalogue's strategy object, keeping the rows that open trades."""
-    kind = parse_kind(strategy, BACKTEST_KINDS)
+    kind = parse_kind(strategy, BACKTEST_KINDS, what="backtest strategy")
     live = catalogue.strategy(kind)
     return lambda window: [dict(row) for row in live.entries(window, policy)]
 
@@ -44,7 +44,7 @@ def run_backtest(
     if start > end:
         raise ValueError(f"start {start} is after end {end}")
     resolved = resolve_policy(policy)
-    kind = parse_kind(strategy, BACKTEST_KINDS)
+    kind = parse_kind(strategy, BACKTEST_KINDS, what="backtest strategy")
     live = catalogue.strategy(kind)
     scan = scan_function(kind, resolved)
     with recorded_run(

@@ -114,14 +114,17 @@ _ALIASES: dict[str, RunKind] = {
     "analysis": RunKind.ANALYSIS,
     "analyze": RunKind.ANALYSIS,
     "daily": RunKind.PIPELINE,
+    "daily_pipeline": RunKind.PIPELINE,  # a ScanJob's scanner name
 }
 
 
-def parse_kind(text: str | RunKind, allowed: tuple[RunKind, ...] | None = None) -> RunKind:
+def parse_kind(
+    text: str | RunKind, allowed: tuple[RunKind, ...] | None = None, *, what: str = "kind"
+) -> RunKind:
     """A kind from any accepted spelling (case, ``_``/``-`` and the monolith's names).
 
     Raises ValueError naming the accepted kinds when ``text`` is none of them (or not in
-    ``allowed``)."""
+    ``allowed``); ``what`` names the thing in that message ("scan kind", ...)."""
     choices = allowed or tuple(RunKind)
     if isinstance(text, RunKind):
         kind: RunKind | None = text
@@ -134,7 +137,7 @@ def parse_kind(text: str | RunKind, allowed: tuple[RunKind, ...] | None = None) 
             except ValueError:
                 kind = None
     if kind is None or kind not in choices:
-        raise ValueError(f"unknown kind {text!r}; use one of {', '.join(choices)}")
+        raise ValueError(f"unknown {what} {text!r}; use one of {', '.join(choices)}")
     return kind
 
 
@@ -156,6 +159,15 @@ def queue_for(task: str) -> Queue:
     except (KeyError, ValueError):
         known = ", ".join(sorted(TASK_QUEUES))
         raise ValueError(f"unknown krstock task {task!r}; known: {known}") from None
+
+
+def queues_for(kind: RunKind) -> tuple[Queue, ...]:
+    """The queues a run of ``kind`` needs workers on: its task's queue first (where it is
+    enqueued), then, for the pipeline, the queues of its steps."""
+    first = TASK_QUEUES[task_for(kind)]
+    steps = daily_steps() if kind is RunKind.PIPELINE else ()
+    rest = [TASK_QUEUES[task_for(step)] for step in steps]
+    return tuple(dict.fromkeys([first, *rest]))
 
 
 # Run ids ----------------------------------------------------------------------------------------

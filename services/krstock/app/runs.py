@@ -57,6 +57,10 @@ def _list(names: tuple[str, ...] | None) -> list[str] | None:
     return list(names) if names else None
 
 
+def _strategy(name: str | RunKind) -> RunKind:
+    return parse_kind(name, BACKTEST_KINDS, what="backtest strategy")
+
+
 @dataclass(frozen=True)
 class Universe:
     """The tickers a scan looks at (a ScanJob's ``universe``); empty: the whole market."""
@@ -114,7 +118,9 @@ class RunRequest:
                 f"it takes {', '.join(sorted(accepted))}"
             )
         strategy = params.get("strategy")
-        scans = params.get("scans")
+        scans = tuple(
+            parse_kind(s, SCAN_KINDS, what="scan kind") for s in _names(params.get("scans")) or ()
+        )
         return cls(
             kind=the_kind,
             day=_day(params.get("day") or params.get("end"), "day"),
@@ -123,10 +129,13 @@ class RunRequest:
             run_id=params.get("run_id") or None,
             scanjob=params.get("scanjob") or None,
             start=_day(params.get("start"), "start"),
-            strategy=parse_kind(strategy, BACKTEST_KINDS) if strategy else None,
+            strategy=parse_kind(strategy, BACKTEST_KINDS, what="backtest strategy")
+            if strategy
+            else None,
             source=params.get("source") or None,
             source_options=params.get("source_options") or None,
-            scans=tuple(parse_kind(s, SCAN_KINDS) for s in _names(scans) or ()) or DEFAULT_SCANS,
+            scans=tuple(parse_kind(s, SCAN_KINDS, what="scan kind") for s in _names(scans) or ())
+            or DEFAULT_SCANS,
             collect_days=int(params.get("collect_days") or 1),
             force=bool(params.get("force", False)),
         )

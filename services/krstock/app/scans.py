@@ -164,7 +164,7 @@ def run_scan(
 
     ``markets``/``tickers``/``top_n`` narrow the universe (a ScanJob's ``universe``); the
     narrower scan replaces only the signals of the tickers it looked at."""
-    strategy = catalogue.strategy(parse_kind(kind, SCAN_KINDS))
+    strategy = catalogue.strategy(parse_kind(kind, SCAN_KINDS, what="scan kind"))
     kind = strategy.kind
     resolved = resolve_policy(policy)
     markets, tickers = _names(markets), _names(tickers)

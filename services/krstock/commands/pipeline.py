@@ -12,21 +12,23 @@ from typing import Any
 
 import typer
 
+from krstock.app.kinds import SCAN_KINDS, RunKind, Task, parse_kind, queue_for, task_for
 from krstock.commands._output import emit_json, stderr_console
 
-TASK_ALIASES = {
-    "collect": "krstock.run_collect",
-    "market-gate": "krstock.run_market_gate",
-    "gate": "krstock.run_market_gate",
-    "scan": "krstock.run_scan",
-    "track": "krstock.run_track",
-    "analyze": "krstock.run_analyze",
-    "analysis": "krstock.run_analyze",
-    "backtest": "krstock.run_backtest",
-    "pipeline": "krstock.run_pipeline",
-    "daily": "krstock.run_pipeline",
-    "scheduled": "krstock.scheduled",
-}
+TASK_HELP = (
+    "A run kind (" + ", ".join(RunKind) + "; also gate, daily), "
+    "'scan' with --kind, or 'scheduled' with --job."
+)
+
+
+def _task_named(task: str) -> tuple[Task, str | None]:
+    """The task and, for a scan kind named directly, its kind."""
+    if task == "scan":
+        return Task.SCAN, None
+    if task == "scheduled":
+        return Task.SCHEDULED, None
+    kind = parse_kind(task)
+    return task_for(kind), (str(kind) if kind in SCAN_KINDS else None)
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -57,7 +59,7 @@ def worker(
     loglevel: str = typer.Option("INFO", help="Celery log level."),
 ) -> None:
     """Run a Celery worker on the given queues (what a worker Deployment runs)."""
-    from krstock.worker.routing import QUEUES
+    from krstock.app.kinds import QUEUES
 
     redis_url = _require_redis()
     wanted = [q.strip() for q in queues.split(",") if q.strip()]
@@ -104,7 +106,7 @@ def _parse_kv(values: list[str]) -> dict[str, Any]:
 
 
 def enqueue(
-    task: str = typer.Argument(..., help=f"One of: {', '.join(sorted(TASK_ALIASES))}."),
+    task: str = typer.Argument(..., help=TASK_HELP),
     day: str = typer.Option(None, "--date", "-d", help="Trading day (YYYY-MM-DD or 'today')."),
     kind: str = typer.Option(None, help="Scan kind: vcp, vcp-legacy, trend-template, closing-bet."),
     start: str = typer.Option(None, help="Range start (collect, backtest)."),
@@ -119,15 +121,15 @@ def enqueue(
     json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Put one task on its queue (what the Kubernetes CronJobs run)."""
-    from krstock.worker.routing import normalize_scan_kind, queue_for
-
-    name = TASK_ALIASES.get(task)
-    if name is None:
-        _fail(f"unknown task {task!r}; use one of {', '.join(sorted(TASK_ALIASES))}")
-    assert name is not None
+    try:
+        name, implied_kind = _task_named(task)
+        scan_kind = str(parse_kind(kind, SCAN_KINDS, what="scan kind")) if kind else implied_kind
+    except ValueError as exc:
+        _fail(str(exc))
+        return
     kwargs: dict[str, Any] = {
         "day": day,
-        "kind": normalize_scan_kind(kind) if kind else None,
+        "kind": scan_kind,
         "start": start,
         "end": end,
         "source": source,
@@ -137,20 +139,21 @@ def enqueue(
         **_parse_kv(arg),
     }
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    if name == "krstock.run_scan" and "kind" not in kwargs:
+    if name is Task.SCAN and "kind" not in kwargs:
         _fail("scan needs --kind")
-    if name == "krstock.scheduled" and "job" not in kwargs:
+    if name is Task.SCHEDULED and "job" not in kwargs:
         _fail("scheduled needs --job")
-    if name == "krstock.scheduled" and "day" in kwargs:
+    if name is Task.SCHEDULED and "day" in kwargs:
         _fail("scheduled decides the day itself; use the task directly for a given --date")
-    if name == "krstock.run_collect" and "day" in kwargs:
+    if name is Task.COLLECT and "day" in kwargs:
         kwargs.setdefault("start", kwargs["day"])
         kwargs.setdefault("end", kwargs.pop("day"))
     _require_redis()
     from krstock.worker.celery_app import app
 
-    result = app.send_task(name, kwargs=kwargs, queue=queue_for(name))
-    payload: dict[str, Any] = {"task": name, "task_id": result.id, "queue": queue_for(name)}
+    queue = str(queue_for(name))
+    result = app.send_task(str(name), kwargs=kwargs, queue=queue)
+    payload: dict[str, Any] = {"task": str(name), "task_id": result.id, "queue": queue}
     if wait:
         value = result.get(timeout=timeout, propagate=False)
         payload["state"] = result.state
@@ -158,7 +161,7 @@ def enqueue(
             payload["error"] = f"{type(value).__name__}: {value}"
         else:
             payload["result"] = value
-            if name == "krstock.run_pipeline" and isinstance(value, dict) and value.get("id"):
+            if name is Task.PIPELINE and isinstance(value, dict) and value.get("id"):
                 final = app.AsyncResult(value["id"])
                 payload["pipeline"] = final.get(timeout=timeout, propagate=False)
                 payload["state"] = final.state

@@ -1,9 +1,10 @@
 """Day-by-day replay of a scan over a MarketWindow, then the tracker (monolith §4.9).
 
 The scan is a parameter (``Callable[[MarketWindow], list[dict]]``, freqtrade style), so the
-same replay serves VCP and the closing bet. On each day D the scan sees ``window.up_to(D)``
-only: no look-ahead. Entries are at D's close (the signal's ``entry_price``); exits come from
-the tracker rules of ``tracking.py`` applied to the rows after D.
+same replay serves every strategy of the run catalogue (``krstock.app.catalogue``). On each
+day D the scan sees ``window.up_to(D)`` only: no look-ahead. Entries are at D's close (the
+signal's ``entry_price``); exits come from the tracker rules of ``tracking.py`` applied to the
+rows after D.
 
 Metrics per strategy and per grade: trades, win rate, average and total (sum) return, profit
 factor, max drawdown, Sharpe = mean ÷ std × √(252 ÷ n) with n the average holding period in
@@ -21,11 +22,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from krstock.domain.closing_bet import ClosingBetPolicy, run_closing_bet
-from krstock.domain.flows import FlowPolicy, analyze_market_flows
 from krstock.domain.market import MarketWindow, SeriesWindow
 from krstock.domain.tracking import TrackingPolicy, closing_bet_exits, update_vcp_signals
-from krstock.domain.vcp_legacy import VcpLegacyPolicy, scan_legacy_signals
 
 ScanFn = Callable[[MarketWindow], list[dict[str, Any]]]
 ExitRule = Literal["vcp", "closing_bet"]
@@ -336,28 +334,3 @@ def run_backtest(
         ),
         "trades": [asdict(t) for t in trades],
     }
-
-
-def closing_bet_scan(policy: ClosingBetPolicy, assumed_news_count: int = 1) -> ScanFn:
-    """The closing-bet engine as a scan function.
-
-    There is no historical news, so every candidate is assumed to have ``assumed_news_count``
-    items (1 → news score 1 via the no-LLM fallback); with 0 every signal would be C.
-    """
-
-    def scan(window: MarketWindow) -> list[dict[str, Any]]:
-        if window.shape[1] < 2:
-            return []
-        return run_closing_bet(window, policy, assumed_news_count=assumed_news_count).signals
-
-    return scan
-
-
-def vcp_legacy_scan(policy: VcpLegacyPolicy, flow_policy: FlowPolicy) -> ScanFn:
-    """SignalTracker's VCP scan (flows in shares, derived from the window's daily rows)."""
-
-    def scan(window: MarketWindow) -> list[dict[str, Any]]:
-        flows = analyze_market_flows(window, flow_policy, "shares")
-        return [s.as_row() for s in scan_legacy_signals(window, flows, policy)]
-
-    return scan

@@ -13,23 +13,17 @@ from typing import Any
 from celery import Celery
 from kombu import Exchange, Queue
 
+from krstock.app.kinds import QUEUES, TASK_QUEUES
 from krstock.config import Settings, get_settings
 from krstock.worker.probes import install_probes
-from krstock.app.kinds import QUEUES, TASK_QUEUES
 from krstock.worker.schedules import beat_schedule, default_jobs
-from krstock.worker.settings import PipelineSettings, get_pipeline_settings
 
 
-def create_app(
-    settings: Settings | None = None,
-    pipeline: PipelineSettings | None = None,
-    *,
-    eager: bool | None = None,
-) -> Celery:
+def create_app(settings: Settings | None = None, *, eager: bool | None = None) -> Celery:
     """A configured app. ``eager`` runs tasks in the calling process (the laptop demo)."""
     settings = settings or get_settings()
-    pipeline = pipeline or get_pipeline_settings()
-    eager = pipeline.task_always_eager if eager is None else eager
+    worker = settings.worker
+    eager = worker.task_always_eager if eager is None else eager
     if settings.redis_url:
         broker = backend = settings.redis_url
     elif eager:
@@ -41,16 +35,16 @@ def create_app(
     exchange = Exchange("krstock", type="direct")
     annotations: dict[str, dict[str, Any]] = {
         name: {
-            "time_limit": pipeline.time_limit(queue),
-            "soft_time_limit": pipeline.soft_time_limit(queue),
-            "max_retries": pipeline.max_retries,
-            "retry_backoff_max": pipeline.retry_backoff_max_s,
+            "time_limit": worker.time_limit(queue),
+            "soft_time_limit": worker.soft_time_limit(queue),
+            "max_retries": worker.max_retries,
+            "retry_backoff_max": worker.retry_backoff_max_s,
         }
         for name, queue in TASK_QUEUES.items()
     }
     transport = {
-        "visibility_timeout": pipeline.effective_visibility_timeout_s,
-        "unacked_restore_interval": pipeline.unacked_restore_interval_s,
+        "visibility_timeout": worker.effective_visibility_timeout_s,
+        "unacked_restore_interval": worker.unacked_restore_interval_s,
         "unacked_restore_throttle": 1,
         "socket_connect_timeout": 5,
         "socket_timeout": 30,
@@ -67,7 +61,9 @@ def create_app(
         task_default_queue="maintenance",
         task_default_exchange="krstock",
         task_default_routing_key="maintenance",
-        task_routes={str(t): {"queue": str(q), "routing_key": str(q)} for t, q in TASK_QUEUES.items()},
+        task_routes={
+            str(t): {"queue": str(q), "routing_key": str(q)} for t, q in TASK_QUEUES.items()
+        },
         task_annotations=annotations,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -84,15 +80,15 @@ def create_app(
         broker_connection_max_retries=None,
         worker_cancel_long_running_tasks_on_connection_loss=True,
         # A second SIGTERM (cold shutdown) still gives the running task this long, then requeues.
-        worker_soft_shutdown_timeout=float(min(pipeline.soft_margin_s, 60)),
+        worker_soft_shutdown_timeout=float(min(worker.soft_margin_s, 60)),
         task_always_eager=eager,
         task_eager_propagates=eager,
         task_store_eager_result=False,
-        beat_schedule=beat_schedule(default_jobs(pipeline)),
-        beat_schedule_filename=pipeline.beat_schedule_file,
-        krstock_heartbeat_file=pipeline.worker_heartbeat_file,
-        krstock_ready_file=pipeline.worker_ready_file,
-        krstock_heartbeat_interval=pipeline.worker_heartbeat_interval_s,
+        beat_schedule=beat_schedule(default_jobs(worker)),
+        beat_schedule_filename=worker.beat_schedule_file,
+        krstock_heartbeat_file=worker.worker_heartbeat_file,
+        krstock_ready_file=worker.worker_ready_file,
+        krstock_heartbeat_interval=worker.worker_heartbeat_interval_s,
     )
     install_probes(app)
     from krstock.worker import signals

@@ -213,7 +213,7 @@ def run_scan(
     """One scan (vcp, vcp-legacy, trend-template, closing-bet) over the universe for a day,
     or over a narrower one (a ScanJob's markets, tickers and top N by trading value)."""
     request = RunRequest(
-        parse_kind(kind, SCAN_KINDS),
+        parse_kind(kind, SCAN_KINDS, what="scan kind"),
         day=parse_day(day),
         policy=policy,
         universe=Universe.of(markets, tickers, top_n),
@@ -301,7 +301,7 @@ def daily_pipeline(
         raise ValueError("collect_days must be at least 1")
     iso = day.isoformat()
     start = runs.collect_start(day, collect_days).isoformat()
-    scan_kinds = tuple(parse_kind(k, SCAN_KINDS) for k in scans)
+    scan_kinds = tuple(parse_kind(k, SCAN_KINDS, what="scan kind") for k in scans)
 
     def ids(step: RunKind) -> dict[str, str]:
         return {"run_id": step_run_id(pipeline_id, step), "pipeline_id": pipeline_id}
@@ -323,9 +323,7 @@ def daily_pipeline(
     steps += [
         run_analyze.si(day=iso, **ids(RunKind.ANALYSIS)),
         run_track.si(day=iso, **ids(RunKind.TRACK)),
-        pipeline_step_done.si(
-            pipeline_id=pipeline_id, day=iso, scans=[str(k) for k in scan_kinds]
-        ),
+        pipeline_step_done.si(pipeline_id=pipeline_id, day=iso, scans=[str(k) for k in scan_kinds]),
     ]
     canvas = chain(*steps)
     canvas.link_error(pipeline_failed.s(pipeline_id=pipeline_id))
@@ -335,7 +333,7 @@ def daily_pipeline(
 def pipeline_counts(ctx: WorkerContext, pipeline_id: str, scans: list[str]) -> dict[str, Any]:
     """The status and counts of every step run, from scan_runs."""
     steps: dict[str, Any] = {}
-    for step in daily_steps(tuple(parse_kind(k, SCAN_KINDS) for k in scans)):
+    for step in daily_steps(tuple(parse_kind(k, SCAN_KINDS, what="scan kind") for k in scans)):
         state = run_status(ctx.engine, step_run_id(pipeline_id, step))
         steps[step] = {"status": state[0], "counts": state[1]} if state else {"status": None}
     return steps
