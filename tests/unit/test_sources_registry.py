@@ -25,11 +25,11 @@ def test_sources_registry_builds_sources_by_name() -> None:
     assert isinstance(get_source("yahoo"), YahooSource)
     # Building the network sources imports neither pykrx nor yfinance.
     assert "pykrx" not in sys.modules and "yfinance" not in sys.modules
-    assert source_names() == ["sample", "krx", "yahoo", "krx-csv", "legacy"] == list(SOURCES)
+    assert source_names() == ["sample", "krx", "yahoo", "krx-csv"] == list(SOURCES)
 
 
 def test_sources_registry_unknown_name_lists_the_valid_ones() -> None:
-    with pytest.raises(ValueError, match="valid names: sample, krx, yahoo, krx-csv, legacy"):
+    with pytest.raises(ValueError, match="valid names: sample, krx, yahoo, krx-csv"):
         get_source("naver")
 
 

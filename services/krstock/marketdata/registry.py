@@ -1,24 +1,48 @@
-"""Market data sources by name: ``get_source("sample" | "krx" | "yahoo" | "krx-csv" | "legacy")``.
+"""Market data sources by name: ``get_source("sample" | "krx" | "yahoo" | "krx-csv")``.
 
-Each source module is imported only when asked for, so a missing optional dependency (pykrx,
-yfinance) or a source another part of the package has not built yet only matters to its users.
+Each source module is imported (a plain import inside its builder) only when asked for, so a
+missing optional dependency (pykrx, yfinance) only matters to that source's users.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
+from collections.abc import Callable
 from typing import Any
 
-from krstock.marketdata.base import MarketDataSource, SourceError
+from krstock.marketdata.base import MarketDataSource
 
-# name -> (module, class). Folder-based sources take ``folder`` (the CLI passes ``--path``).
-SOURCES: dict[str, tuple[str, str]] = {
-    "sample": ("krstock.marketdata.sample", "SampleMarket"),
-    "krx": ("krstock.marketdata.krx", "KrxSource"),
-    "yahoo": ("krstock.marketdata.yahoo", "YahooSource"),
-    "krx-csv": ("krstock.marketdata.krx_csv", "KrxCsvSource"),
-    "legacy": ("krstock.marketdata.legacy", "LegacySource"),
+
+def _krx(**options: Any) -> MarketDataSource:
+    from krstock.marketdata.krx import KrxSource
+
+    return KrxSource(**options)
+
+
+def _yahoo(**options: Any) -> MarketDataSource:
+    from krstock.marketdata.yahoo import YahooSource
+
+    return YahooSource(**options)
+
+
+def _krx_csv(**options: Any) -> MarketDataSource:
+    from krstock.marketdata.krx_csv import KrxCsvSource
+
+    return KrxCsvSource(**options)
+
+
+def _sample(**options: Any) -> MarketDataSource:
+    from krstock.marketdata.sample import SampleMarket
+
+    return SampleMarket(**options)
+
+
+# name -> builder. Folder-based sources take ``folder`` (the CLI passes ``--path``).
+SOURCES: dict[str, Callable[..., MarketDataSource]] = {
+    "sample": _sample,
+    "krx": _krx,
+    "yahoo": _yahoo,
+    "krx-csv": _krx_csv,
 }
 
 
@@ -44,9 +68,7 @@ def _sample_market(**options: Any) -> MarketDataSource:
     # A SampleMarket is immutable once generated (every method returns new arrays/frames), so
     # one instance per option set serves a whole process: a daily pipeline asks for the source
     # once per day and the generation costs about a second.
-    from krstock.marketdata.sample import SampleMarket
-
-    return SampleMarket(**options)
+    return _sample(**options)
 
 
 def get_source(name: str, **options: Any) -> MarketDataSource:
@@ -54,7 +76,7 @@ def get_source(name: str, **options: Any) -> MarketDataSource:
 
     ``sample`` markets are cached per option set (they are deterministic and read-only)."""
     try:
-        module_name, class_name = SOURCES[name]
+        build = SOURCES[name]
     except KeyError:
         raise ValueError(
             f"unknown market data source {name!r}; valid names: {', '.join(SOURCES)}"
@@ -65,9 +87,4 @@ def get_source(name: str, **options: Any) -> MarketDataSource:
         except TypeError as exc:  # unhashable or unknown options: build it uncached
             if "unhashable" not in str(exc):
                 raise
-    module = importlib.import_module(module_name)
-    source_class = getattr(module, class_name, None)
-    if source_class is None:
-        raise SourceError(f"the {name} source is not available ({module_name}.{class_name})")
-    source: MarketDataSource = source_class(**options)
-    return source
+    return build(**options)
