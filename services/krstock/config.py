@@ -1,18 +1,215 @@
-"""Runtime settings, read once from the environment (prefix ``KRSTOCK_``)."""
+"""Runtime settings: one ``Settings``, read once from the environment (and ``.env``).
+
+Shared knobs (database, Redis, logging, market data source) sit at the top level; ``api``,
+``worker`` and ``ai`` hold what only those parts read. Every field keeps its flat environment name
+``KRSTOCK_<FIELD>`` whatever its section (``api.dispatch_mode`` is ``KRSTOCK_DISPATCH_MODE``),
+because the chart, the operator, the docs and the tests set those names; the nested spelling
+``KRSTOCK_API__DISPATCH_MODE`` works too and wins when both are set. Hence no field name may appear
+twice. Keyword arguments take the same flat names: ``Settings(dispatch_mode="celery")``.
+
+Only pydantic here: the ``krstock`` command imports this module on every start.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    InitSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+ENV_PREFIX = "KRSTOCK_"
+NESTED_DELIMITER = "__"
+
+MarketSource = Literal["sample", "krx", "yahoo", "krx-csv", "legacy"]
+MARKET_SOURCES: tuple[str, ...] = get_args(MarketSource)
+QUEUE_NAMES = ("collect", "scan", "ai", "maintenance")
+
+
+class Section(BaseModel):
+    """A group of settings inside ``Settings``; unknown names are errors, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class EnvNames:
+    """More environment names for a section field, read after ``KRSTOCK_<FIELD>``, e.g.
+    ``key: Annotated[SecretStr | None, EnvNames("GEMINI_API_KEY", "GOOGLE_API_KEY")] = None``.
+    (Not pydantic aliases: those would rename the field in keyword arguments too.)"""
+
+    names: tuple[str, ...]
+
+    def __init__(self, *names: str) -> None:
+        object.__setattr__(self, "names", names)
+
+
+class ApiSection(Section):
+    """The HTTP services: upstreams, dispatch, rate limits, cache, prices, CORS, read keys."""
+
+    # Upstream services for the gateway: comma-separated base URLs per service name
+    # (KRSTOCK_SERVICE_SIGNALS_URLS=http://a:8000,http://b:8000). Empty means "serve in-process".
+    service_scanner_urls: str = ""
+    service_signals_urls: str = ""
+    service_analyzer_urls: str = ""
+    # In a cluster (KUBERNETES_SERVICE_HOST set) an unset service resolves to its DNS name.
+    service_dns_template: str = "http://krstock-{name}:8000"
+    upstream_timeout_s: float = Field(default=2.0, gt=0)
+    upstream_retries: int = Field(default=2, ge=0, le=5)
+    breaker_failures: int = Field(default=3, ge=1)
+    breaker_reset_s: float = Field(default=15.0, gt=0)
+
+    # How trigger routes run work: "local" runs krstock.app.runs in a background thread,
+    # "celery" enqueues the task by name on the broker.
+    dispatch_mode: Literal["local", "celery"] = "local"
+    # At shutdown, how long to wait for local runs before marking them FAILED (interrupted);
+    # below the pod's terminationGracePeriodSeconds (30 s).
+    shutdown_grace_s: float = Field(default=20.0, ge=0)
+
+    # Rate limits: requests per window, per API key and per client IP.
+    rate_limit_enabled: bool = True
+    rate_limit_window_s: int = Field(default=60, ge=1)
+    rate_limit_per_ip: int = Field(default=600, ge=1)
+    rate_limit_per_key: int = Field(default=3000, ge=1)
+    trust_forwarded_for: bool = False
+    rate_limit_prefix: str = "krstock:rl"
+
+    # Cache TTLs in seconds (stock info 1 h, signals 5 min, prices 1 min, market gate 15 min).
+    cache_enabled: bool = True
+    cache_ttl_stock_s: int = 3600
+    cache_ttl_signals_s: int = 300
+    cache_ttl_prices_s: int = 60
+    cache_ttl_gate_s: int = 900
+    cache_prefix: str = "krstock:cache"
+
+    # Realtime prices: "db" (latest daily bar), "yfinance" (when installed and reachable), "auto".
+    price_source: Literal["db", "yfinance", "auto"] = "auto"
+
+    # Reads are open unless this is set; writes, triggers and admin always need a key.
+    api_require_key_for_reads: bool = False
+    # A JSON list: KRSTOCK_CORS_ORIGINS='["https://a.example","https://b.example"]'.
+    cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:3000"])
+
+
+def _iso_dates(value: object) -> object:
+    """``2026-01-02,2026-01-03`` (how the environment spells it) as a list of dates."""
+    if isinstance(value, str):
+        return [date.fromisoformat(part.strip()) for part in value.split(",") if part.strip()]
+    return value
+
+
+class WorkerSection(Section):
+    """Celery limits and retries, probes, locks, the event bus, notifications, the schedule."""
+
+    # Celery. Hard limits per queue; the soft limit fires ``soft_margin_s`` earlier.
+    task_time_limit_collect_s: int = Field(default=1800, ge=5)
+    task_time_limit_scan_s: int = Field(default=600, ge=5)
+    task_time_limit_ai_s: int = Field(default=900, ge=5)
+    task_time_limit_maintenance_s: int = Field(default=3600, ge=5)
+    soft_margin_s: int = Field(default=30, ge=1)
+    # Must stay above the longest hard limit, or Redis redelivers a task that is still running.
+    visibility_timeout_s: int | None = Field(default=None, ge=1)
+    unacked_restore_interval_s: int = Field(default=10, ge=1)
+    max_retries: int = Field(default=5, ge=0)
+    retry_backoff_max_s: int = Field(default=300, ge=1)
+    task_always_eager: bool = False
+    # Worker probes (Kubernetes): liveness reads the heartbeat file, readiness the ready file.
+    worker_heartbeat_file: str = "/tmp/krstock-worker-heartbeat"
+    worker_ready_file: str = "/tmp/krstock-worker-ready"
+    worker_heartbeat_interval_s: float = Field(default=10.0, gt=0)
+    # Celery beat's state file (outside Kubernetes only; containers may have a read-only cwd).
+    beat_schedule_file: str = "/tmp/krstock-celerybeat-schedule"
+    # Locks: renewed while the task runs, so a killed worker frees it within the TTL.
+    lock_ttl_s: float = Field(default=30.0, gt=0)
+    # Redis key namespace (tests use a fresh one each).
+    redis_prefix: str = "krstock"
+    # Event bus.
+    bus_max_attempts: int = Field(default=5, ge=1)
+    bus_claim_idle_ms: int = Field(default=60_000, ge=1)
+    bus_dedup_ttl_s: int = Field(default=7 * 24 * 3600, ge=1)
+    bus_stream_maxlen: int = Field(default=100_000, ge=100)
+    # Notifications (both off unless configured).
+    notify_webhook_url: str | None = None
+    telegram_bot_token: str | None = None
+    telegram_chat_id: str | None = None
+    telegram_api_base: str = "https://api.telegram.org"
+    # Calendar corrections (comma-separated ISO dates) and schedule overrides ("HH:MM" KST).
+    krx_extra_holidays: Annotated[list[date], NoDecode] = Field(default_factory=list)
+    krx_extra_trading_days: Annotated[list[date], NoDecode] = Field(default_factory=list)
+    schedule_full_update: str = "15:10"
+    schedule_closing_bet: str = "15:20"
+    schedule_prices: str = "16:00"
+    schedule_flows: str = "16:10"
+    schedule_vcp: str = "16:20"
+    schedule_report: str = "16:30"
+    schedule_backfill: str = "10:00"
+    backfill_days: int = Field(default=30, ge=1)
+    # Market data for collect tasks when the task does not name one (else ``market_source``).
+    default_source: str | None = None
+    # KRX scraping, shared by every worker (requests per second).
+    krx_rate_per_s: float = Field(default=5.0, gt=0)
+
+    @field_validator("krx_extra_holidays", "krx_extra_trading_days", mode="before")
+    @classmethod
+    def _split_dates(cls, value: object) -> object:
+        return _iso_dates(value)
+
+    def time_limit(self, queue: str) -> int:
+        limits = {
+            "collect": self.task_time_limit_collect_s,
+            "scan": self.task_time_limit_scan_s,
+            "ai": self.task_time_limit_ai_s,
+            "maintenance": self.task_time_limit_maintenance_s,
+        }
+        if queue not in limits:
+            raise ValueError(f"unknown queue {queue!r}; expected one of {sorted(limits)}")
+        return limits[queue]
+
+    def soft_time_limit(self, queue: str) -> int:
+        hard = self.time_limit(queue)
+        return max(1, hard - min(self.soft_margin_s, hard // 2))
+
+    @property
+    def effective_visibility_timeout_s(self) -> int:
+        longest = max(self.time_limit(queue) for queue in QUEUE_NAMES)
+        return self.visibility_timeout_s or longest + 300
+
+
+class AiSection(Section):
+    """The AI analysis (LLM calls)."""
+
+    # LLM requests per second, shared by every worker.
+    llm_rate_per_s: float = Field(default=1.0, gt=0)
 
 
 class Settings(BaseSettings):
     """Every knob of the platform; the defaults run a laptop demo."""
 
-    model_config = SettingsConfigDict(env_prefix="KRSTOCK_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=NESTED_DELIMITER,
+        env_file=".env",
+        case_sensitive=False,
+        extra="ignore",  # the environment holds other KRSTOCK_* names (operator, tests)
+    )
 
     # Storage. ``database_url`` is what the application uses (the least-privilege role in
     # production); ``migration_database_url`` is the schema owner used by ``krstock db upgrade``.
@@ -22,7 +219,9 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=5, ge=0, le=100)
     db_pool_timeout_s: float = Field(default=10.0, gt=0)
     db_statement_timeout_ms: int = Field(default=60_000, ge=0)
+    # The application role ``krstock db upgrade --grant-app-role`` creates, and its password.
     app_role: str = "krstock_app"
+    app_role_password: SecretStr | None = None
 
     # Redis: broker, cache and event stream.
     redis_url: str | None = None
@@ -31,30 +230,151 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
 
-    # Market data.
-    market_source: Literal["sample", "krx", "yahoo", "krx-csv", "legacy"] = "sample"
-    sample_seed: int = 20260101
-    sample_tickers: int = Field(default=2500, ge=10, le=5000)
+    # Market data source of collect runs (API triggers and scheduled tasks).
+    market_source: MarketSource = "sample"
 
-    # LLM.
-    gemini_api_key: SecretStr | None = Field(
-        default=None,
-        validation_alias=AliasChoices("KRSTOCK_GEMINI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"),
-    )
-    gemini_model: str = "gemini-3-flash-preview"
-    llm_rate_per_s: float = Field(default=1.0, gt=0)
-    krx_rate_per_s: float = Field(default=5.0, gt=0)
+    api: ApiSection = Field(default_factory=ApiSection)
+    worker: WorkerSection = Field(default_factory=WorkerSection)
+    ai: AiSection = Field(default_factory=AiSection)
 
-    # API.
-    api_require_key_for_reads: bool = False
-    cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:3000"])
-    capital_krw: int = Field(default=50_000_000, gt=0)
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The default sources, taught the flat names of section fields."""
+        owners = section_owners(settings_cls)
+        if isinstance(init_settings, InitSettingsSource):
+            init_settings.init_kwargs = nest_flat_names(init_settings.init_kwargs, owners)
+        for source in (env_settings, dotenv_settings):
+            if isinstance(source, EnvSettingsSource):
+                source.env_vars = add_nested_spellings(source.env_vars, settings_cls)
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
 
-    # Paths.
-    data_dir: str = "data"
+    # Read-only forwards for code not yet switched to the sections (krstock.api and
+    # krstock.worker.tasks read them on Settings); delete with the api/worker settings shims.
+    @property
+    def api_require_key_for_reads(self) -> bool:
+        return self.api.api_require_key_for_reads
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return self.api.cors_origins
+
+    @property
+    def krx_rate_per_s(self) -> float:
+        return self.worker.krx_rate_per_s
+
+    @property
+    def llm_rate_per_s(self) -> float:
+        return self.ai.llm_rate_per_s
+
+
+# --------------------------------------------------------------- flat names onto sections
+
+
+def sections_of(settings_cls: type[BaseModel]) -> dict[str, type[Section]]:
+    """The section fields of ``settings_cls``: name -> section model."""
+    return {
+        name: info.annotation
+        for name, info in settings_cls.model_fields.items()
+        if isinstance(info.annotation, type) and issubclass(info.annotation, Section)
+    }
+
+
+def section_owners(settings_cls: type[BaseModel]) -> dict[str, str]:
+    """Field name -> the section that owns it; a name used twice is a programming error, since
+    its flat environment name could not say which field it sets."""
+    owners: dict[str, str] = {}
+    for section, model in sections_of(settings_cls).items():
+        for field in model.model_fields:
+            if field in owners or field in settings_cls.model_fields:
+                first = owners.get(field, "the top level")
+                raise TypeError(f"settings field {field!r} is in both {first} and {section}")
+            owners[field] = section
+    return owners
+
+
+def _env_names(field: str, info: FieldInfo) -> Iterator[str]:
+    """The flat environment names of a section field, in priority order: ``KRSTOCK_<FIELD>``,
+    then those of its ``EnvNames`` (``GEMINI_API_KEY``)."""
+    yield ENV_PREFIX + field
+    for extra in info.metadata:
+        if isinstance(extra, EnvNames):
+            yield from extra.names
+
+
+def add_nested_spellings(
+    env_vars: Mapping[str, str | None], settings_cls: type[BaseModel]
+) -> dict[str, str | None]:
+    """``env_vars`` plus ``krstock_<section>__<field>`` for every flat section name found, so that
+    pydantic-settings' own nested parsing (JSON lists, ``NoDecode``, errors) reads them. A nested
+    name already present wins. Names are lower case, as pydantic-settings keeps them when
+    ``case_sensitive`` is false."""
+    out = dict(env_vars)
+    for section, model in sections_of(settings_cls).items():
+        for field, info in model.model_fields.items():
+            nested = f"{ENV_PREFIX}{section}{NESTED_DELIMITER}{field}".lower()
+            for name in _env_names(field, info):
+                value = env_vars.get(name.lower())
+                if value is not None:
+                    out.setdefault(nested, value)
+                    break
+    return out
+
+
+def nest_flat_names(kwargs: Mapping[str, Any], owners: Mapping[str, str]) -> dict[str, Any]:
+    """Keyword arguments with section fields given flat (``dispatch_mode=``) moved into their
+    section (``api={"dispatch_mode": ...}``); a flat value wins over the same field nested."""
+    out = dict(kwargs)
+    for field, section in owners.items():
+        if field not in out:
+            continue
+        current = out.get(section) or {}
+        if isinstance(current, BaseModel):
+            current = current.model_dump()
+        out[section] = {**current, field: out.pop(field)}
+    return out
+
+
+# Fail at import, not at the first read, if a field name is used twice.
+section_owners(Settings)
+
+
+# --------------------------------------------------------------- the accessor
+
+
+class SettingsError(ValueError):
+    """Invalid settings, each problem named by the environment variable that sets it."""
+
+
+def env_name_of(location: tuple[int | str, ...]) -> str:
+    """The flat environment name for a validation error location: ``("api", "dispatch_mode")``
+    is ``KRSTOCK_DISPATCH_MODE``."""
+    names = [str(part) for part in location]
+    field = names[1] if len(names) > 1 and names[0] in sections_of(Settings) else names[0]
+    return (ENV_PREFIX + field).upper()
+
+
+def describe(error: ValidationError) -> str:
+    """One line per problem: ``KRSTOCK_DISPATCH_MODE (api.dispatch_mode): Input should be ...``."""
+    lines = []
+    for problem in error.errors():
+        where = ".".join(str(part) for part in problem["loc"])
+        given = problem.get("input")
+        got = f" (got {given!r})" if isinstance(given, str | int | float) else ""
+        lines.append(f"  {env_name_of(problem['loc'])} ({where}): {problem['msg']}{got}")
+    return "invalid settings:\n" + "\n".join(lines)
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings (tests call ``get_settings.cache_clear()`` after changing env)."""
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(describe(exc)) from exc

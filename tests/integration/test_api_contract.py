@@ -20,9 +20,8 @@ from sqlalchemy.orm import Session
 from krstock.api import gateway
 from krstock.api.apikeys import create_key
 from krstock.api.seed import SeedSummary, seed
-from krstock.api.settings import ApiSettings
 from krstock.api.state import build_state
-from krstock.config import Settings
+from krstock.config import ApiSection, Settings
 from krstock.db.session import make_engine
 
 pytestmark = pytest.mark.integration
@@ -51,7 +50,7 @@ def env(admin_url: str, migrated_template: str, redis_url: str) -> Iterator[Env]
             keys = {s: create_key(session, f"k-{s}", s)[0] for s in ("read", "write", "admin")}
             session.commit()
         settings = Settings(database_url=url, redis_url=redis_url)
-        api = ApiSettings(
+        api = ApiSection(
             cache_prefix=f"krstock:test:{uuid.uuid4().hex[:8]}",
             rate_limit_per_ip=100_000,
             price_source="db",

@@ -19,7 +19,6 @@ from krstock.config import Settings
 from krstock.db.session import normalize_url
 from krstock.worker.celery_app import create_app
 from krstock.worker.context import WorkerContext, set_context
-from krstock.worker.settings import PipelineSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -58,7 +57,7 @@ def test_daily_pipeline_through_a_worker_process(tmp_path: Path, db_url: str) ->
         engine = create_engine(normalize_url(db_url))
         try:
             worker.wait_ready()
-            app = create_app(Settings(redis_url=server.url), PipelineSettings(redis_prefix=prefix))
+            app = create_app(Settings(redis_url=server.url, redis_prefix=prefix))
             pipeline_id = "daily-e2e-1"
             kwargs = {
                 "day": DAY.isoformat(),
@@ -143,7 +142,7 @@ def test_run_daily_in_process_and_skip_on_a_holiday(db_url: str) -> None:
 
     scans_before = sample("krstock_tasks_total", task="krstock.run_scan", state="SUCCESS")
     published_before = sample("krstock_events_published_total", event_type="ScanCompleted")
-    context = WorkerContext(Settings(database_url=db_url, redis_url=None), PipelineSettings())
+    context = WorkerContext(Settings(database_url=db_url, redis_url=None))
     try:
         summary = run_daily_in_process(
             DAY,

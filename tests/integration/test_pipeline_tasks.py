@@ -19,7 +19,6 @@ from krstock.worker.celery_app import create_app
 from krstock.worker.context import WorkerContext, set_context
 from krstock.worker.locks import LockBusy, RedisLock
 from krstock.worker.metrics import QueueLengthCollector
-from krstock.worker.settings import PipelineSettings, get_pipeline_settings
 
 pytestmark = pytest.mark.integration
 
@@ -30,10 +29,10 @@ def sample(name: str, **labels: str) -> float:
 
 @pytest.fixture
 def eager(db_url: str) -> Iterator[WorkerContext]:
-    pipeline = PipelineSettings(max_retries=2, redis_prefix="eg")
-    context = WorkerContext(Settings(database_url=db_url, redis_url=None), pipeline)
+    settings = Settings(database_url=db_url, redis_url=None, max_retries=2, redis_prefix="eg")
+    context = WorkerContext(settings)
     set_context(context)
-    app = create_app(context.settings, pipeline, eager=True)
+    app = create_app(settings, eager=True)
     app.conf.task_eager_propagates = False  # inspect failures as results
     app.set_current()
     yield context
@@ -82,7 +81,6 @@ def test_enqueue_command_routes_to_the_queue(
     with private_redis(tmp_path) as server:
         monkeypatch.setenv("KRSTOCK_REDIS_URL", server.url)
         get_settings.cache_clear()
-        get_pipeline_settings.cache_clear()
         monkeypatch.setattr(celery_module, "_APP", None)
         try:
             runner = CliRunner()
@@ -103,7 +101,6 @@ def test_enqueue_command_routes_to_the_queue(
             assert {s.labels["queue"]: s.value for s in family.samples} == {"scan": 1, "ai": 0}
         finally:
             get_settings.cache_clear()
-            get_pipeline_settings.cache_clear()
 
 
 def test_backtest_task_runs_the_use_case_once_per_run_id(eager: WorkerContext) -> None:

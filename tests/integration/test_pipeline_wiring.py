@@ -19,9 +19,8 @@ from test_pipeline_harness import private_redis
 from krstock.bus.events import AIAnalysisCompleted, MarketDataUpdated, SignalCreated
 from krstock.bus.handlers import HandlerDeps, handlers_for
 from krstock.bus.notify import Notifier, NotifyError
-from krstock.config import Settings
+from krstock.config import Settings, WorkerSection
 from krstock.worker.celery_app import create_app
-from krstock.worker.settings import PipelineSettings
 
 pytestmark = pytest.mark.integration
 
@@ -41,12 +40,12 @@ def queued_tasks(client: redis.Redis, queue: str) -> list[tuple[str, dict[str, A
 def test_market_data_enqueues_scans_and_signals_enqueue_one_analysis(tmp_path: Path) -> None:
     with private_redis(tmp_path) as server:
         client = redis.Redis.from_url(server.url)
-        app = create_app(Settings(redis_url=server.url), PipelineSettings())
+        app = create_app(Settings(redis_url=server.url))
         deps = HandlerDeps(
             send_task=app.send_task,
             client=client,
             engine_factory=lambda: pytest.fail("no database needed"),
-            notifier=Notifier(PipelineSettings()),
+            notifier=Notifier(WorkerSection()),
             prefix="wt",
         )
         scanner = handlers_for("scanner", deps)
@@ -84,7 +83,7 @@ def test_analysis_completed_updates_the_signal(db_engine: Engine) -> None:
         send_task=lambda *a, **k: pytest.fail("nothing to enqueue"),
         client=redis.Redis(),
         engine_factory=lambda: db_engine,
-        notifier=Notifier(PipelineSettings()),
+        notifier=Notifier(WorkerSection()),
     )
     event = AIAnalysisCompleted(
         day=DAY,
@@ -158,14 +157,14 @@ def fake_endpoints() -> Iterator[ThreadingHTTPServer]:
 
 
 def test_notifications_are_off_by_default() -> None:
-    notifier = Notifier(PipelineSettings())
+    notifier = Notifier(WorkerSection())
     assert notifier.channels == []
     assert notifier.signal_created(SignalCreated(day=DAY, strategy="vcp", ticker="005930")) == []
 
 
 def test_signal_created_goes_to_webhook_and_telegram(fake_endpoints: ThreadingHTTPServer) -> None:
     base = f"http://127.0.0.1:{fake_endpoints.server_address[1]}"
-    settings = PipelineSettings(
+    settings = WorkerSection(
         notify_webhook_url=f"{base}/hook",
         telegram_bot_token=_FakeEndpoints.token,
         telegram_chat_id=_FakeEndpoints.chat,
@@ -193,7 +192,7 @@ def test_signal_created_goes_to_webhook_and_telegram(fake_endpoints: ThreadingHT
 def test_unreachable_webhook_raises_so_the_bus_retries() -> None:
     import httpx
 
-    settings = PipelineSettings(notify_webhook_url="http://127.0.0.1:9/hook")
+    settings = WorkerSection(notify_webhook_url="http://127.0.0.1:9/hook")
     with pytest.raises(httpx.TransportError):
         Notifier(settings).signal_created(SignalCreated(day=DAY, strategy="vcp", ticker="000660"))
 
@@ -206,9 +205,9 @@ def test_scheduled_task_plans_on_the_calendar_and_enqueues(tmp_path: Path) -> No
 
     with private_redis(tmp_path) as server:
         settings = Settings(redis_url=server.url)
-        app = create_app(settings, PipelineSettings())
+        app = create_app(settings)
         app.set_current()
-        set_context(WorkerContext(settings, PipelineSettings()))
+        set_context(WorkerContext(settings))
         try:
             client = redis.Redis.from_url(server.url)
             backfill = tasks.scheduled.apply(kwargs={"job": "backfill"}).get()

@@ -18,7 +18,6 @@ from test_pipeline_harness import private_redis, start_worker, worker_env
 from krstock.config import Settings
 from krstock.db.session import normalize_url
 from krstock.worker.celery_app import create_app
-from krstock.worker.settings import PipelineSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -41,7 +40,7 @@ def test_killed_worker_scan_is_redelivered_and_completes_exactly_once(
         env = worker_env(server.url, db_url, tmp_path, KRSTOCK_REDIS_PREFIX=prefix)
         client = redis.Redis.from_url(server.url)
         engine = create_engine(normalize_url(db_url))
-        app = create_app(Settings(redis_url=server.url), PipelineSettings(redis_prefix=prefix))
+        app = create_app(Settings(redis_url=server.url, redis_prefix=prefix))
         first = start_worker("wa", "scan", env, tmp_path)
         try:
             first.wait_ready()
@@ -126,7 +125,7 @@ def test_rate_limiter_holds_one_request_per_second_across_two_workers(tmp_path: 
         try:
             for worker in workers:
                 worker.wait_ready()
-            app = create_app(Settings(redis_url=server.url), PipelineSettings(redis_prefix=prefix))
+            app = create_app(Settings(redis_url=server.url, redis_prefix=prefix))
             calls = 4
             results = [
                 app.send_task("pipeline_test.limited_call", kwargs={"n": i}, queue="ai")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from krstock.app import kinds, runs
-from krstock.worker.settings import PipelineSettings
+from krstock.config import WorkerSection
 from krstock_operator.config import OperatorSettings
 from krstock_operator.scanjob_schema import QUEUES, RUN_KINDS, SCANNERS
 from krstock_operator.spec import parse_spec
@@ -31,7 +31,7 @@ def test_a_scanjob_runs_workers_for_the_queue_its_task_lands_on(scanner: str) ->
 
 
 def test_probe_files_are_where_the_worker_writes_them() -> None:
-    operator, worker = OperatorSettings(), PipelineSettings()
+    operator, worker = OperatorSettings(), WorkerSection()
     assert operator.worker_heartbeat_file == worker.worker_heartbeat_file
     assert operator.worker_ready_file == worker.worker_ready_file
     # Liveness tolerates several missed heartbeats, never fewer than two.

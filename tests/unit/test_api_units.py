@@ -14,7 +14,7 @@ from krstock.api.queries import finite, gen0_final_score
 from krstock.api.registry import ServiceRegistry
 from krstock.api.responses import decode_cursor, encode_cursor, select_fields
 from krstock.api.routes_legacy_common import human_size
-from krstock.api.settings import ApiSettings
+from krstock.config import ApiSection
 
 
 def test_gen0_final_score_matches_the_monolith_worked_example() -> None:
@@ -44,7 +44,7 @@ def test_breaker_opens_after_threshold_and_half_opens_after_reset() -> None:
 
 
 def test_registry_round_robin_healthy_first_and_cluster_dns() -> None:
-    api = ApiSettings(service_signals_urls="http://a:1, http://b:2/")
+    api = ApiSection(service_signals_urls="http://a:1, http://b:2/")
     registry = ServiceRegistry(api, in_cluster=False)
     firsts = [registry.endpoints("signals")[0].url for _ in range(4)]
     assert firsts == ["http://a:1", "http://b:2", "http://a:1", "http://b:2"]
@@ -52,7 +52,7 @@ def test_registry_round_robin_healthy_first_and_cluster_dns() -> None:
     registry.mark(a, False)
     assert all(registry.endpoints("signals")[0].url != a.url for _ in range(3))
     assert not registry.is_remote("scanner")
-    cluster = ServiceRegistry(ApiSettings(), in_cluster=True)
+    cluster = ServiceRegistry(ApiSection(), in_cluster=True)
     assert cluster.endpoints("scanner")[0].url == "http://krstock-scanner:8000"
     with pytest.raises(KeyError, match="unknown service"):
         registry.endpoints("nope")

@@ -6,9 +6,9 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 
+from krstock.config import Settings, WorkerSection
 from krstock.worker.calendar import KRX_HOLIDAYS, KST, KrxCalendar, OutsideCalendarError
 from krstock.worker.schedules import default_jobs, next_runs, parse_hhmm, plan_job, target_day
-from krstock.worker.settings import PipelineSettings
 
 CAL = KrxCalendar()
 
@@ -90,7 +90,7 @@ def test_navigation_and_bounds() -> None:
 def test_corrections_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KRSTOCK_KRX_EXTRA_HOLIDAYS", "2026-07-17")
     monkeypatch.setenv("KRSTOCK_KRX_EXTRA_TRADING_DAYS", "2026-12-31")
-    s = PipelineSettings()
+    s = Settings().worker
     cal = KrxCalendar(s.krx_extra_holidays, s.krx_extra_trading_days)
     assert not cal.is_trading_day(date(2026, 7, 17))
     assert cal.is_trading_day(date(2026, 12, 31))
@@ -104,7 +104,7 @@ def kst(y: int, m: int, d: int, hh: int, mm: int = 0) -> datetime:
 def test_default_times_are_the_monolith_ones_and_overridable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    jobs = default_jobs(PipelineSettings())
+    jobs = default_jobs(WorkerSection())
     times = {name: job.at.strftime("%H:%M") for name, job in jobs.items()}
     assert times == {
         "full_update": "15:10",
@@ -118,13 +118,13 @@ def test_default_times_are_the_monolith_ones_and_overridable(
     assert jobs["vcp"].cron() == "20 16 * * 1-5"
     assert jobs["backfill"].cron() == "0 10 * * 6"
     monkeypatch.setenv("KRSTOCK_SCHEDULE_VCP", "17:05")
-    assert default_jobs(PipelineSettings())["vcp"].at == time(17, 5)
+    assert default_jobs(Settings().worker)["vcp"].at == time(17, 5)
     with pytest.raises(ValueError, match="HH:MM"):
         parse_hhmm("5pm")
 
 
 def test_plan_skips_holidays_and_enqueues_on_trading_days() -> None:
-    jobs = default_jobs(PipelineSettings())
+    jobs = default_jobs(WorkerSection())
     vcp = jobs["vcp"]
     chuseok = plan_job(vcp, kst(2026, 9, 24, 16, 20), CAL)
     assert chuseok.action == "skip" and "Chuseok" in chuseok.reason
@@ -139,7 +139,7 @@ def test_plan_skips_holidays_and_enqueues_on_trading_days() -> None:
 
 
 def test_exam_day_defers_jobs_by_the_delayed_close() -> None:
-    job = default_jobs(PipelineSettings())["full_update"]
+    job = default_jobs(WorkerSection())["full_update"]
     fired = kst(2026, 11, 19, 15, 10)
     plan = plan_job(job, fired, CAL)
     assert plan.action == "defer" and plan.task == "krstock.scheduled"
@@ -158,14 +158,14 @@ def test_exam_day_defers_jobs_by_the_delayed_close() -> None:
 
 
 def test_backfill_runs_on_saturday_over_the_last_days() -> None:
-    job = default_jobs(PipelineSettings())["backfill"]
+    job = default_jobs(WorkerSection())["backfill"]
     plan = plan_job(job, kst(2026, 2, 21, 10), CAL)  # Saturday after Seollal week
     assert plan.action == "enqueue"
     assert plan.kwargs == {"start": "2026-01-21", "end": "2026-02-20"}
 
 
 def test_next_runs_skip_holidays_and_shift_on_exam_day() -> None:
-    jobs = default_jobs(PipelineSettings())
+    jobs = default_jobs(WorkerSection())
     runs = next_runs(jobs["vcp"], kst(2026, 2, 13, 17), CAL, count=2)
     assert runs == [kst(2026, 2, 19, 16, 20), kst(2026, 2, 20, 16, 20)]
     exam = next_runs(jobs["report"], kst(2026, 11, 18, 17), CAL, count=2)

@@ -18,7 +18,6 @@ from krstock.config import Settings
 from krstock.worker.celery_app import create_app
 from krstock.worker.execution import event_id_for
 from krstock.worker.notify import chunks, signal_text
-from krstock.worker.settings import PipelineSettings
 from krstock.worker.tasks import TRANSIENT_ERRORS, daily_pipeline, parse_day
 
 
@@ -62,8 +61,8 @@ def test_routing_and_kinds() -> None:
 
 
 def test_celery_configuration_is_the_reliable_one() -> None:
-    pipeline = PipelineSettings(task_time_limit_scan_s=600, task_time_limit_collect_s=1800)
-    app = create_app(Settings(redis_url="redis://127.0.0.1:6379/0"), pipeline)
+    limits = {"task_time_limit_scan_s": 600, "task_time_limit_collect_s": 1800}
+    app = create_app(Settings(redis_url="redis://127.0.0.1:6379/0", **limits))
     conf = app.conf
     assert conf.task_acks_late and conf.task_reject_on_worker_lost
     assert conf.worker_prefetch_multiplier == 1
@@ -81,7 +80,7 @@ def test_celery_configuration_is_the_reliable_one() -> None:
     }
     assert len(conf.beat_schedule) == 8  # seven monolith jobs + the 5-minute price refresh
     with pytest.raises(ValueError, match="KRSTOCK_REDIS_URL"):
-        create_app(Settings(redis_url=None), pipeline, eager=False)
+        create_app(Settings(redis_url=None, **limits), eager=False)
 
 
 def test_only_transient_errors_are_retried() -> None:
@@ -106,7 +105,7 @@ def _flatten(sig: Any) -> list[Any]:
 
 
 def test_daily_canvas_order() -> None:
-    create_app(Settings(redis_url=None), PipelineSettings(), eager=True)
+    create_app(Settings(redis_url=None), eager=True)
     canvas = daily_pipeline(date(2026, 1, 5), pipeline_id="p1", collect_days=30)
     assert _flatten(canvas) == [
         "krstock.run_collect",
@@ -136,12 +135,12 @@ def test_worker_probe_command(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) ->
     from typer.testing import CliRunner
 
     from krstock.cli import app as cli
-    from krstock.worker.settings import get_pipeline_settings
+    from krstock.config import get_settings
 
     heartbeat, ready = tmp_path / "hb", tmp_path / "ready"
     monkeypatch.setenv("KRSTOCK_WORKER_HEARTBEAT_FILE", str(heartbeat))
     monkeypatch.setenv("KRSTOCK_WORKER_READY_FILE", str(ready))
-    get_pipeline_settings.cache_clear()
+    get_settings.cache_clear()
     try:
         runner = CliRunner()
         assert runner.invoke(cli, ["worker-probe", "live"]).exit_code == 1
@@ -155,4 +154,4 @@ def test_worker_probe_command(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) ->
         assert runner.invoke(cli, ["worker-probe", "live", "--max-age", "60"]).exit_code == 1
         assert runner.invoke(cli, ["worker-probe", "nope"]).exit_code == 2
     finally:
-        get_pipeline_settings.cache_clear()
+        get_settings.cache_clear()

@@ -58,7 +58,6 @@ def bench_pipeline(
     from krstock.domain.calendar import KrxCalendar
     from krstock.worker.context import WorkerContext, set_context
     from krstock.worker.rundaily import run_daily_in_process
-    from krstock.worker.settings import PipelineSettings
 
     if not KrxCalendar().is_trading_day(day):
         raise ValueError(f"{day} is not a KRX trading day")
@@ -76,7 +75,7 @@ def bench_pipeline(
         )
         backfill_s = time.perf_counter() - started
         first_direct = direct_run(engine, day, options)
-        context = WorkerContext(settings, PipelineSettings())
+        context = WorkerContext(settings)
         try:
             # The first canvas run pays one-time imports; the second is the figure.
             cold = run_daily_in_process(

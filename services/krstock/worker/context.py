@@ -16,8 +16,7 @@ import redis
 from sqlalchemy import Engine
 
 from krstock.bus.redis_streams import RedisStreamBroker
-from krstock.config import Settings, get_settings
-from krstock.worker.settings import PipelineSettings, get_pipeline_settings
+from krstock.config import Settings, WorkerSection, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +24,15 @@ log = logging.getLogger(__name__)
 @dataclass
 class WorkerContext:
     settings: Settings
-    pipeline: PipelineSettings
     _engine: Engine | None = None
     _redis: redis.Redis | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     redis_mode: str = "unset"
+
+    @property
+    def pipeline(self) -> WorkerSection:
+        """The worker section, ``settings.worker`` (the name the tasks use)."""
+        return self.settings.worker
 
     @property
     def engine(self) -> Engine:
@@ -85,7 +88,7 @@ _CONTEXT: WorkerContext | None = None
 def get_context() -> WorkerContext:
     global _CONTEXT
     if _CONTEXT is None:
-        _CONTEXT = WorkerContext(get_settings(), get_pipeline_settings())
+        _CONTEXT = WorkerContext(get_settings())
     return _CONTEXT
 
 

@@ -14,7 +14,6 @@ from krstock.config import get_settings
 from krstock.worker.context import WorkerContext, set_context
 from krstock.worker.notify import Notifier
 from krstock.worker.reactions import HandlerDeps
-from krstock.worker.settings import get_pipeline_settings
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +43,9 @@ def run_daily_in_process(
     from krstock.app.recorder import record_run, run_status
     from krstock.worker.celery_app import create_app
 
-    ctx = context or WorkerContext(get_settings(), get_pipeline_settings())
+    ctx = context or WorkerContext(get_settings())
     set_context(ctx)
-    app = create_app(ctx.settings, ctx.pipeline, eager=True)
+    app = create_app(ctx.settings, eager=True)
     app.set_current()
     app.set_default()
     from krstock.worker import tasks

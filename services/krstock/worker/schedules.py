@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 
+from krstock.config import WorkerSection, get_settings
 from krstock.worker.calendar import KST, KrxCalendar
-from krstock.worker.settings import PipelineSettings
 
 Days = Literal["weekdays", "saturday"]
 
@@ -56,9 +56,9 @@ def parse_hhmm(text: str) -> time:
         raise ValueError(f"schedule time {text!r} is not HH:MM (24 h, KST)") from exc
 
 
-def default_jobs(settings: PipelineSettings | None = None) -> dict[str, ScheduledJob]:
+def default_jobs(settings: WorkerSection | None = None) -> dict[str, ScheduledJob]:
     """The monolith's jobs (§4.8), with times overridable by ``KRSTOCK_SCHEDULE_<NAME>``."""
-    s = settings or PipelineSettings()
+    s = settings or get_settings().worker
     jobs = [
         ScheduledJob(
             "full_update",

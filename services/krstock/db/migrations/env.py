@@ -1,13 +1,13 @@
-"""Alembic environment: the URL comes from the config (krstock.db.migrate) or the environment."""
+"""Alembic environment: the URL comes from the config (krstock.db.migrate) or the settings."""
 
 from __future__ import annotations
 
-import os
 from logging.config import fileConfig
 
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from krstock.config import Settings
 from krstock.db.migrate import include_object
 from krstock.db.models import Base
 from krstock.db.session import normalize_url
@@ -21,11 +21,11 @@ if config.config_file_name is not None:
 
 
 def _url() -> str:
-    url = (
-        config.get_main_option("sqlalchemy.url")
-        or os.environ.get("KRSTOCK_MIGRATION_DATABASE_URL")
-        or os.environ.get("KRSTOCK_DATABASE_URL")
-    )
+    url = config.get_main_option("sqlalchemy.url")
+    if not url:
+        # Plain `alembic`: the settings as the environment has them now (not a process cache).
+        settings = Settings()
+        url = settings.migration_database_url or settings.database_url
     if not url:
         raise RuntimeError(
             "no database URL: set KRSTOCK_MIGRATION_DATABASE_URL or KRSTOCK_DATABASE_URL"
