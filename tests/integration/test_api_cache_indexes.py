@@ -12,13 +12,13 @@ import psycopg
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from helpers.api_apps import build_app
+from helpers.api_seed import seed
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
-from krstock.api.cache import JsonCache
-from krstock.api.events import CacheInvalidator
-from krstock.api.seed import seed
-from krstock.api.testing import build_app
+from krstock.api.infra.cache import JsonCache
+from krstock.api.infra.events import CacheInvalidator
 from krstock.bus.events import MarketStatusChanged, SignalCreated
 from krstock.bus.redis_streams import RedisStreamBroker
 from krstock.db.session import make_engine

@@ -14,13 +14,13 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from helpers.api_seed import SeedSummary, seed
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from krstock.api import gateway
-from krstock.api.apikeys import create_key
-from krstock.api.seed import SeedSummary, seed
-from krstock.api.state import build_state
+from krstock.api.infra.apikeys import create_key
+from krstock.api.infra.state import build_state
 from krstock.config import ApiSection, Settings
 from krstock.db.session import make_engine
 

@@ -15,11 +15,11 @@ import psycopg
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
+from helpers.api_apps import Built, build_app, make_keys
+from helpers.api_seed import SeedSummary, seed
 from prometheus_client import REGISTRY
 from sqlalchemy.engine import make_url
 
-from krstock.api.seed import SeedSummary, seed
-from krstock.api.testing import Built, build_app, make_keys
 from krstock.db.session import make_engine
 
 pytestmark = pytest.mark.integration

@@ -17,9 +17,9 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from helpers.api_apps import build_app
 from sqlalchemy.engine import make_url
 
-from krstock.api.testing import build_app
 from krstock.db.session import make_engine
 
 pytestmark = pytest.mark.integration

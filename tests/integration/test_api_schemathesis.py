@@ -14,13 +14,13 @@ from typing import Any
 import psycopg
 import pytest
 import schemathesis
+from helpers.api_apps import build_app
+from helpers.api_seed import seed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from sqlalchemy.engine import make_url
 
-from krstock.api.seed import seed
-from krstock.api.testing import build_app
 from krstock.db.session import make_engine
 
 pytestmark = pytest.mark.integration

@@ -10,13 +10,13 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from helpers.api_apps import Built, build_app, make_keys
+from helpers.api_seed import seed
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from krstock.api.apikeys import revoke_key
-from krstock.api.seed import seed
-from krstock.api.testing import Built, build_app, make_keys
+from krstock.api.infra.apikeys import revoke_key
 from krstock.db.session import make_engine
 
 pytestmark = pytest.mark.integration
@@ -287,8 +287,8 @@ def test_database_down_is_503_and_unhandled_errors_500_with_only_a_request_id(
 ) -> None:
     from fastapi import FastAPI
 
-    from krstock.api.errors import install_error_handlers
-    from krstock.api.middleware import RequestContextMiddleware
+    from krstock.api.infra.errors import install_error_handlers
+    from krstock.api.infra.middleware import RequestContextMiddleware
 
     missing_db = "postgresql://postgres@127.0.0.1:5432/krstock_does_not_exist"
     built = build_app("gateway", missing_db, redis_url)

@@ -11,11 +11,11 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from helpers.api_apps import Built, build_app, make_keys
+from helpers.api_seed import SeedSummary, seed
 from sqlalchemy.engine import make_url
 from starlette.websockets import WebSocketDisconnect
 
-from krstock.api.seed import SeedSummary, seed
-from krstock.api.testing import Built, build_app, make_keys
 from krstock.db.session import make_engine
 
 pytestmark = pytest.mark.integration
@@ -294,7 +294,7 @@ def test_open_signals_are_marked_to_market(gw: tuple[TestClient, Built]) -> None
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
-    from krstock.api.prices import refresh_open_signals
+    from krstock.app.prices import refresh_open_signals
     from krstock.db.models import DailyPrice, Signal
 
     _, built = gw

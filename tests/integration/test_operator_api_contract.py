@@ -14,9 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 import uvicorn
+from helpers.api_apps import Built, build_app, make_keys
 from sqlalchemy.orm import Session
 
-from krstock.api.testing import Built, build_app, make_keys
 from krstock.db.models import ScanRun
 from krstock_operator import enqueue
 from krstock_operator.runs import RUN_STATES, RunsClient, RunsUnavailable

@@ -6,15 +6,16 @@ import time
 
 import pytest
 
-from krstock.api import apikeys, validation
-from krstock.api.client import CircuitBreaker
-from krstock.api.errors import ApiError, is_legacy_path
-from krstock.api.middleware import _route_template
-from krstock.api.queries import finite, gen0_final_score
-from krstock.api.registry import ServiceRegistry
-from krstock.api.responses import decode_cursor, encode_cursor, select_fields
-from krstock.api.routes_legacy_common import human_size
+from krstock.api.infra import apikeys, validation
+from krstock.api.infra.client import CircuitBreaker
+from krstock.api.infra.errors import ApiError, is_legacy_path
+from krstock.api.infra.middleware import _route_template
+from krstock.api.infra.registry import ServiceRegistry
+from krstock.api.infra.responses import decode_cursor, encode_cursor, select_fields
+from krstock.api.services.data_status import human_size
+from krstock.api.services.serializers import finite
 from krstock.config import ApiSection
+from krstock.domain.vcp_ranking import gen0_final_score
 
 
 def test_gen0_final_score_matches_the_monolith_worked_example() -> None:

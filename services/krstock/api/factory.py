@@ -5,67 +5,17 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
-from fastapi.responses import JSONResponse, Response
-from sqlalchemy import text
-from starlette.concurrency import run_in_threadpool
 
 from krstock import __version__
 from krstock.api import dispatch
-from krstock.api.errors import install_error_handlers
-from krstock.api.metrics import metrics_response
-from krstock.api.middleware import RequestContextMiddleware
-from krstock.api.state import AppState, build_state, get_state
-
-
-def _check_ready(state: AppState) -> tuple[bool, dict[str, Any]]:
-    checks: dict[str, Any] = {}
-    ok = True
-    try:
-        with state.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception as exc:
-        ok = False
-        checks["database"] = f"unavailable: {type(exc).__name__}"
-    if state.redis is None:
-        checks["redis"] = "not configured"
-    else:
-        try:
-            state.redis.ping()
-            checks["redis"] = "ok"
-        except Exception as exc:
-            ok = False
-            checks["redis"] = f"unavailable: {type(exc).__name__}"
-    return ok, checks
-
-
-def probe_router(service: str) -> APIRouter:
-    router = APIRouter(tags=["probes"])
-
-    @router.get("/health", summary="Liveness: the process answers")
-    async def health() -> dict[str, str]:
-        return {"status": "ok", "service": service, "version": __version__}
-
-    @router.get(
-        "/ready",
-        summary="Readiness: the database and Redis answer",
-        responses={503: {"description": "a dependency is down"}},
-    )
-    async def ready(request: Request) -> JSONResponse:
-        ok, checks = await run_in_threadpool(_check_ready, get_state(request))
-        body = {"status": "ready" if ok else "not_ready", "service": service, "checks": checks}
-        return JSONResponse(body, status_code=200 if ok else 503)
-
-    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-    async def metrics(request: Request) -> Response:
-        return metrics_response(request)
-
-    return router
+from krstock.api.infra.errors import install_error_handlers
+from krstock.api.infra.middleware import RequestContextMiddleware
+from krstock.api.infra.state import AppState, build_state
+from krstock.api.routes import probes
 
 
 def create_service_app(
@@ -109,8 +59,9 @@ def create_service_app(
         openapi_url="/openapi.json",
     )
     app.state.krstock = app_state
+    app.state.service = service
     install_error_handlers(app)
-    app.include_router(probe_router(service))
+    app.include_router(probes.router)
     for router in routers:
         app.include_router(router)
     # Order: the outermost (added last) sees every request first.

@@ -15,9 +15,9 @@ from typing import Any
 import orjson
 import redis
 
-from krstock.api.metrics import CACHE
+from krstock.api.infra.metrics import CACHE
 
-log = logging.getLogger("krstock.api.cache")
+log = logging.getLogger("krstock.api.infra.cache")
 
 GROUPS = ("stock", "signals", "prices", "gate", "misc")
 

@@ -14,11 +14,11 @@ from typing import Any
 
 import httpx
 
-from krstock.api.metrics import BREAKER_OPEN, UPSTREAM
-from krstock.api.registry import ServiceRegistry
+from krstock.api.infra.metrics import BREAKER_OPEN, UPSTREAM
+from krstock.api.infra.registry import ServiceRegistry
 from krstock.api.settings import ApiSettings
 
-log = logging.getLogger("krstock.api.client")
+log = logging.getLogger("krstock.api.infra.client")
 _IDEMPOTENT = {"GET", "HEAD", "OPTIONS"}
 _RETRY_STATUS = {502, 503, 504}
 

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-log = logging.getLogger("krstock.api.errors")
+log = logging.getLogger("krstock.api.infra.errors")
 
 _STATUS_CODES = {
     400: "bad_request",
@@ -136,7 +136,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         # This answer is written by Starlette's outermost error middleware, outside the
         # request-context middleware: it carries the request id and security headers itself.
-        from krstock.api.middleware import SECURITY_HEADERS
+        from krstock.api.infra.middleware import SECURITY_HEADERS
 
         headers = {k.decode(): v.decode() for k, v in SECURITY_HEADERS}
         headers["X-Request-ID"] = request_id_of(request)

@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from krstock.api.metrics import IN_FLIGHT, LATENCY, REQUESTS
+from krstock.api.infra.metrics import IN_FLIGHT, LATENCY, REQUESTS
 
 access_log = logging.getLogger("krstock.api.access")
 

@@ -13,12 +13,12 @@ import time
 
 from starlette.requests import HTTPConnection
 
-from krstock.api.errors import ApiError
-from krstock.api.metrics import RATE_LIMITED
-from krstock.api.security import presented_key
-from krstock.api.state import get_state
+from krstock.api.infra.errors import ApiError
+from krstock.api.infra.metrics import RATE_LIMITED
+from krstock.api.infra.security import presented_key
+from krstock.api.infra.state import get_state
 
-log = logging.getLogger("krstock.api.ratelimit")
+log = logging.getLogger("krstock.api.infra.ratelimit")
 _last_warning = 0.0
 
 

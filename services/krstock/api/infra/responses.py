@@ -11,8 +11,8 @@ import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
-from krstock.api.cache import dumps
-from krstock.api.errors import ApiError
+from krstock.api.infra.cache import dumps
+from krstock.api.infra.errors import ApiError
 
 
 def json_response(

@@ -13,9 +13,9 @@ from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
-from krstock.api.apikeys import KeyRecord, KeyVerifier
-from krstock.api.errors import ApiError
-from krstock.api.state import get_state
+from krstock.api.infra.apikeys import KeyRecord, KeyVerifier
+from krstock.api.infra.errors import ApiError
+from krstock.api.infra.state import get_state
 
 # Declared for OpenAPI (the "Authorize" button); the actual lookup also reads Bearer and ?api_key.
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="krstock API key")

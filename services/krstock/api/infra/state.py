@@ -1,25 +1,24 @@
 """Per-app shared resources: settings, the database engine, Redis, cache, limiter, registry.
 
-Each FastAPI app owns one ``AppState`` (``app.state.krstock``); routes reach it through
-``get_state(request)``. Tests build apps with an explicit database URL and Redis URL.
+Each FastAPI app owns one ``AppState`` (``app.state.krstock``); routes reach it through the
+``StateDep``/``SessionDep`` dependencies of ``krstock.api.deps`` (``get_state`` underneath).
+Tests build apps with an explicit database URL and Redis URL.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
-from fastapi import Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import HTTPConnection
 
-from krstock.api.cache import JsonCache
-from krstock.api.client import ServiceClient
-from krstock.api.registry import ServiceRegistry
+from krstock.api.infra.cache import JsonCache
+from krstock.api.infra.client import ServiceClient
+from krstock.api.infra.registry import ServiceRegistry
 from krstock.api.settings import ApiSettings, get_api_settings
 from krstock.config import Settings, get_settings
 from krstock.db.session import configured_url, make_engine
@@ -72,12 +71,3 @@ def build_state(
 def get_state(request: HTTPConnection) -> AppState:
     state: AppState = request.app.state.krstock
     return state
-
-
-def db_session(request: Request) -> Iterator[Session]:
-    """A read/write session per request, committed by the route when it writes."""
-    session = get_state(request).session()
-    try:
-        yield session
-    finally:
-        session.close()

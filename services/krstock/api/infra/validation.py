@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
-from krstock.api.errors import ApiError
+from krstock.api.infra.errors import ApiError
 
 _TICKER = re.compile(r"^[0-9A-Z]{6}$")
 
@@ -44,3 +44,14 @@ def parse_date(value: str, what: str = "date") -> date:
 
 def optional_date(value: str | None, what: str = "date") -> date | None:
     return parse_date(value, what) if value else None
+
+
+def legacy_date(raw: str, what: str = "date") -> date:
+    """``YYYY-MM-DD``, ``YYYYMMDD`` or a Gen1 history basename (``kr_ai_analysis_YYYYMMDD``)."""
+    value = raw.strip()
+    for prefix in ("kr_ai_analysis_", "jongga_v2_results_", "market_gate_"):
+        if value.startswith(prefix):
+            value = value[len(prefix) :]
+    if value.endswith(".json"):
+        value = value[:-5]
+    return parse_date(value, what)

@@ -1,1 +1,0 @@
-"""``/api/v1`` routers, one module per resource; ``router.router()`` assembles them."""
