@@ -17,10 +17,10 @@ from krstock.api.infra.state import AppState
 from krstock.api.schemas import ScanRequest
 from krstock.api.services.runs import read_run, run_summary, start_run
 from krstock.api.services.signal_lists import list_signals, named_signals
+from krstock.app.kinds import RUN_ID_MAX
 from krstock.db.models import ScanRun, Signal
 
 router = APIRouter(tags=["scanner"], dependencies=[RATE_LIMIT])
-RUN_ID_MAX = 64
 PROGRESS_POLL_S = 0.25
 
 

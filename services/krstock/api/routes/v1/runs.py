@@ -19,6 +19,7 @@ from krstock.api.infra.state import AppState
 from krstock.api.routes.v1.docs import CURSOR, ERRORS, FIELDS, limit_query
 from krstock.api.schemas import RunKindName, RunRequest
 from krstock.api.services.runs import run_summary, start_run
+from krstock.app.kinds import RUN_ID_MAX
 from krstock.db.models import ScanRun
 
 router = APIRouter(tags=["runs"], responses=ERRORS)
@@ -129,8 +130,8 @@ def runs(
 
 @router.get("/runs/{run_id}", summary="One run", dependencies=[READ_ACCESS])
 def run(state: StateDep, run_id: str) -> dict[str, Any]:
-    if len(run_id) > 64:
-        raise ApiError(400, "run id is at most 64 characters")
+    if len(run_id) > RUN_ID_MAX:
+        raise ApiError(400, f"run id is at most {RUN_ID_MAX} characters")
     with state.session() as session:
         row = session.get(ScanRun, run_id)
         if row is None:
