@@ -39,7 +39,8 @@ from pydantic_settings import (
 ENV_PREFIX = "KRSTOCK_"
 NESTED_DELIMITER = "__"
 
-MarketSource = Literal["sample", "krx", "yahoo", "krx-csv", "legacy"]
+# The names krstock.marketdata.registry builds (a test keeps the two lists equal).
+MarketSource = Literal["sample", "krx", "yahoo", "krx-csv"]
 MARKET_SOURCES: tuple[str, ...] = get_args(MarketSource)
 QUEUE_NAMES = ("collect", "scan", "ai", "maintenance")
 

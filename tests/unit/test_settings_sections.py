@@ -186,3 +186,10 @@ def test_every_documented_variable_reaches_a_field() -> None:
             continue  # a family written as KRSTOCK_CACHE_* or KRSTOCK_SCHEDULE_<JOB>
         unknown[name] = sorted(places)
     assert unknown == {}
+
+
+def test_market_source_names_are_the_registry_ones() -> None:
+    from krstock.config import MARKET_SOURCES
+    from krstock.marketdata.registry import SOURCES
+
+    assert tuple(SOURCES) == MARKET_SOURCES

@@ -14,7 +14,6 @@ Targets (issue): cached reads p99 < 50 ms at ≥ 200 rps, proxy overhead p50 < 5
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import socket
@@ -24,12 +23,14 @@ import sys
 import time
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import typer
 
-from krstock.commands._output import emit_json, stderr_console
+from krstock.output import emit_json, stderr_console
+
+if TYPE_CHECKING:
+    import asyncio
 
 READ_ROUTES = (
     "/health",  # the harness baseline: what the server and client cost with no work at all
@@ -107,6 +108,8 @@ def _serve(service: str, port: int, env: dict[str, str]) -> subprocess.Popen[byt
 
 
 def _wait_ready(base: str, timeout_s: float = 30.0) -> None:
+    import httpx
+
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         with contextlib.suppress(httpx.HTTPError):  # not listening yet
@@ -142,6 +145,8 @@ async def _request(
 async def _paced(host: str, port: int, path: str, rps: float, seconds: float) -> dict[str, Any]:
     """Open-loop load: a request every 1/rps s over a pool of keep-alive connections;
     latency counted from the scheduled send time (queueing included)."""
+    import asyncio
+
     latencies: list[float] = []
     errors = 0
     total = int(rps * seconds)
@@ -188,6 +193,8 @@ async def _paced(host: str, port: int, path: str, rps: float, seconds: float) ->
 
 def _service_times(base: str, routes: list[str], n: int) -> dict[str, float]:
     """Median latency of ``n`` sequential requests per route: service time without queueing."""
+    import httpx
+
     out = {}
     with httpx.Client(base_url=base, timeout=5.0) as client:
         for route in routes:
@@ -203,6 +210,8 @@ def _service_times(base: str, routes: list[str], n: int) -> dict[str, float]:
 async def _proxy_overhead(gw_port: int, sig_port: int, samples: int) -> dict[str, Any]:
     """The same read through the gateway (→ signals service) and from the service directly,
     interleaved on two keep-alive connections; medians and their difference."""
+    import asyncio
+
     host = "127.0.0.1"
     via = "/api/v1/signals/latest?limit=50"
     direct_path = "/signals/latest?limit=50"
@@ -244,6 +253,9 @@ def run_bench(
     samples: int,
     keep: bool,
 ) -> dict[str, Any]:
+    import asyncio
+
+    import httpx
     import psycopg
     from sqlalchemy.engine import make_url
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import typer
 
-from krstock.commands._output import emit_json, stderr_console
+from krstock.output import emit_json, stderr_console
 
 DEFAULT_KRX = Path("../shared/data/krx-daily")
 DEFAULT_PRICES = Path("../shared/data/legacy/daily_prices.csv")

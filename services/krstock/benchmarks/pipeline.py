@@ -18,7 +18,7 @@ from typing import Any
 
 import typer
 
-from krstock.commands._output import emit_json, stderr_console
+from krstock.output import emit_json, stderr_console
 
 SCANS = ("vcp", "vcp-legacy", "closing-bet")
 HISTORY_CALENDAR_DAYS = 400

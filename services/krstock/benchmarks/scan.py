@@ -12,25 +12,28 @@ speedup and peak_mb (tracemalloc peak of one vectorized scan).
 
 from __future__ import annotations
 
-import importlib
 import math
 import time
 import tracemalloc
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 import typer
 
-from krstock.commands._output import emit_json, stderr_console
-from krstock.domain.flows import FlowPolicy, analyze_market_flows
-from krstock.domain.market import MarketWindow, SeriesWindow
-from krstock.domain.trend_template import TrendTemplatePolicy, evaluate_trend_template
-from krstock.domain.vcp import VcpPolicy, detect_vcp_window
-from krstock.domain.vcp_legacy import VcpLegacyPolicy, scan_legacy_signals
+from krstock.output import emit_json, stderr_console
+
+# numpy, pandas and the engines are imported where they run: `krstock --help` stays quick.
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from krstock.domain.flows import FlowPolicy
+    from krstock.domain.market import MarketWindow, SeriesWindow
+    from krstock.domain.trend_template import TrendTemplatePolicy
+    from krstock.domain.vcp import VcpPolicy
+    from krstock.domain.vcp_legacy import VcpLegacyPolicy
 
 TARGET_SECONDS = 1.0
 TARGET_SPEEDUP = 20.0
@@ -49,26 +52,20 @@ class ScanOutput:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def _optional(module: str) -> Any | None:
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None
-
-
 def _extras(window: MarketWindow, series: dict[str, SeriesWindow] | None) -> dict[str, Any]:
-    """The closing-bet engine and the market gate (DOMAIN-B), when importable."""
-    out: dict[str, Any] = {}
-    closing_bet = _optional("krstock.domain.closing_bet")
-    if closing_bet is not None:
-        run = closing_bet.run_closing_bet(window, closing_bet.ClosingBetPolicy())
-        out["closing_bet_candidates"] = run.candidates
-        out["closing_bet_signals"] = len(run.signals)
-    gate = _optional("krstock.domain.market_gate")
-    if gate is not None and series:
+    """The closing-bet engine and the market gate (the same code in both arms)."""
+    from krstock.domain.closing_bet import ClosingBetPolicy, run_closing_bet
+    from krstock.domain.market_gate import market_gate
+
+    run = run_closing_bet(window, ClosingBetPolicy())
+    out: dict[str, Any] = {
+        "closing_bet_candidates": run.candidates,
+        "closing_bet_signals": len(run.signals),
+    }
+    if series:
         from krstock.marketdata.base import KOSDAQ, KOSPI, SECTOR_ETFS, USDKRW
 
-        body = gate.market_gate(
+        body = market_gate(
             kospi=series.get(KOSPI),
             kosdaq=series.get(KOSDAQ),
             usd_krw=series.get(USDKRW),
@@ -85,6 +82,13 @@ def _extras(window: MarketWindow, series: dict[str, SeriesWindow] | None) -> dic
 def vectorized_scan(
     window: MarketWindow, series: dict[str, SeriesWindow] | None = None
 ) -> ScanOutput:
+    import numpy as np
+
+    from krstock.domain.flows import FlowPolicy, analyze_market_flows
+    from krstock.domain.trend_template import evaluate_trend_template
+    from krstock.domain.vcp import VcpPolicy, detect_vcp_window
+    from krstock.domain.vcp_legacy import VcpLegacyPolicy, scan_legacy_signals
+
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     flows = analyze_market_flows(window, FlowPolicy())
@@ -226,6 +230,8 @@ def _baseline_trend(frame: pd.DataFrame, policy: TrendTemplatePolicy) -> dict[st
 
 def _baseline_vcp(frame: pd.DataFrame, policy: VcpPolicy) -> str:
     """The same base reading as ``krstock.domain.vcp``, one ticker, plain Python."""
+    import numpy as np
+
     width = min(policy.base_days, len(frame))
     base = frame.tail(width)
     high, low = base["high"].tolist(), base["low"].tolist()
@@ -290,6 +296,13 @@ def baseline_scan(
     window: MarketWindow, series: dict[str, SeriesWindow] | None = None
 ) -> ScanOutput:
     """One DataFrame per ticker; universe steps (percentile clip, RS rank) after the loop."""
+    import numpy as np
+    import pandas as pd
+
+    from krstock.domain.flows import FlowPolicy
+    from krstock.domain.vcp import VcpPolicy
+    from krstock.domain.vcp_legacy import VcpLegacyPolicy
+
     flow_policy, legacy_policy, vcp_policy = FlowPolicy(), VcpLegacyPolicy(), VcpPolicy()
     trend_policy = vcp_policy.trend_template
     index, score, foreign_5d, rs = [], [], [], []
@@ -346,6 +359,8 @@ def baseline_scan(
 
 def agreement(a: ScanOutput, b: ScanOutput) -> dict[str, bool]:
     """Which outputs match between the two arms."""
+    import numpy as np
+
     return {
         "supply_demand_index": bool(
             np.allclose(a.supply_demand_index, b.supply_demand_index, equal_nan=True)
@@ -372,6 +387,7 @@ def sample_inputs(
 def vcp_selectivity(tickers: int, seed: int, random_seed: int = 7) -> dict[str, Any]:
     """The VCP detector on the sample market's planted bases (every planting date) and on a
     pure random-walk market: recall, share of hits never planted, random-walk flag rate."""
+    from krstock.domain.vcp import VcpPolicy, detect_vcp_window
     from krstock.marketdata.sample import SampleMarket, random_walk_market
 
     market = SampleMarket(seed=seed, n_tickers=tickers)

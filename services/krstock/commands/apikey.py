@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import typer
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING
 
-from krstock.commands._output import emit_json
+import typer
+
+from krstock.output import emit_json
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 def _engine() -> Engine:

@@ -1,22 +1,15 @@
-"""``krstock bench ingest|scan|pipeline|api``: each subcommand lives in ``krstock.benchmarks``."""
+"""``krstock bench ingest|scan|scan-db|pipeline|api``: each subcommand lives in
+``krstock.benchmarks`` (modules that import their heavy dependencies only when they run)."""
 
 from __future__ import annotations
 
-import importlib
-
 import typer
 
-BENCHMARKS = ("ingest", "scan", "scan_db", "pipeline", "api")
+from krstock.benchmarks import api, ingest, pipeline, scan, scan_db
 
 
 def register(app: typer.Typer) -> None:
     bench = typer.Typer(help="Benchmarks that print figures (ratios against a same-run baseline).")
-    for name in BENCHMARKS:
-        try:
-            module = importlib.import_module(f"krstock.benchmarks.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"krstock.benchmarks.{name}":
-                raise
-            continue
+    for module in (ingest, scan, scan_db, pipeline, api):
         module.register(bench)
     app.add_typer(bench, name="bench")

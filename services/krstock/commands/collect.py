@@ -1,4 +1,4 @@
-"""``krstock collect --source sample|krx|yahoo|krx-csv|legacy --start D --end D``: a source's
+"""``krstock collect --source sample|krx|yahoo|krx-csv --start D --end D``: a source's
 rows for a date range into the database, recorded as a ``collect`` scan run."""
 
 from __future__ import annotations
@@ -8,16 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-from krstock.commands._output import emit_json, progress_bar, stderr_console
-from krstock.config import get_settings
-from krstock.marketdata.base import SourceError
-from krstock.marketdata.registry import SOURCES, get_source
+from krstock.config import MARKET_SOURCES
+from krstock.output import emit_json, progress_bar, stderr_console
 
-FOLDER_SOURCES = {"krx-csv", "legacy"}
+FOLDER_SOURCES = {"krx-csv"}
 NO_DATABASE = (
     "no database: pass --database-url or set KRSTOCK_DATABASE_URL "
     "(e.g. postgresql://krstock@127.0.0.1:5432/krstock)"
@@ -46,6 +41,9 @@ def _source_options(source: str, path: Path | None, engine: Any) -> dict[str, An
 
 
 def _print(summary: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=f"collect {summary['start']}..{summary['end']} from {summary['source']}")
     for column in ("table", "rows", "inserted", "updated", "note"):
         table.add_column(column, justify="left" if column in ("table", "note") else "right")
@@ -64,24 +62,27 @@ def register(app: typer.Typer) -> None:
     @app.command("collect")
     def collect_command(
         source: str = typer.Option(
-            "sample", "--source", help=f"Market data source: {', '.join(SOURCES)}."
+            "sample", "--source", help=f"Market data source: {', '.join(MARKET_SOURCES)}."
         ),
         start: str = typer.Option(..., "--start", help="First day (YYYY-MM-DD)."),
         end: str = typer.Option(..., "--end", help="Last day (YYYY-MM-DD)."),
         tickers: str | None = typer.Option(
             None, "--tickers", help="Comma-separated tickers (default: the whole universe)."
         ),
-        path: Path | None = typer.Option(
-            None, "--path", help="Folder for the krx-csv and legacy sources."
-        ),
+        path: Path | None = typer.Option(None, "--path", help="Folder for the krx-csv source."),
         database_url: str | None = typer.Option(
             None, "--database-url", help="PostgreSQL URL (default: KRSTOCK_DATABASE_URL)."
         ),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     ) -> None:
         """Collect [start, end] from a market data source into the database (idempotent)."""
+        from rich.markup import escape
+
         from krstock.app.collect import run_collect
+        from krstock.config import get_settings
         from krstock.db.session import make_engine
+        from krstock.marketdata.base import SourceError
+        from krstock.marketdata.registry import SOURCES, get_source
 
         first, last = _day(start, "--start"), _day(end, "--end")
         if last < first:

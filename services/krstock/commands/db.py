@@ -7,7 +7,6 @@ Every subcommand takes ``--json`` (one summary object on stdout; logs go to stde
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from typing import Any
 
 import typer
 
-from krstock.commands._output import emit_json
+from krstock.output import emit_json
 
 log = logging.getLogger("krstock.db")
 
@@ -33,11 +32,10 @@ JSON_OPTION = typer.Option(False, "--json", help="Print a JSON summary on stdout
 
 def resolve_url(explicit: str | None) -> str:
     """The URL to use, or a clear error (exit code 2) when none is configured."""
-    for candidate in (
-        explicit,
-        os.environ.get("KRSTOCK_MIGRATION_DATABASE_URL"),
-        os.environ.get("KRSTOCK_DATABASE_URL"),
-    ):
+    from krstock.config import get_settings
+
+    settings = get_settings()
+    for candidate in (explicit, settings.migration_database_url, settings.database_url):
         if candidate:
             return candidate
     typer.echo(
@@ -89,9 +87,10 @@ def upgrade(
     if grant_app_role:
         from krstock.db.roles import ensure_app_role
 
-        role = get_settings().app_role
-        ensure_app_role(url, role, os.environ.get("KRSTOCK_APP_ROLE_PASSWORD"))
-        summary["app_role"] = role
+        settings = get_settings()
+        password = settings.app_role_password
+        ensure_app_role(url, settings.app_role, password.get_secret_value() if password else None)
+        summary["app_role"] = settings.app_role
     _report(as_json, summary, f"upgraded {before} -> {summary['to_revision']}")
 
 

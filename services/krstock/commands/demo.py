@@ -15,10 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from krstock.commands._output import emit_json, stderr_console
+from krstock.output import emit_json, stderr_console
 
 BACKFILL_CALENDAR_DAYS = 400  # ≥ 260 trading days: the VCP's 12-month RS and 52-week range
 
@@ -51,8 +49,9 @@ def register(app: typer.Typer) -> None:
 
 def _database_url(pgdata: Path | None) -> tuple[str, str]:
     from krstock.app.local import DEFAULT_PGDATA, embedded_postgres_url
+    from krstock.config import get_settings
 
-    configured = os.environ.get("KRSTOCK_DATABASE_URL")
+    configured = get_settings().database_url
     if configured:
         return configured, "configured (KRSTOCK_DATABASE_URL)"
     with stderr_console.status("starting embedded PostgreSQL"):
@@ -188,6 +187,9 @@ def _report(engine: Any, day: date) -> dict[str, Any]:
 
 
 def print_summary(summary: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     console.rule(f"krstock demo — source: {summary['source_note']}")
     console.print(f"database: {summary['database']}; redis: {summary['redis']}")

@@ -5,17 +5,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
 
-from krstock.commands._output import emit_json, progress_bar, stderr_console
-from krstock.config import get_settings
-from krstock.ingest.importer import ImportSetupError, import_krx_csv, import_legacy
-from krstock.ingest.report import ImportSummary
+from krstock.output import emit_json, progress_bar, stderr_console
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from krstock.ingest.report import ImportSummary
 
 log = logging.getLogger("krstock.ingest")
 
@@ -28,6 +27,7 @@ NO_DATABASE = (
 
 
 def _engine(database_url: str | None, *, required: bool) -> Engine | None:
+    from krstock.config import get_settings
     from krstock.db.session import make_engine
 
     url = database_url or get_settings().database_url
@@ -40,6 +40,9 @@ def _engine(database_url: str | None, *, required: bool) -> Engine | None:
 
 
 def _print_summary(summary: ImportSummary) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title="import" + (" (dry run: nothing written)" if summary.dry_run else ""))
     table.add_column("file", overflow="fold")  # long history/ names wrap, never truncate
     for column in ("read", "inserted", "updated", "rejected", "in DB"):
@@ -83,6 +86,10 @@ def _run_import(
 ) -> None:
     """One import command: a progress bar sized once the files are known, setup and connection
     problems as exit code 2, the summary (exit code 1 when a file failed)."""
+    from sqlalchemy.exc import OperationalError
+
+    from krstock.ingest.importer import ImportSetupError
+
     engine = _engine(database_url, required=not dry_run)
     try:
         with progress_bar(label, total=0) as bar:
@@ -123,6 +130,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     ) -> None:
         """Load daily OHLCV from a pykrx CSV folder (one file per ticker)."""
+        from krstock.ingest.importer import import_krx_csv
+
         _run_import(import_krx_csv, "krx-csv", directory, database_url, dry_run, rejects, as_json)
 
     @group.command("legacy")
@@ -138,6 +147,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     ) -> None:
         """Import the monolith's CSV/JSON files (stocks, prices, flows, signals, analyses)."""
+        from krstock.ingest.importer import import_legacy
+
         _run_import(import_legacy, "legacy", directory, database_url, dry_run, rejects, as_json)
 
     app.add_typer(group, name="import")

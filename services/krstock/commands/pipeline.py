@@ -13,7 +13,7 @@ from typing import Any
 import typer
 
 from krstock.app.kinds import SCAN_KINDS, RunKind, Task, parse_kind, queue_for, task_for
-from krstock.commands._output import emit_json, stderr_console
+from krstock.output import emit_json, stderr_console
 
 TASK_HELP = (
     "A run kind (" + ", ".join(RunKind) + "; also gate, daily), "
@@ -270,11 +270,11 @@ def schedule(
     json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """The schedule (KST, KRX calendar): each job's cron line and its next real runs."""
+    from krstock.config import get_settings
     from krstock.domain.calendar import KrxCalendar, kst_now
     from krstock.worker.schedules import default_jobs, next_runs
-    from krstock.worker.settings import get_pipeline_settings
 
-    settings = get_pipeline_settings()
+    settings = get_settings().worker
     calendar = KrxCalendar(settings.krx_extra_holidays, settings.krx_extra_trading_days)
     now = kst_now()
     rows = [
@@ -301,10 +301,10 @@ def worker_probe(
     """Kubernetes exec probe for a worker: exit 0 when healthy, 1 otherwise."""
     from pathlib import Path
 
+    from krstock.config import get_settings
     from krstock.worker.probes import heartbeat_age
-    from krstock.worker.settings import get_pipeline_settings
 
-    settings = get_pipeline_settings()
+    settings = get_settings().worker
     if check == "live":
         age = heartbeat_age(settings.worker_heartbeat_file)
         if age is None or age > max_age:

@@ -7,10 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from krstock.commands._output import emit_json, stderr_console
+from krstock.output import emit_json, stderr_console
 
 DATE_HELP = "Trading day, YYYY-MM-DD."
 POLICY_OPTION = typer.Option(
@@ -47,6 +45,9 @@ def _run(as_json: bool, database_url: str | None, fn: Any, **kwargs: Any) -> dic
 
 
 def _print_signals(result: dict[str, Any], limit: int = 20) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     title = (
         f"{result['kind']} {result['date']}: {len(result['signals'])} signals "

@@ -4,17 +4,21 @@ Liveness: a bootstep touches the heartbeat file from the worker's own timer; if 
 hangs, the file goes stale and the kubelet restarts the pod (``find FILE -mmin -1`` or an age
 check in ``krstock worker-probe``). Readiness: the ready file exists from ``worker_ready`` until
 shutdown begins, so a draining worker stops receiving traffic while it finishes its task.
+
+Celery is imported only where the worker installs the probes: ``krstock worker-probe`` runs every
+few seconds under a short timeout and needs nothing but :func:`heartbeat_age`.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from celery import Celery, bootsteps
-from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
+if TYPE_CHECKING:
+    from celery import Celery
 
 log = logging.getLogger(__name__)
 
@@ -29,28 +33,34 @@ def _remove(path: str) -> None:
     Path(path).unlink(missing_ok=True)
 
 
-class HeartbeatStep(bootsteps.StartStopStep):
-    """Touches the heartbeat file every ``worker_heartbeat_interval_s`` from the worker timer."""
+@functools.cache
+def heartbeat_step() -> type:
+    """The bootstep that touches the heartbeat file every ``worker_heartbeat_interval_s`` from
+    the worker timer (a class built on first use, so that importing this module needs no Celery)."""
+    from celery import bootsteps
 
-    requires = ("celery.worker.components:Timer",)
+    class HeartbeatStep(bootsteps.StartStopStep):
+        requires = ("celery.worker.components:Timer",)
 
-    def __init__(self, worker: Any, **kwargs: Any) -> None:
-        super().__init__(worker, **kwargs)
-        self.tref: Any = None
+        def __init__(self, worker: Any, **kwargs: Any) -> None:
+            super().__init__(worker, **kwargs)
+            self.tref: Any = None
 
-    def start(self, worker: Any) -> None:
-        conf = worker.app.conf
-        path = conf.krstock_heartbeat_file
-        _touch(path)
-        self.tref = worker.timer.call_repeatedly(
-            conf.krstock_heartbeat_interval, _touch, (path,), priority=10
-        )
+        def start(self, worker: Any) -> None:
+            conf = worker.app.conf
+            path = conf.krstock_heartbeat_file
+            _touch(path)
+            self.tref = worker.timer.call_repeatedly(
+                conf.krstock_heartbeat_interval, _touch, (path,), priority=10
+            )
 
-    def stop(self, worker: Any) -> None:
-        if self.tref is not None:
-            self.tref.cancel()
-            self.tref = None
-        _remove(worker.app.conf.krstock_heartbeat_file)
+        def stop(self, worker: Any) -> None:
+            if self.tref is not None:
+                self.tref.cancel()
+                self.tref = None
+            _remove(worker.app.conf.krstock_heartbeat_file)
+
+    return HeartbeatStep
 
 
 def heartbeat_age(path: str) -> float | None:
@@ -63,7 +73,9 @@ def heartbeat_age(path: str) -> float | None:
 
 def install_probes(app: Celery) -> None:
     """Add the heartbeat bootstep and the readiness signal handlers to ``app``."""
-    app.steps["worker"].add(HeartbeatStep)
+    from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
+
+    app.steps["worker"].add(heartbeat_step())
 
     def on_ready(sender: Any = None, **_: Any) -> None:
         if sender is not None and sender.app is app:
