@@ -251,10 +251,10 @@ def bus_consume(
         group=group,
         consumer=consumer_name,
         handlers=handlers,
-        prefix=ctx.pipeline.redis_prefix,
-        max_attempts=ctx.pipeline.bus_max_attempts,
-        claim_idle_ms=ctx.pipeline.bus_claim_idle_ms,
-        dedup_ttl_s=ctx.pipeline.bus_dedup_ttl_s,
+        prefix=ctx.settings.worker.redis_prefix,
+        max_attempts=ctx.settings.worker.bus_max_attempts,
+        claim_idle_ms=ctx.settings.worker.bus_claim_idle_ms,
+        dedup_ttl_s=ctx.settings.worker.bus_dedup_ttl_s,
     )
     stop = threading.Event()
     # SIGTERM (Kubernetes) and SIGINT finish the current delivery, then leave the loop.

@@ -31,7 +31,8 @@ class WorkerContext:
 
     @property
     def pipeline(self) -> WorkerSection:
-        """The worker section, ``settings.worker`` (the name the tasks use)."""
+        """``settings.worker`` under the name worker/tasks.py and execution.py still use;
+        delete once they read ``ctx.settings.worker``."""
         return self.settings.worker
 
     @property
@@ -53,8 +54,9 @@ class WorkerContext:
 
     @property
     def broker(self) -> RedisStreamBroker:
+        worker = self.settings.worker
         return RedisStreamBroker(
-            self.redis, prefix=self.pipeline.redis_prefix, maxlen=self.pipeline.bus_stream_maxlen
+            self.redis, prefix=worker.redis_prefix, maxlen=worker.bus_stream_maxlen
         )
 
     def close(self) -> None:

@@ -23,8 +23,8 @@ def handler_deps(ctx: WorkerContext, send_task: Callable[..., Any]) -> HandlerDe
         send_task=send_task,
         client=ctx.redis,
         engine_factory=lambda: ctx.engine,
-        notifier=Notifier(ctx.pipeline),
-        prefix=ctx.pipeline.redis_prefix,
+        notifier=Notifier(ctx.settings.worker),
+        prefix=ctx.settings.worker.redis_prefix,
     )
 
 
