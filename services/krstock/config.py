@@ -256,24 +256,6 @@ class Settings(BaseSettings):
                 source.env_vars = add_nested_spellings(source.env_vars, settings_cls)
         return init_settings, env_settings, dotenv_settings, file_secret_settings
 
-    # Read-only forwards for code not yet switched to the sections (krstock.api and
-    # krstock.worker.tasks read them on Settings); delete with the api/worker settings shims.
-    @property
-    def api_require_key_for_reads(self) -> bool:
-        return self.api.api_require_key_for_reads
-
-    @property
-    def cors_origins(self) -> list[str]:
-        return self.api.cors_origins
-
-    @property
-    def krx_rate_per_s(self) -> float:
-        return self.worker.krx_rate_per_s
-
-    @property
-    def llm_rate_per_s(self) -> float:
-        return self.ai.llm_rate_per_s
-
 
 # --------------------------------------------------------------- flat names onto sections
 

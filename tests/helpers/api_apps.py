@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 from krstock.api import analyzer, gateway, scanner, signals
 from krstock.api.infra.apikeys import create_key
 from krstock.api.infra.state import AppState, build_state
-from krstock.api.settings import ApiSettings
 from krstock.config import Settings
 
 FACTORIES = {
@@ -64,7 +63,7 @@ def build_app(
         database_url,
         redis_url,
         settings=Settings(database_url=database_url, redis_url=redis_url, **(settings or {})),
-        api_settings=ApiSettings(**options),
+        api_settings=Settings(**options).api,
     )
     factory: Any = FACTORIES[service]
     kwargs: dict[str, Any] = {"state": state}

@@ -17,10 +17,10 @@ from helpers.api_seed import seed
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
-from krstock.api.infra.cache import JsonCache
 from krstock.api.infra.events import CacheInvalidator
 from krstock.bus.events import MarketStatusChanged, SignalCreated
 from krstock.bus.redis_streams import RedisStreamBroker
+from krstock.cache import JsonCache
 from krstock.db.session import make_engine
 
 pytestmark = pytest.mark.integration

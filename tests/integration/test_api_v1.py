@@ -324,12 +324,13 @@ def test_update_route_runs_the_whole_local_pipeline(gw: tuple[TestClient, Built]
     run_id = r.headers["x-run-id"]
     done = wait_run(client, f"/api/v1/runs/{run_id}", timeout_s=60)
     assert done["status"] == "SUCCEEDED", done
+    # Steps are named by their run kind (one spelling: app.kinds.RunKind).
     assert set(done["counts"]) == {
-        "market_gate",
-        "vcp_legacy",
+        "market-gate",
+        "vcp-legacy",
         "vcp",
-        "closing_bet",
-        "analyze",
+        "closing-bet",
+        "ai-analysis",
         "track",
     }
     steps = client.get("/api/v1/runs", params={"limit": 50}).json()["data"]
@@ -378,7 +379,7 @@ def test_celery_mode_enqueues_the_task_by_name_on_its_queue(
         assert message["headers"]["task"] == "krstock.run_scan"
         args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
         assert args == []
-        assert kwargs == {"run_id": run_id, "kind": "closing-bet", "scan_date": "2026-02-05"}
+        assert kwargs == {"run_id": run_id, "kind": "closing-bet", "day": "2026-02-05"}
     finally:
         client.delete("scan")
         client.close()

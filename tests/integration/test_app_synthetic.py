@@ -22,8 +22,8 @@ from typer.testing import CliRunner
 
 from krstock.app.runs import run_backtest, run_market_gate, run_scan, run_track
 from krstock.db.models import MarketGateSnapshot, NewsItem, ScanRun, Signal, Trade
+from krstock.domain.calendar import krx_trading_dates
 from krstock.domain.policy import SignalPolicy
-from krstock.marketdata.calendar_data import krx_trading_dates
 from krstock.marketdata.sample import SampleMarket
 
 START, END = date(2024, 6, 3), date(2025, 12, 30)

@@ -206,7 +206,7 @@ def slow_scan(
     mid-way leaves nothing; counts starts and completions in Redis."""
     ctx = get_context()
     the_day = date.fromisoformat(day)
-    prefix = ctx.pipeline.redis_prefix
+    prefix = ctx.settings.worker.redis_prefix
 
     def runner(progress: Any) -> dict[str, Any]:
         ctx.redis.incr(f"{prefix}:test:starts:{run_id}")
@@ -256,6 +256,6 @@ def limited_call(self: Any, *, n: int) -> float:
     seconds, micros = ctx.redis.time()
     stamp = seconds + micros / 1e6
     ctx.redis.rpush(
-        f"{ctx.pipeline.redis_prefix}:test:calls", f"{stamp:.6f}|{self.request.hostname}|{n}"
+        f"{ctx.settings.worker.redis_prefix}:test:calls", f"{stamp:.6f}|{self.request.hostname}|{n}"
     )
     return stamp

@@ -136,8 +136,8 @@ def test_price_refresh_marks_open_signals_on_trading_days_only(
 
     from sqlalchemy import text
 
+    from krstock.domain.calendar import KST
     from krstock.worker import tasks
-    from krstock.worker.calendar import KST
     from krstock.worker.schedules import beat_schedule, default_jobs
 
     with eager.engine.begin() as conn:

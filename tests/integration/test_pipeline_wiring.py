@@ -17,10 +17,10 @@ from sqlalchemy import Engine, text
 from test_pipeline_harness import private_redis
 
 from krstock.bus.events import AIAnalysisCompleted, MarketDataUpdated, SignalCreated
-from krstock.bus.handlers import HandlerDeps, handlers_for
-from krstock.bus.notify import Notifier, NotifyError
 from krstock.config import Settings, WorkerSection
 from krstock.worker.celery_app import create_app
+from krstock.worker.notify import Notifier, NotifyError
+from krstock.worker.reactions import HandlerDeps, handlers_for
 
 pytestmark = pytest.mark.integration
 
@@ -198,8 +198,8 @@ def test_unreachable_webhook_raises_so_the_bus_retries() -> None:
 
 
 def test_scheduled_task_plans_on_the_calendar_and_enqueues(tmp_path: Path) -> None:
+    from krstock.domain.calendar import KrxCalendar, kst_now
     from krstock.worker import tasks
-    from krstock.worker.calendar import KrxCalendar, kst_now
     from krstock.worker.context import WorkerContext, set_context
     from krstock.worker.schedules import default_jobs, plan_job
 

@@ -1,4 +1,4 @@
-"""Layers import downward only: domain ← (db, marketdata) ← ingest ← (app, bus, ai) ←
+"""Layers import downward only: domain ← (db, cache, marketdata) ← ingest ← (app, bus, ai) ←
 (api, worker) ← benchmarks ← commands ← cli. Siblings of one layer do not import each other.
 
 Every import counts, including those inside functions and under TYPE_CHECKING: a module that
@@ -21,6 +21,7 @@ LAYERS: dict[str, int] = {
     "output": 0,
     "domain": 1,
     "db": 2,
+    "cache": 2,
     "marketdata": 2,
     "ingest": 3,
     "app": 4,

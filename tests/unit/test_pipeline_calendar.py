@@ -7,7 +7,7 @@ from datetime import date, datetime, time, timedelta
 import pytest
 
 from krstock.config import Settings, WorkerSection
-from krstock.worker.calendar import KRX_HOLIDAYS, KST, KrxCalendar, OutsideCalendarError
+from krstock.domain.calendar import KRX_HOLIDAYS, KST, KrxCalendar, OutsideCalendarError
 from krstock.worker.schedules import default_jobs, next_runs, parse_hhmm, plan_job, target_day
 
 CAL = KrxCalendar()

@@ -134,21 +134,10 @@ def test_invalid_values_name_the_environment_variable(monkeypatch: pytest.Monkey
     assert "KRSTOCK_LOCK_TTL_S (worker.lock_ttl_s)" in message
 
 
-def test_the_shims_are_the_sections() -> None:
-    from krstock.api.settings import ApiSettings, get_api_settings
-    from krstock.worker.settings import PipelineSettings, get_pipeline_settings
-
-    get_settings.cache_clear()
-    assert ApiSettings is ApiSection and PipelineSettings is WorkerSection
-    assert get_api_settings() is get_settings().api
-    assert get_pipeline_settings() is get_settings().worker
-
-
-def test_transitional_forwards_read_the_sections() -> None:
+def test_sections_are_read_through_one_settings_object() -> None:
     settings = Settings(api_require_key_for_reads=True, llm_rate_per_s=3, krx_rate_per_s=4)
-    assert settings.api_require_key_for_reads is True
-    assert settings.cors_origins == settings.api.cors_origins
-    assert (settings.llm_rate_per_s, settings.krx_rate_per_s) == (3, 4)
+    assert settings.api.api_require_key_for_reads is True
+    assert (settings.ai.llm_rate_per_s, settings.worker.krx_rate_per_s) == (3, 4)
 
 
 # Set or documented under KRSTOCK_ but not platform settings.

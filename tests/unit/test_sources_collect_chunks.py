@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 from datetime import date, timedelta
 
+from krstock.domain.calendar import krx_trading_dates
 from krstock.ingest.collect import _chunks
-from krstock.marketdata.calendar_data import krx_trading_dates
 
 
 def test_sources_collect_chunks_cover_the_range_without_gaps() -> None:

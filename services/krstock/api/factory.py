@@ -68,7 +68,7 @@ def create_service_app(
     app.add_middleware(GZipMiddleware, minimum_size=1000)
     app.add_middleware(
         CORSMiddleware,
-        allow_origins=app_state.settings.cors_origins,
+        allow_origins=app_state.settings.api.cors_origins,
         allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
         allow_headers=[
             "Content-Type",

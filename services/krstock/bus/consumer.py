@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 
 import redis
 
+from krstock.bus import metrics
 from krstock.bus.broker import BrokerUnavailable, Delivery, EventBroker
 from krstock.bus.events import Event, UndecodableEvent, decode_event
-from krstock.bus import metrics
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from krstock.db.bulk import UpsertCounts, bulk_upsert
+from krstock.domain.calendar import krx_trading_dates
 from krstock.marketdata.base import NEWS_COLUMNS, MarketDataSource
-from krstock.marketdata.calendar_data import krx_trading_dates
 from krstock.marketdata.registry import provided_by
 
 # Table -> its natural key (the upsert conflict target).

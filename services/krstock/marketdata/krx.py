@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from krstock.domain.calendar import krx_trading_dates
 from krstock.marketdata.base import (
     FLOW_COLUMNS,
     INDEX_COLUMNS,
@@ -32,7 +33,6 @@ from krstock.marketdata.base import (
     STOCK_COLUMNS,
     SourceError,
 )
-from krstock.marketdata.calendar_data import krx_trading_dates
 from krstock.marketdata.ticks import round_to_tick
 
 SOURCE = "krx"

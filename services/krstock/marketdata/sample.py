@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from krstock.domain.calendar import krx_trading_days
 from krstock.domain.market import MarketWindow, SeriesWindow
 from krstock.marketdata.base import (
     FLOW_COLUMNS,
@@ -42,7 +43,6 @@ from krstock.marketdata.base import (
     USDKRW,
     SourceError,
 )
-from krstock.domain.calendar import krx_trading_days
 from krstock.marketdata.ticks import (
     ceil_to_tick,
     floor_to_tick,

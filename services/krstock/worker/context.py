@@ -16,7 +16,7 @@ import redis
 from sqlalchemy import Engine
 
 from krstock.bus.redis_streams import RedisStreamBroker
-from krstock.config import Settings, WorkerSection, get_settings
+from krstock.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +28,6 @@ class WorkerContext:
     _redis: redis.Redis | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     redis_mode: str = "unset"
-
-    @property
-    def pipeline(self) -> WorkerSection:
-        """``settings.worker`` under the name worker/tasks.py and execution.py still use;
-        delete once they read ``ctx.settings.worker``."""
-        return self.settings.worker
 
     @property
     def engine(self) -> Engine:

@@ -44,7 +44,7 @@ class ProgressPublisher:
         self.ctx = ctx
         self.run_id = run_id
         self.kind = kind
-        self.channel = f"{ctx.pipeline.redis_prefix}:runs:{run_id}"
+        self.channel = f"{ctx.settings.worker.redis_prefix}:runs:{run_id}"
 
     def publish(self, status: str, percent: float, message: str, **extra: Any) -> None:
         payload = {
@@ -99,7 +99,7 @@ def execute_run(
     check_db: bool = True,
 ) -> dict[str, Any]:
     """Run ``runner`` once per ``run_id``: skip when already SUCCEEDED, serialise on the lock."""
-    prefix = ctx.pipeline.redis_prefix
+    prefix = ctx.settings.worker.redis_prefix
     summary_key = f"{prefix}:runs:{run_id}:summary"
     published_key = f"{prefix}:runs:{run_id}:events-published"
     progress = ProgressPublisher(ctx, run_id, kind)
@@ -125,7 +125,7 @@ def execute_run(
             ctx.redis,
             f"{prefix}:lock:{lock_name}",
             owner=run_id,
-            ttl_s=ctx.pipeline.lock_ttl_s,
+            ttl_s=ctx.settings.worker.lock_ttl_s,
         )
         if lock_name
         else None

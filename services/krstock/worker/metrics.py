@@ -30,6 +30,8 @@ TASK_DURATION = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800),
 )
 TASK_RETRIES = Counter("krstock_task_retries_total", "Celery task retries", ["task"])
+
+
 class QueueLengthCollector(Collector):
     """``krstock_queue_length{queue}``: messages waiting in each Celery queue (a Redis list)."""
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from krstock.bus.events import SignalCreated
-from krstock.worker.settings import PipelineSettings
+from krstock.config import WorkerSection
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def chunks(text: str, size: int = TELEGRAM_CHUNK) -> list[str]:
 
 
 class Notifier:
-    def __init__(self, settings: PipelineSettings, client: httpx.Client | None = None) -> None:
+    def __init__(self, settings: WorkerSection, client: httpx.Client | None = None) -> None:
         self.webhook_url = settings.notify_webhook_url
         self.telegram_token = settings.telegram_bot_token
         self.telegram_chat = settings.telegram_chat_id

@@ -22,6 +22,7 @@ from sqlalchemy import Engine, bindparam, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
+from krstock.app.kinds import DEFAULT_SCANS, Task, queue_for
 from krstock.bus.consumer import Handler
 from krstock.bus.events import (
     AIAnalysisCompleted,
@@ -30,9 +31,8 @@ from krstock.bus.events import (
     SignalCreated,
     VCPSignalDetected,
 )
-from krstock.worker.notify import Notifier
 from krstock.db.models import Signal
-from krstock.app.kinds import DEFAULT_SCANS, Task, queue_for
+from krstock.worker.notify import Notifier
 
 SendTask = Callable[..., Any]  # celery_app.send_task(name, kwargs=..., queue=..., countdown=...)
 

@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 
 from krstock.config import WorkerSection, get_settings
-from krstock.worker.calendar import KST, KrxCalendar
+from krstock.domain.calendar import KST, KrxCalendar
 
 Days = Literal["weekdays", "saturday"]
 

@@ -35,6 +35,7 @@ from krstock.app.recorder import record_run, run_status
 from krstock.app.runs import RunRequest, Universe
 from krstock.bus.broker import BrokerUnavailable
 from krstock.bus.events import Event
+from krstock.config import get_settings
 from krstock.domain.calendar import KrxCalendar, kst_now
 from krstock.marketdata.base import SourceError
 from krstock.worker import run_events
@@ -43,7 +44,6 @@ from krstock.worker.execution import ProgressPublisher, advance_pipeline, execut
 from krstock.worker.locks import LockBusy
 from krstock.worker.ratelimit import TokenBucket
 from krstock.worker.schedules import default_jobs, plan_job
-from krstock.worker.settings import get_pipeline_settings
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     httpx.TransportError,
 )
 
-_pipeline = get_pipeline_settings()
+_pipeline = get_settings().worker
 RETRY_OPTIONS: dict[str, Any] = {
     "bind": True,
     "autoretry_for": TRANSIENT_ERRORS,
@@ -87,6 +87,12 @@ def parse_day(value: Any, *, name: str = "day") -> date:
 
 def _ctx() -> WorkerContext:
     return get_context()
+
+
+def krx_calendar(ctx: WorkerContext) -> KrxCalendar:
+    """The KRX calendar with the corrections configured for this deployment."""
+    worker = ctx.settings.worker
+    return KrxCalendar(worker.krx_extra_holidays, worker.krx_extra_trading_days)
 
 
 # How far along the daily pipeline is once a step has finished (parallel scans raise it in turn).
@@ -175,7 +181,7 @@ def run_collect(
         RunKind.COLLECT,
         day=end_d,
         start=start_d,
-        source=source or ctx.pipeline.default_source or ctx.settings.market_source,
+        source=source or ctx.settings.worker.default_source or ctx.settings.market_source,
         universe=Universe.of(tickers=tickers),
         source_options=source_options,
         run_id=run_id,
@@ -239,14 +245,20 @@ def run_track(
 def llm_rate_limiter(ctx: WorkerContext) -> TokenBucket:
     """The bucket every worker shares for LLM requests (``KRSTOCK_LLM_RATE_PER_S``, default 1/s)."""
     return TokenBucket(
-        ctx.redis, "llm", rate_per_s=ctx.settings.llm_rate_per_s, prefix=ctx.pipeline.redis_prefix
+        ctx.redis,
+        "llm",
+        rate_per_s=ctx.settings.ai.llm_rate_per_s,
+        prefix=ctx.settings.worker.redis_prefix,
     )
 
 
 def krx_rate_limiter(ctx: WorkerContext) -> TokenBucket:
     """The bucket every worker shares for KRX requests (``KRSTOCK_KRX_RATE_PER_S``)."""
     return TokenBucket(
-        ctx.redis, "krx", rate_per_s=ctx.settings.krx_rate_per_s, prefix=ctx.pipeline.redis_prefix
+        ctx.redis,
+        "krx",
+        rate_per_s=ctx.settings.worker.krx_rate_per_s,
+        prefix=ctx.settings.worker.redis_prefix,
     )
 
 
@@ -390,7 +402,7 @@ def run_pipeline(
     """Start the daily pipeline canvas for a trading day (skips closed days unless ``force``)."""
     ctx = _ctx()
     the_day = parse_day(day)
-    calendar = KrxCalendar(ctx.pipeline.krx_extra_holidays, ctx.pipeline.krx_extra_trading_days)
+    calendar = krx_calendar(ctx)
     reason = calendar.holiday_reason(the_day)
     if reason is not None and not force:
         return {"status": "SKIPPED", "day": the_day.isoformat(), "reason": reason}
@@ -423,10 +435,10 @@ def run_pipeline(
 def scheduled(self: Any, *, job: str, fired_at: str | None = None) -> dict[str, Any]:
     """What beat and the CronJobs fire: plan the job on the KRX calendar, then enqueue it."""
     ctx = _ctx()
-    jobs = default_jobs(ctx.pipeline)
+    jobs = default_jobs(ctx.settings.worker)
     if job not in jobs:
         raise ValueError(f"unknown scheduled job {job!r}; known: {', '.join(jobs)}")
-    calendar = KrxCalendar(ctx.pipeline.krx_extra_holidays, ctx.pipeline.krx_extra_trading_days)
+    calendar = krx_calendar(ctx)
     plan = plan_job(
         jobs[job],
         kst_now(),
@@ -444,15 +456,14 @@ def scheduled(self: Any, *, job: str, fired_at: str | None = None) -> dict[str, 
 def refresh_prices(self: Any) -> dict[str, Any]:
     """The monolith's 5-minute refresher: mark every OPEN signal to market (current price and
     return) from the best source available, during KRX sessions only."""
-    from krstock.api.cache import JsonCache
-    from krstock.api.prices import refresh_open_signals
-    from krstock.api.settings import get_api_settings
+    from krstock.app.prices import refresh_open_signals
+    from krstock.cache import JsonCache
 
     ctx = _ctx()
-    calendar = KrxCalendar(ctx.pipeline.krx_extra_holidays, ctx.pipeline.krx_extra_trading_days)
+    calendar = krx_calendar(ctx)
     now = kst_now()
     if not calendar.is_trading_day(now.date()):
         return {"updated": 0, "skipped": "not a KRX trading day"}
-    api = get_api_settings()
+    api = ctx.settings.api
     updated = refresh_open_signals(ctx.engine, JsonCache(ctx.redis, api.cache_prefix))
     return {"updated": updated}

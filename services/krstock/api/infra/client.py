@@ -16,7 +16,7 @@ import httpx
 
 from krstock.api.infra.metrics import BREAKER_OPEN, UPSTREAM
 from krstock.api.infra.registry import ServiceRegistry
-from krstock.api.settings import ApiSettings
+from krstock.config import ApiSection
 
 log = logging.getLogger("krstock.api.infra.client")
 _IDEMPOTENT = {"GET", "HEAD", "OPTIONS"}
@@ -75,7 +75,7 @@ class CircuitBreaker:
 
 
 class ServiceClient:
-    def __init__(self, registry: ServiceRegistry, api: ApiSettings) -> None:
+    def __init__(self, registry: ServiceRegistry, api: ApiSection) -> None:
         self.registry = registry
         self.api = api
         self.http = httpx.Client(

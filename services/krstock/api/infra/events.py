@@ -12,7 +12,7 @@ from typing import Any
 
 import redis
 
-from krstock.api.infra.cache import EVENT_INVALIDATES, JsonCache, invalidate_for_event
+from krstock.cache import EVENT_INVALIDATES, JsonCache, invalidate_for_event
 
 log = logging.getLogger("krstock.api.infra.events")
 STREAM_PREFIX = "krstock:events:"

@@ -26,7 +26,6 @@ UPSTREAM = Counter(
 BREAKER_OPEN = Gauge(
     "krstock_upstream_breaker_open", "1 while an upstream's circuit breaker is open", ["upstream"]
 )
-CACHE = Counter("krstock_cache_requests_total", "Cache lookups", ["group", "outcome"])
 RATE_LIMITED = Counter("krstock_rate_limited_total", "Requests refused with 429", ["scope"])
 
 

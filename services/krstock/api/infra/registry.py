@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from krstock.api.settings import ApiSettings
+from krstock.config import ApiSection
 
 SERVICES = ("scanner", "signals", "analyzer")
 
@@ -43,7 +43,7 @@ class ServiceEntry:
 
 
 class ServiceRegistry:
-    def __init__(self, api: ApiSettings, in_cluster: bool | None = None) -> None:
+    def __init__(self, api: ApiSection, in_cluster: bool | None = None) -> None:
         if in_cluster is None:
             in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
         self._entries: dict[str, ServiceEntry] = {}

@@ -10,9 +10,9 @@ from fastapi import Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from krstock.api.infra.cache import dumps
 from krstock.api.infra.responses import json_response
 from krstock.api.infra.state import get_state
+from krstock.cache import dumps
 
 
 def cache_key(request: Request) -> str:

@@ -11,8 +11,8 @@ import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
-from krstock.api.infra.cache import dumps
 from krstock.api.infra.errors import ApiError
+from krstock.cache import dumps
 
 
 def json_response(

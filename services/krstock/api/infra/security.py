@@ -101,7 +101,7 @@ async def read_access(
     Async so that an open read costs no thread hop; key checks (a database lookup at most every
     few seconds per key) run in the thread pool.
     """
-    required = get_state(request).settings.api_require_key_for_reads
+    required = get_state(request).settings.api.api_require_key_for_reads
     if presented_key(request) is None:
         return authenticate(request, "read", required=required)
     return await run_in_threadpool(authenticate, request, "read", required)

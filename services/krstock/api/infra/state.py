@@ -16,11 +16,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import HTTPConnection
 
-from krstock.api.infra.cache import JsonCache
 from krstock.api.infra.client import ServiceClient
 from krstock.api.infra.registry import ServiceRegistry
-from krstock.api.settings import ApiSettings, get_api_settings
-from krstock.config import Settings, get_settings
+from krstock.cache import JsonCache
+from krstock.config import ApiSection, Settings, get_settings
 from krstock.db.session import configured_url, make_engine
 
 log = logging.getLogger("krstock.api")
@@ -30,7 +29,7 @@ log = logging.getLogger("krstock.api")
 class AppState:
     service: str
     settings: Settings
-    api: ApiSettings
+    api: ApiSection
     engine: Engine
     redis: redis.Redis | None
     extras: dict[str, Any] = field(default_factory=dict)
@@ -56,10 +55,10 @@ def build_state(
     database_url: str | None = None,
     redis_url: str | None = None,
     settings: Settings | None = None,
-    api_settings: ApiSettings | None = None,
+    api_settings: ApiSection | None = None,
 ) -> AppState:
     settings = settings or get_settings()
-    api = api_settings or get_api_settings()
+    api = api_settings or settings.api
     engine = make_engine(database_url or configured_url(settings), settings)
     url = redis_url or settings.redis_url
     client = (

@@ -76,7 +76,7 @@ def run(run_id: str, session: SessionDep) -> dict[str, Any]:
 
 async def _may_read(websocket: WebSocket, state: AppState) -> bool:
     """When reads need a key, check it; a refusal is a message and close code 4401."""
-    if not state.settings.api_require_key_for_reads:
+    if not state.settings.api.api_require_key_for_reads:
         return True
     try:
         await run_in_threadpool(authenticate, websocket, "read", True)

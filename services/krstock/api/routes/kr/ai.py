@@ -36,7 +36,7 @@ def ai_analysis(
     authenticate(
         request,
         "write" if refresh else "read",
-        required=refresh or state.settings.api_require_key_for_reads,
+        required=refresh or state.settings.api.api_require_key_for_reads,
     )
     on = validation.legacy_date(date) if date else None
     body = ai_analysis_body(session, on, today_kst())

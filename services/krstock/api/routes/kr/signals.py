@@ -12,13 +12,13 @@ from starlette.concurrency import run_in_threadpool
 
 from krstock.api.deps import READ_ACCESS, StateDep, WriteKey
 from krstock.api.infra import validation
-from krstock.api.infra.cache import dumps
 from krstock.api.infra.responses import json_response
 from krstock.api.infra.state import AppState
 from krstock.api.services.clock import today_kst
 from krstock.api.services.live_prices import inject_prices
 from krstock.api.services.runs import start_run, wait_for
 from krstock.api.services.vcp_signals import signals_body
+from krstock.cache import dumps
 
 router = APIRouter()
 SCAN_WAIT_S = 120.0

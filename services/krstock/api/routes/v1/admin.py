@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter
 
 from krstock.api.deps import AdminKey, StateDep
-from krstock.api.infra.cache import GROUPS
 from krstock.api.infra.errors import ApiError
+from krstock.cache import GROUPS
 
 router = APIRouter(tags=["admin"])
 

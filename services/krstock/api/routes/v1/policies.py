@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from fastapi import APIRouter
@@ -10,26 +9,30 @@ from fastapi import APIRouter
 from krstock.api.deps import READ_ACCESS
 from krstock.api.infra.errors import ApiError
 from krstock.api.routes.v1.docs import ERRORS
+from krstock.domain.closing_bet import ClosingBetPolicy
+from krstock.domain.flows import FlowPolicy
+from krstock.domain.market_gate import MarketGatePolicy
+from krstock.domain.tracking import TrackingPolicy
+from krstock.domain.trend_template import TrendTemplatePolicy
+from krstock.domain.vcp import VcpPolicy
+from krstock.domain.vcp_legacy import VcpLegacyPolicy
 
 router = APIRouter(tags=["policies"], dependencies=[READ_ACCESS], responses=ERRORS)
 
-# (strategy, module, class) of each engine's policy model in krstock.domain.
+# Each engine's policy model in krstock.domain, under the API's name for it.
 POLICY_MODELS = (
-    ("vcp_legacy", "krstock.domain.vcp_legacy", "VcpLegacyPolicy"),
-    ("vcp", "krstock.domain.vcp", "VcpPolicy"),
-    ("trend_template", "krstock.domain.trend_template", "TrendTemplatePolicy"),
-    ("closing_bet", "krstock.domain.closing_bet", "ClosingBetPolicy"),
-    ("market_gate", "krstock.domain.market_gate", "MarketGatePolicy"),
-    ("flows", "krstock.domain.flows", "FlowPolicy"),
-    ("tracking", "krstock.domain.tracking", "TrackingPolicy"),
+    ("vcp_legacy", VcpLegacyPolicy),
+    ("vcp", VcpPolicy),
+    ("trend_template", TrendTemplatePolicy),
+    ("closing_bet", ClosingBetPolicy),
+    ("market_gate", MarketGatePolicy),
+    ("flows", FlowPolicy),
+    ("tracking", TrackingPolicy),
 )
 
 
 def monolith_policy() -> dict[str, Any]:
-    sections: dict[str, Any] = {}
-    for name, module_name, class_name in POLICY_MODELS:
-        model = getattr(importlib.import_module(module_name), class_name)
-        sections[name] = model().model_dump(mode="json")
+    sections = {name: model().model_dump(mode="json") for name, model in POLICY_MODELS}
     return {"name": "monolith", "description": "the monolith's defaults", "strategies": sections}
 
 

@@ -1,4 +1,5 @@
-"""A Redis JSON cache with TTLs per group and invalidation by group.
+"""A Redis JSON cache with TTLs per group and invalidation by group: the API serves from it and
+the worker refreshes and invalidates it (so it sits below both, next to the database).
 
 Values are stored as the serialized JSON bytes the route sends, so a hit costs one Redis GET and
 no re-encoding. Any Redis failure is a miss (the caller computes from the database); a failing
@@ -14,10 +15,10 @@ from typing import Any
 
 import orjson
 import redis
+from prometheus_client import Counter
 
-from krstock.api.infra.metrics import CACHE
-
-log = logging.getLogger("krstock.api.infra.cache")
+log = logging.getLogger("krstock.cache")
+CACHE = Counter("krstock_cache_requests_total", "Cache lookups", ["group", "outcome"])
 
 GROUPS = ("stock", "signals", "prices", "gate", "misc")
 
