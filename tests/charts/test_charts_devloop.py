@@ -103,10 +103,17 @@ def test_argocd_application_points_at_the_chart() -> None:
 
 def test_operator_dockerfile_copies_only_what_the_operator_imports() -> None:
     text = (ROOT / "operator" / "Dockerfile").read_text()
-    copies = [line.split()[1] for line in text.splitlines() if line.startswith("COPY ")]
+    copies = [
+        source
+        for line in text.splitlines()
+        if line.startswith("COPY ")
+        for source in line.split()[1:-1]
+    ]
     assert copies == [
         "services/krstock/__init__.py",
         "services/krstock/domain/",
+        "services/krstock/app/__init__.py",
+        "services/krstock/app/kinds.py",
         "operator/krstock_operator/",
     ]
     for path in copies:

@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 DAY = date(2026, 11, 20)  # the synthetic market's last day (a Friday, a KRX trading day)
 SMALL_MARKET = {"n_tickers": 60}
 HISTORY_DAYS = 400  # ≥ 260 trading days for the VCP's 52-week range
-STEPS = ("collect", "gate", "vcp", "vcp-legacy", "closing-bet", "analysis", "track")
+STEPS = ("collect", "market-gate", "vcp", "vcp-legacy", "closing-bet", "ai-analysis", "track")
 
 
 @pytest.fixture(autouse=True)
@@ -83,7 +83,7 @@ def test_daily_pipeline_through_a_worker_process(tmp_path: Path, db_url: str) ->
             steps = _step_rows(engine, pipeline_id)
             assert status == "SUCCEEDED", steps
             assert {s: steps[s][0] for s in STEPS} == dict.fromkeys(STEPS, "SUCCEEDED")
-            assert steps["analysis"][1]["skipped_reason"]  # no analyzer yet: says so
+            assert steps["ai-analysis"][1]["skipped_reason"]  # no analyzer yet: says so
             with engine.connect() as conn:
                 prices = conn.execute(text("select count(*) from daily_prices")).scalar_one()
                 signals = conn.execute(
