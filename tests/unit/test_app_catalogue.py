@@ -130,3 +130,9 @@ def test_backtests_replay_the_live_strategy_keeping_entries() -> None:
     bet = catalogue.strategy(RunKind.CLOSING_BET)
     live = bet.scan(window, policy, catalogue.ScanContext(news=None)).rows
     assert bet.entries(window, policy) == [r for r in live if r["status"] == "OPEN"]
+
+
+def test_the_cli_lists_the_backtest_strategies_of_the_catalogue() -> None:
+    from krstock.commands.scan import BACKTEST_NAMES
+
+    assert BACKTEST_NAMES == catalogue.BACKTEST_KINDS

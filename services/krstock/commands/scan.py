@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import typer
 
+from krstock.app.kinds import SCAN_KINDS, RunKind
 from krstock.output import emit_json, stderr_console
+
+# The strategies a backtest replays (krstock.app.catalogue.BACKTEST_KINDS, without importing
+# the engines to print the help).
+BACKTEST_NAMES = ("vcp", "vcp-legacy", "closing-bet")
 
 DATE_HELP = "Trading day, YYYY-MM-DD."
 POLICY_OPTION = typer.Option(
@@ -28,12 +32,16 @@ def _engine(url: str | None) -> Any:
         raise typer.Exit(2) from exc
 
 
-def _run(as_json: bool, database_url: str | None, fn: Any, **kwargs: Any) -> dict[str, Any]:
-    """Run a use case on its own engine (closed afterwards); report errors in one line (and
-    as JSON with --json), exit 1."""
+def _run(
+    as_json: bool, database_url: str | None, kind: str | RunKind, **params: Any
+) -> dict[str, Any]:
+    """Run a request through ``krstock.app.runs`` on its own engine (closed afterwards); report
+    errors in one line (and as JSON with --json), exit 1."""
+    from krstock.app.runs import RunRequest, run
+
     engine = _engine(database_url)
     try:
-        return dict(fn(engine=engine, **kwargs))
+        return dict(run(engine, RunRequest.parse(kind, **params)))
     except (LookupError, ValueError, FileNotFoundError) as exc:
         if as_json:
             emit_json({"ok": False, "error": str(exc)})
@@ -75,7 +83,7 @@ def _print_signals(result: dict[str, Any], limit: int = 20) -> None:
 def register(app: typer.Typer) -> None:
     scan_app = typer.Typer(help="Run a scanner on one day over the whole universe.")
 
-    def make_scan(kind: str) -> None:
+    def make_scan(kind: RunKind) -> None:
         @scan_app.command(kind, help=f"The {kind} scan on --date; stores its signals.")
         def _scan(
             day: str = typer.Option(..., "--date", help=DATE_HELP),
@@ -92,15 +100,12 @@ def register(app: typer.Typer) -> None:
                 None, "--top-n", min=1, help="Then only the N most traded (KRW) that day."
             ),
         ) -> None:
-            from krstock.app.runs import run_scan
-
             result = _run(
                 as_json,
                 database_url,
-                run_scan,
-                kind=kind,
+                kind,
                 day=_parse_day(day),
-                policy=_policy_arg(policy),
+                policy=policy,
                 markets=markets,
                 tickers=tickers,
                 top_n=top_n,
@@ -110,7 +115,7 @@ def register(app: typer.Typer) -> None:
             else:
                 _print_signals(result)
 
-    for kind in ("vcp", "vcp-legacy", "trend-template", "closing-bet"):
+    for kind in SCAN_KINDS:
         make_scan(kind)
 
     @scan_app.command("market-gate", help="The Market Gate on --date; stores the snapshot.")
@@ -120,14 +125,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JSON_OPTION,
         database_url: str | None = URL_OPTION,
     ) -> None:
-        from krstock.app.runs import run_market_gate
-
         result = _run(
-            as_json,
-            database_url,
-            run_market_gate,
-            day=_parse_day(day),
-            policy=_policy_arg(policy),
+            as_json, database_url, RunKind.MARKET_GATE, day=_parse_day(day), policy=policy
         )
         if as_json:
             emit_json(result)
@@ -146,15 +145,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JSON_OPTION,
         database_url: str | None = URL_OPTION,
     ) -> None:
-        from krstock.app.runs import run_track
-
-        result = _run(
-            as_json,
-            database_url,
-            run_track,
-            day=_parse_day(day),
-            policy=_policy_arg(policy),
-        )
+        result = _run(as_json, database_url, RunKind.TRACK, day=_parse_day(day), policy=policy)
         if as_json:
             emit_json(result)
         else:
@@ -165,24 +156,22 @@ def register(app: typer.Typer) -> None:
 
     @app.command("backtest", help="Replay a strategy day by day (no look-ahead) and track it.")
     def _backtest(
-        strategy: str = typer.Argument(..., help="vcp, vcp-legacy or closing-bet"),
+        strategy: str = typer.Argument(..., help=", ".join(BACKTEST_NAMES)),
         start: str = typer.Option(..., "--start", help=DATE_HELP),
         end: str = typer.Option(..., "--end", help=DATE_HELP),
         policy: str | None = POLICY_OPTION,
         as_json: bool = JSON_OPTION,
         database_url: str | None = URL_OPTION,
     ) -> None:
-        from krstock.app.runs import run_backtest
-
         with stderr_console.status(f"backtesting {strategy} {start}..{end}"):
             result = _run(
                 as_json,
                 database_url,
-                run_backtest,
+                RunKind.BACKTEST,
                 strategy=strategy,
                 start=_parse_day(start),
                 end=_parse_day(end),
-                policy=_policy_arg(policy),
+                policy=policy,
             )
         if as_json:
             emit_json(result)
@@ -201,7 +190,3 @@ def _parse_day(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError as exc:
         raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)") from exc
-
-
-def _policy_arg(policy: str | None) -> str | Path | None:
-    return Path(policy) if policy and Path(policy).is_file() else policy
