@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
         """Create a key and print it ONCE (only its hash is stored)."""
         from sqlalchemy.orm import Session
 
-        from krstock.api.apikeys import ApiKeyError, create_key
+        from krstock.api.infra.apikeys import ApiKeyError, create_key
 
         with Session(_engine()) as session:
             try:
@@ -58,7 +58,7 @@ def register(app: typer.Typer) -> None:
         """List keys (names, prefixes, scopes, state); never the keys themselves."""
         from sqlalchemy.orm import Session
 
-        from krstock.api.apikeys import list_keys
+        from krstock.api.infra.apikeys import list_keys
 
         with Session(_engine()) as session:
             records = list_keys(session)
@@ -78,7 +78,7 @@ def register(app: typer.Typer) -> None:
         """Revoke a key (it is refused from then on; other processes within 5 s)."""
         from sqlalchemy.orm import Session
 
-        from krstock.api.apikeys import ApiKeyError, revoke_key
+        from krstock.api.infra.apikeys import ApiKeyError, revoke_key
 
         with Session(_engine()) as session:
             try:

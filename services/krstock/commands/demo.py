@@ -249,7 +249,7 @@ def _print_demo_key(host: str, port: int) -> None:
 
     from sqlalchemy.orm import Session
 
-    from krstock.api.apikeys import create_key
+    from krstock.api.infra.apikeys import create_key
     from krstock.db.session import get_engine
 
     with Session(get_engine()) as session, session.begin():
