@@ -15,6 +15,7 @@ from krstock.domain.vcp import VcpPolicy, detect_vcp, detect_vcp_window
 from krstock.domain.vcp_legacy import VcpLegacyPolicy, detect_vcp_forming, scan_legacy_signals
 
 sample = pytest.importorskip("krstock.marketdata.sample")
+oracle = pytest.importorskip("helpers.sample_oracle")  # the expected answers (tests/helpers)
 
 TICKERS = 2500
 
@@ -46,13 +47,14 @@ def vcp_tally(market: object) -> Tally:
         tally.hits += len(flagged)
         # A name planted on another date may legitimately still show its base: not "noise".
         tally.unplanted += len(flagged - ever_planted)
-        for record in vcp[vcp["date"] == day].itertuples():
+        for record in market.planted_on("vcp", day):  # type: ignore[attr-defined]
             i = window.index_of(record.ticker)
             if not result.flagged[i]:
                 continue
+            answer = oracle.expected(market, record)
             tally.found += 1
-            tally.status_agrees += result.status[i] == record.details["pattern"]
-            tally.pivot_agrees += abs(result.pivot[i] / record.details["pivot"] - 1) <= 0.02
+            tally.status_agrees += result.status[i] == answer["pattern"]
+            tally.pivot_agrees += abs(result.pivot[i] / answer["pivot"] - 1) <= 0.02
     return tally
 
 
@@ -81,14 +83,13 @@ def test_vcp_legacy_finds_every_planted_legacy_signal(market: object) -> None:
         window = market.to_window(day, 120)  # type: ignore[attr-defined]
         flows = analyze_market_flows(window, FlowPolicy())
         signals = {s.ticker: s for s in scan_legacy_signals(window, flows, VcpLegacyPolicy())}
-        for record in legacy[legacy["date"] == day].itertuples():
+        for record in market.planted_on("legacy_vcp", day):  # type: ignore[attr-defined]
             assert record.ticker in signals, (day, record.ticker)
             signal = signals[record.ticker]
-            assert signal.contraction_ratio == pytest.approx(
-                record.details["contraction_ratio"], abs=1e-3
-            )
-            assert signal.foreign_5d == record.details["foreign_5d"]
-            assert signal.entry_price == record.details["close"]
+            answer = oracle.expected(market, record)
+            assert signal.contraction_ratio == pytest.approx(answer["contraction_ratio"], abs=1e-3)
+            assert signal.foreign_5d == answer["foreign_5d"]
+            assert signal.entry_price == answer["close"]
             assert np.isfinite(signal.score) and signal.score >= 60
 
 

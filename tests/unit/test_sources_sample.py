@@ -4,11 +4,13 @@ really are in the generated data (checked from the frames, not from the generato
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import date
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.sample_oracle import closing_bet_grade, expected, supply_demand_index
 
 from krstock.marketdata.base import (
     FLOW_COLUMNS,
@@ -23,11 +25,10 @@ from krstock.marketdata.base import (
     SourceError,
 )
 from krstock.marketdata.sample import (
+    PlantedRecord,
     SampleMarket,
-    closing_bet_grade,
     krx_trading_days,
     random_walk_market,
-    supply_demand_index,
 )
 from krstock.marketdata.ticks import limit_down, limit_up, tick_size
 
@@ -56,6 +57,10 @@ def _one(prices: pd.DataFrame, ticker: str) -> pd.DataFrame:
 
 def _day_index(frame: pd.DataFrame, day: date) -> int:
     return int(np.flatnonzero(frame["date"].to_numpy() == day)[0])
+
+
+def _records(market: SampleMarket, kind: str) -> list[PlantedRecord]:
+    return [r for r in market.planted_records if r.kind == kind]
 
 
 # ------------------------------------------------------------------ interface and determinism
@@ -288,13 +293,31 @@ def test_sources_sample_planted_counts_and_dates(market: SampleMarket) -> None:
     assert counts["vcp"] == min(40, max(4, commons // 55))
 
 
+def test_sources_sample_planted_details_are_plain_design_facts(market: SampleMarket) -> None:
+    """The package publishes what it planted; the expected answers come from the oracle."""
+    design_keys = {
+        "vcp": {"pattern", "contractions", "contraction_lengths", "base_start"},
+        "closing_bet": {"target_grade", "planned_trading_value", "news_count"},
+        "legacy_vcp": set(),
+    }
+    breakout_keys = {"breakout_volume_ratio", "news_count"}
+    for rec in market.planted_records:
+        json.dumps(rec.details, allow_nan=False)
+        extra = breakout_keys if rec.details.get("pattern") == "breakout" else set()
+        assert set(rec.details) == design_keys[rec.kind] | extra, rec
+    for rec in _records(market, "vcp"):
+        answer = expected(market, rec)
+        assert answer["contractions"] == rec.details["contractions"]
+        assert answer["base_start"] == rec.details["base_start"] < rec.date.isoformat()
+
+
 def test_sources_sample_planted_vcp_is_really_in_the_prices(
     market: SampleMarket, prices: pd.DataFrame, flows: pd.DataFrame
 ) -> None:
-    for rec in market.planted[market.planted["kind"] == "vcp"].itertuples():
+    for rec in _records(market, "vcp"):
         p = _one(prices, rec.ticker)
         d = _day_index(p, rec.date)
-        det = rec.details
+        det = expected(market, rec)
         close, high, low, volume = (
             p[c].to_numpy(dtype=float) for c in ("close", "high", "low", "volume")
         )
@@ -338,7 +361,7 @@ def test_sources_sample_planted_closing_bets_meet_their_grade_bands(
     planted = market.planted[market.planted["kind"] == "closing_bet"]
     assert set(d["target_grade"] for d in planted["details"]) == {"S", "A", "B"}
     stocks = market.stocks().set_index("ticker")
-    for rec in planted.itertuples():
+    for rec in _records(market, "closing_bet"):
         p = _one(prices, rec.ticker)
         d = _day_index(p, rec.date)
         row = p.iloc[d]
@@ -365,15 +388,15 @@ def test_sources_sample_planted_closing_bets_meet_their_grade_bands(
             assert f[f["investor"] == investor].tail(5)["net_volume"].sum() > 0
         news = market.news(rec.date, [rec.ticker])
         assert (news["published_at"].dt.date == rec.date).sum() >= 2
-        assert rec.details["expected_grade"] == {"S": "A", "A": "A", "B": "B"}[grade]
-        assert rec.details["expected_grade_llm_max"] == grade
+        answer = expected(market, rec)
+        assert answer["expected_grade"] == {"S": "A", "A": "A", "B": "B"}[grade]
+        assert answer["expected_grade_llm_max"] == grade
 
 
 def test_sources_sample_planted_legacy_vcp_meets_the_signal_tracker_rule(
     market: SampleMarket, prices: pd.DataFrame, flows: pd.DataFrame
 ) -> None:
-    planted = market.planted[market.planted["kind"] == "legacy_vcp"]
-    for rec in planted.itertuples():
+    for rec in _records(market, "legacy_vcp"):
         p = _one(prices, rec.ticker)
         d = _day_index(p, rec.date)
         last20 = p.iloc[d - 19 : d + 1]
@@ -390,7 +413,7 @@ def test_sources_sample_planted_legacy_vcp_meets_the_signal_tracker_rule(
             fo[-60:].sum(), fo[-20:].sum(), ins[-60:].sum(), ins[-20:].sum(), volume20
         )
         assert sdi >= 60 and volume20 >= 10_000_000
-        assert rec.details["supply_demand_index"] == pytest.approx(sdi, abs=0.05)
+        assert expected(market, rec)["supply_demand_index"] == pytest.approx(sdi, abs=0.05)
 
 
 def test_sources_sample_grade_and_supply_index_rules_at_their_boundaries() -> None:

@@ -11,6 +11,10 @@ engines can be measured for recall (planted names found) and precision (noise no
 - ``legacy_vcp``: names that pass the monolith's SignalTracker rule (foreign 5-day ≥ 50,000
   shares, supply-demand index ≥ 60, 20-day half-range contraction ≤ 0.8, near the 20-day high).
 
+Each planted record carries the design facts only (what was planted where); the answers an
+engine should give (grades, pivots, supply-demand index …) are measured from the frames by the
+tests' oracle, tests/helpers/sample_oracle.py.
+
 Everything is generated once in the constructor with numpy over (tickers × days); the frames are
 cut from those arrays on request. See docs/synthetic-market.md.
 """
@@ -131,8 +135,10 @@ _NEGATIVE_TITLES = (
 
 @dataclass(frozen=True)
 class PlantedRecord:
-    """One planted answer: ``ticker`` shows pattern ``kind`` on ``date``; ``details`` are
-    measured from the generated data (not the design), so they agree with the frames."""
+    """One planted pattern: ``ticker`` shows pattern ``kind`` on ``date``. ``details`` are the
+    design facts (what was planted: pattern, contraction lengths, target grade, news count …) as
+    plain JSON values; the answers an engine should give are measured from the frames by the
+    tests' oracle (tests/helpers/sample_oracle.py), not by the generator."""
 
     ticker: str
     kind: str
@@ -692,7 +698,7 @@ class SampleMarket:
             inst_krw=np.round(inst_shares * typical),
         )
         self._generate_series(rng, kospi_r, kosdaq_r)
-        self.planted_records = [rec for plan in plans for rec in plan.measure(self)]
+        self.planted_records = [plan.record(self) for plan in plans]
         self._generate_news(plans)
 
     def _add_limit_moves(self, ret: FloatArray, zscore: FloatArray, planted_rows: set[int]) -> None:
@@ -863,30 +869,27 @@ class _Plan:
         i, d = self.row, self.day
         if self.kind == "vcp" and self.params["pattern"] == "breakout":
             avg50 = volume[i, d - 50 : d].mean()
-            volume[i, d] = round(avg50 * self.params["breakout_volume"])
+            volume[i, d] = round(avg50 * self.params["breakout_volume_ratio"])
         if self.kind == "closing_bet":
             typical = (high[i, d] + low[i, d] + 2 * close[i, d]) / 4
-            volume[i, d] = math.ceil(self.params["trading_value"] / typical)
+            volume[i, d] = math.ceil(self.params["planned_trading_value"] / typical)
 
     def news_days(self) -> list[tuple[int, int]]:
-        if self.kind == "closing_bet":
-            return [(self.day, 3)]
-        if self.kind == "vcp" and self.params["pattern"] == "breakout":
-            return [(self.day, 1)]
-        return []
+        """(day index, headline count) planted for this pattern: only ever its own day."""
+        count = self.params.get("news_count", 0)
+        return [(self.day, count)] if count else []
 
-    def measure(self, market: SampleMarket) -> list[PlantedRecord]:
-        measure = {"vcp": _measure_vcp, "closing_bet": _measure_closing_bet,
-                   "legacy_vcp": _measure_legacy}[self.kind]  # fmt: skip
-        details = measure(market, self)
-        return [
-            PlantedRecord(
-                ticker=str(market.tickers[self.row]),
-                kind=self.kind,
-                date=market._date_objects[self.day],
-                details=details,
-            )
-        ]
+    def record(self, market: SampleMarket) -> PlantedRecord:
+        """The published design facts: the parameters, day indices as ISO dates."""
+        details = dict(self.params)
+        if "base_start" in details:
+            details["base_start"] = market._date_objects[details["base_start"]].isoformat()
+        return PlantedRecord(
+            ticker=str(market.tickers[self.row]),
+            kind=self.kind,
+            date=market._date_objects[self.day],
+            details=details,
+        )
 
 
 VCP_UPTREND_DAYS = 260
@@ -918,7 +921,10 @@ def _plan_patterns(
             for _ in range(count):
                 contractions = (3, 4, 2, 3, 4)[k % 5]
                 pattern = "setup" if k % 2 == 0 else "breakout"
-                plans.append(_Plan(next(pool), "vcp", day, {"pattern": pattern, "n": contractions}))
+                params: dict[str, Any] = {"pattern": pattern, "contractions": contractions}
+                if pattern == "breakout":
+                    params["news_count"] = 1  # one headline on the breakout day
+                plans.append(_Plan(next(pool), "vcp", day, params))
                 k += 1
 
     cb_days = [last - o for o in CLOSING_BET_OFFSETS if last - o >= 255]
@@ -926,7 +932,8 @@ def _plan_patterns(
     for day in cb_days:
         for k in range(cb_per_day):
             grade = grades[min(k * 3 // cb_per_day, 2)] if cb_per_day >= 3 else grades[k % 3]
-            plans.append(_Plan(next(pool), "closing_bet", day, {"target_grade": grade}))
+            params = {"target_grade": grade, "news_count": 3}
+            plans.append(_Plan(next(pool), "closing_bet", day, params))
 
     legacy_days = [last - o for o in LEGACY_OFFSETS if last - o >= 65]
     for day in legacy_days:
@@ -938,7 +945,7 @@ def _plan_patterns(
 def _design_vcp(
     rng: np.random.Generator, plan: _Plan, design: _Design
 ) -> tuple[FloatArray, float, float]:
-    n = plan.params["n"]
+    n = plan.params["contractions"]
     depths = [d * rng.uniform(0.92, 1.08) for d in _DEPTHS[n]]
     lengths = [int(rng.integers(9, 15)) for _ in range(n)]
     gain = rng.uniform(2.3, 3.2)
@@ -965,13 +972,13 @@ def _design_vcp(
     if plan.params["pattern"] == "breakout":
         segments.append(np.array([last_peak + math.log(rng.uniform(1.02, 1.045))]))
         vmult.append(np.array([1.0]))
-        plan.params["breakout_volume"] = float(rng.uniform(2.2, 3.0))
+        plan.params["breakout_volume_ratio"] = float(rng.uniform(2.2, 3.0))  # × 50-day average
     path = np.concatenate(segments)
     first = plan.day - path.size + 1
     i = plan.row
     base_start = first + up.size - 1
-    plan.params["base_start"] = base_start
-    plan.params["lengths"] = lengths
+    plan.params["base_start"] = base_start  # the uptrend's last day: the first peak
+    plan.params["contraction_lengths"] = lengths
     sl = slice(base_start + 1, plan.day + 1)
     design.gap[i, sl] = rng.normal(0, 0.002, plan.day - base_start)
     design.up[i, sl] = np.abs(rng.normal(0, 0.0025, plan.day - base_start))
@@ -1005,7 +1012,7 @@ def _design_closing_bet(
         "A": (rng.uniform(0.09, 0.14), rng.uniform(5.3e11, 9.5e11), rng.uniform(10_000, 150_000)),
         "B": (rng.uniform(0.06, 0.25), rng.uniform(1.1e11, 4.8e11), rng.uniform(3_000, 100_000)),
     }[grade]
-    plan.params["trading_value"] = tv
+    plan.params["planned_trading_value"] = tv
     up = _uptrend(rng, 230, rng.uniform(1.3, 1.8), 0.01)
     # The last 20 days rise steadily (so close > MA5 > MA10 > MA20), the 52-week high is yesterday.
     steady = up[-1] + np.cumsum(np.full(20, rng.uniform(0.003, 0.005)) + rng.normal(0, 0.0008, 20))
@@ -1050,174 +1057,6 @@ def _design_legacy(
     design.inst_frac[i, first : d + 1] = rng.uniform(0.13, 0.17, path.size)
     price = math.exp(rng.uniform(math.log(5_000), math.log(60_000)))
     return path, price, 1.05e6 * price
-
-
-# --------------------------------------------------------------------------- measurements
-
-
-def _measure_vcp(market: SampleMarket, plan: _Plan) -> dict[str, Any]:
-    a, i, d = market._a, plan.row, plan.day
-    close, high, low, volume = a.close[i], a.high[i], a.low[i], a.volume[i]
-    start = plan.params["base_start"]
-    lengths = plan.params["lengths"]
-    # Contraction c runs from its peak to the next contraction's peak; the last one to the base end.
-    peaks = [start + sum(lengths[:c]) for c in range(len(lengths))]
-    base_end = start + sum(lengths)
-    bounds = [(peaks[c], peaks[c + 1]) for c in range(len(peaks) - 1)]
-    bounds.append((peaks[-1], base_end + 1))
-    depths = []
-    for lo, hi in bounds:
-        peak = lo + int(np.argmax(high[lo:hi]))
-        depths.append(round(float(1 - low[peak:hi].min() / high[peak]), 4))
-    last_lo, last_hi = bounds[-1]
-    pivot = float(high[last_lo:last_hi].max())
-    avg50 = float(volume[d - 50 : d].mean())
-    ma = {n: float(close[d - n + 1 : d + 1].mean()) for n in (50, 150, 200)}
-    return {
-        "pattern": plan.params["pattern"],
-        "pivot": pivot,
-        "close": float(close[d]),
-        "contractions": len(depths),
-        "depths": depths,
-        "contraction_days": [hi - lo for lo, hi in bounds],
-        "base_start": market._date_objects[start].isoformat(),
-        "base_days": d - start + 1,
-        "last_contraction_volume_ratio": round(float(volume[last_lo:last_hi].mean()) / avg50, 3),
-        "volume_ratio": round(float(volume[d]) / avg50, 3),
-        "ma50": round(ma[50], 1),
-        "ma150": round(ma[150], 1),
-        "ma200": round(ma[200], 1),
-        "high_52w": float(high[d - 249 : d + 1].max()),
-        "low_52w": float(low[d - 249 : d + 1].min()),
-        "return_12m_pct": round(float(close[d] / close[d - 250] - 1) * 100, 2),
-        "foreign_5d": int(a.foreign_shares[i, d - 4 : d + 1].sum()),
-        "inst_5d": int(a.inst_shares[i, d - 4 : d + 1].sum()),
-    }
-
-
-def closing_bet_grade(
-    score: int, trading_value: float, change_pct: float, news: int, volume_score: int
-) -> str:
-    """monolith.md §4.2 determine_grade: the mandatory gate, then S, A, B, else C."""
-    if news < 1 or volume_score < 1:
-        return "C"
-    if score >= 10 and trading_value >= 1e12 and 10 <= change_pct <= 20:
-        return "S"
-    if score >= 8 and trading_value >= 5e11 and 8 <= change_pct <= 15:
-        return "A"
-    if score >= 6 and trading_value >= 1e11:
-        return "B"
-    return "C"
-
-
-def _measure_closing_bet(market: SampleMarket, plan: _Plan) -> dict[str, Any]:
-    a, i, d = market._a, plan.row, plan.day
-    o, h, lo, c = (float(x[i, d]) for x in (a.open, a.high, a.low, a.close))
-    prev = float(a.prev_close[i, d])
-    tv = float(a.trading_value[i, d])
-    change_pct = round((c - prev) / prev * 100, 2)
-    volume_score = 3 if tv >= 1e12 else 2 if tv >= 5e11 else 1 if tv >= 1e11 else 0
-    high_52w = float(a.high[i, d - 249 : d + 1].max())
-    close = a.close[i]
-    ma5, ma10, ma20 = (float(close[d - n + 1 : d + 1].mean()) for n in (5, 10, 20))
-    new_high = c >= 0.95 * high_52w
-    breakout = c > float(a.high[i, d - 250 : d].max()) or c > float(a.high[i, d - 60 : d].max())
-    ma_aligned = c > ma5 > ma10 > ma20
-    chart = int(new_high or breakout) + int(ma_aligned)
-    body = c - o
-    body_ratio = body / (h - lo) if h > lo else 0.0
-    wick_ratio = (h - c) / body if body > 0 else float("inf")
-    candle = int(
-        c > o
-        and ((body_ratio >= 0.6 and wick_ratio <= 0.3) or (body_ratio >= 0.5 and wick_ratio <= 0.5))
-    )
-    h20, l20 = float(a.high[i, d - 19 : d + 1].max()), float(a.low[i, d - 19 : d + 1].min())
-    h5, l5 = float(a.high[i, d - 4 : d + 1].max()), float(a.low[i, d - 4 : d + 1].min())
-    range20, range5 = (h20 - l20) / l20, (h5 - l5) / l5
-    consolidation = int((range20 <= 0.15 or range5 < 0.5 * range20) and c > h20)
-    f5 = int(a.foreign_shares[i, d - 4 : d + 1].sum())
-    i5 = int(a.inst_shares[i, d - 4 : d + 1].sum())
-    supply = 2 if f5 > 0 and i5 > 0 else 1 if f5 > 0 or i5 > 0 else 0
-    news_count = 3
-    base = volume_score + chart + candle + consolidation + supply
-    return {
-        "target_grade": plan.params["target_grade"],
-        "expected_grade": closing_bet_grade(base + 1, tv, change_pct, 1, volume_score),
-        "expected_grade_llm_max": closing_bet_grade(base + 3, tv, change_pct, 3, volume_score),
-        "change_pct": change_pct,
-        "trading_value": int(tv),
-        "close": c,
-        "open": o,
-        "high": h,
-        "low": lo,
-        "components": {
-            "news_keyword": 1,
-            "volume": volume_score,
-            "chart": chart,
-            "candle": candle,
-            "consolidation": consolidation,
-            "supply": supply,
-        },
-        "score_without_news": base,
-        "news_count": news_count,
-        "body_ratio": round(body_ratio, 3),
-        "upper_wick_ratio": round(wick_ratio, 3),
-        "new_high": bool(new_high),
-        "ma_aligned": bool(ma_aligned),
-        "high_52w": high_52w,
-        "volume_ratio_20d": round(float(a.volume[i, d]) / float(a.volume[i, d - 20 : d].mean()), 2),
-        "foreign_5d": f5,
-        "inst_5d": i5,
-        "foreign_5d_krw": int(a.foreign_krw[i, d - 4 : d + 1].sum()),
-        "inst_5d_krw": int(a.inst_krw[i, d - 4 : d + 1].sum()),
-    }
-
-
-def supply_demand_index(
-    foreign60: float, foreign20: float, inst60: float, inst20: float, volume20: float
-) -> float:
-    """monolith.md §4.1 supply-demand index (shares), before the file's percentile clipping."""
-
-    def investor(net60: float, net20: float, scale: float) -> float:
-        ratio20 = net20 / volume20 * 100 if volume20 > 0 else 0.0
-        base = min(max(net60 / scale * 25 + 25, 0), 35)
-        recent = min(max(net20 / (net60 + 1) * 10, 0), 10)
-        ratio = min(max(ratio20 / 10 * 2.5 + 2.5, 0), 5)
-        return base + recent + ratio
-
-    score = investor(inst60, inst20, 6_000_000) + investor(foreign60, foreign20, 10_000_000)
-    return min(max(score * (0.8 + 0.2 * min(volume20 / 10_000_000, 1)), 0), 100)
-
-
-def _measure_legacy(market: SampleMarket, plan: _Plan) -> dict[str, Any]:
-    a, i, d = market._a, plan.row, plan.day
-    hi20, lo20, close20 = (
-        a.high[i, d - 19 : d + 1],
-        a.low[i, d - 19 : d + 1],
-        a.close[i, d - 19 : d + 1],
-    )
-    first_range = float(hi20[:10].max() - lo20[:10].min())
-    last_range = float(hi20[10:].max() - lo20[10:].min())
-    vol = a.volume[i]
-    f, inst = a.foreign_shares[i], a.inst_shares[i]
-    sums = {
-        f"{name}_{n}d": int(arr[d - n + 1 : d + 1].sum())
-        for name, arr in (("foreign", f), ("inst", inst))
-        for n in (5, 20, 60)
-    }
-    volume20 = float(vol[d - 19 : d + 1].sum())
-    sdi = supply_demand_index(
-        sums["foreign_60d"], sums["foreign_20d"], sums["inst_60d"], sums["inst_20d"], volume20
-    )
-    return {
-        **sums,
-        "total_volume_20d": int(volume20),
-        "supply_demand_index": round(sdi, 1),
-        "contraction_ratio": round(last_range / first_range, 3),
-        "near_high_ratio": round(float(close20[-1] / close20.max()), 4),
-        "volume_ratio_10d": round(float(vol[d - 9 : d + 1].mean() / vol[d - 19 : d - 9].mean()), 3),
-        "close": float(a.close[i, d]),
-    }
 
 
 # --------------------------------------------------------------------------- helpers
