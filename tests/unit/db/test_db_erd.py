@@ -7,7 +7,7 @@ from pathlib import Path
 from krstock.db.erd import render_erd
 from krstock.db.models import Base
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_committed_erd_is_up_to_date() -> None:

@@ -26,7 +26,7 @@ from krstock.domain.market import MarketWindow
 
 # tests/conftest.py::SHARED_DATA (its ``shared_data`` fixture is function-scoped; the import
 # here is loaded once per module).
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 LAST_FULL_DAY = date(2025, 6, 16)  # 2025-06-17 may be an intraday snapshot
 NEXT_DAY = date(2025, 6, 17)
 

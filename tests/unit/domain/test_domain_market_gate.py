@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from domain_b_windows import make_series
+from helpers.domain_windows import make_series
 from pydantic import ValidationError
 
 from krstock.domain.market_gate import (

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from domain_b_windows import make_series, make_window
+from helpers.domain_windows import make_series, make_window
 
 from krstock.app.backtests import scan_function
 from krstock.domain.backtest import ScanFn, replay_signals, run_backtest

@@ -2,7 +2,7 @@
 processes, and two test-only tasks that run through the production mechanics
 (``execute_run``, ``TokenBucket``) with a workload the test controls.
 
-Worker processes import this module with ``--include test_pipeline_harness`` (PYTHONPATH set).
+Worker processes import this module with ``--include pipeline_harness`` (PYTHONPATH set).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from krstock.worker.run_events import scan_events
 from krstock.worker.tasks import RETRY_OPTIONS
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
+ROOT = HERE.parents[2]
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -186,7 +186,7 @@ def start_worker(name: str, queues: str, env: dict[str, str], tmp: Path) -> Work
                 "--name",
                 f"{name}@%h",
                 "--include",
-                "test_pipeline_harness",
+                "pipeline_harness",
             ],
             env=env,
             cwd=str(ROOT),

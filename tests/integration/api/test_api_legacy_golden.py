@@ -25,7 +25,7 @@ from krstock.db.session import make_engine
 pytestmark = pytest.mark.integration
 
 # The same place as tests/conftest.py's SHARED_DATA (tests/ is not an importable package).
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 FILES = (
     "korean_stocks_list.csv",
     "signals_log.csv",

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 from prometheus_client import REGISTRY
-from test_pipeline_harness import private_redis
+from pipeline_harness import private_redis
 
 from krstock.bus.consumer import EventConsumer
 from krstock.bus.events import PriceUpdated, ScanCompleted

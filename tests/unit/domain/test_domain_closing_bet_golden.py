@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from domain_b_windows import make_window
+from helpers.domain_windows import make_window
 
 from krstock.domain.closing_bet import (
     ClosingBetPolicy,

@@ -6,7 +6,7 @@ from datetime import date
 
 import numpy as np
 import pytest
-from domain_b_windows import make_window
+from helpers.domain_windows import make_window
 
 from krstock.app import catalogue, kinds
 from krstock.app.kinds import RunKind, Task, parse_kind

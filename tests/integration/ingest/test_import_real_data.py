@@ -37,7 +37,7 @@ LEGACY_FILES = {
 }
 
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 
 
 @contextmanager

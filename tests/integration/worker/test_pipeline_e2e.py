@@ -13,7 +13,7 @@ import pytest
 import redis
 from prometheus_client import REGISTRY
 from sqlalchemy import create_engine, text
-from test_pipeline_harness import private_redis, start_worker, worker_env
+from pipeline_harness import private_redis, start_worker, worker_env
 
 from krstock.config import Settings
 from krstock.db.session import normalize_url

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 from prometheus_client import REGISTRY
-from test_pipeline_harness import private_redis
+from pipeline_harness import private_redis
 from typer.testing import CliRunner
 
 from krstock.config import Settings, get_settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from domain_b_windows import make_window
+from helpers.domain_windows import make_window
 from pydantic import ValidationError
 
 from krstock.domain.closing_bet import (

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import redis
 from sqlalchemy import Engine, text
-from test_pipeline_harness import private_redis
+from pipeline_harness import private_redis
 
 from krstock.bus.events import AIAnalysisCompleted, MarketDataUpdated, SignalCreated
 from krstock.config import Settings, WorkerSection
