@@ -7,13 +7,18 @@ Writes are upserts keyed by natural keys, so re-running a step gives the same ro
 from __future__ import annotations
 
 import builtins
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
+import numpy as np
+import orjson
 import pandas as pd
 from sqlalchemy import (
+    Integer,
     String,
     all_,
     and_,
@@ -121,6 +126,69 @@ def _upsert_returning(
     return written
 
 
+_SIGNAL_KEY = ("strategy", "signal_date", "ticker")
+_SIGNAL_INTEGERS = frozenset(
+    column.name for column in Signal.__table__.columns if isinstance(column.type, Integer)
+)
+
+
+def _whole_number(value: Any) -> int | None:
+    """An integer column's value as ``bulk_upsert`` stores it: a float (money is integer KRW)
+    rounded to the nearest unit, half to even; NaN and None are NULL."""
+    if value is None or isinstance(value, int):
+        return value
+    number = float(value)
+    return None if math.isnan(number) else round(number)
+
+
+def _json_default(value: Any) -> Any:
+    """What orjson cannot encode natively (as ``bulk_upsert`` stores it): Decimal, numpy."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot store {type(value).__name__} in the signals table")
+
+
+def _upsert_signals(session: Session, rows: Sequence[Mapping[str, Any]]) -> UpsertCounts:
+    """Insert or update ``rows`` by natural key, writing only the stored rows whose values
+    change (``updated_at`` then set), in one statement: the rows travel as one JSON document
+    and PostgreSQL casts them to the table's row type (``jsonb_populate_recordset``).
+
+    The same outcome and counts as ``bulk_upsert`` of the rows, without its staging tables,
+    whose join the planner may run on the wrong index while the table's statistics are those
+    of an empty table (~100 ms for 500 signals, against ~5 ms here)."""
+    columns = _check_rows(Signal, rows)
+    for row in rows:
+        if any(key not in row for key in _SIGNAL_KEY):
+            raise ValueError(f"every signal needs {', '.join(_SIGNAL_KEY)}")
+    ready = [
+        {c: _whole_number(row[c]) if c in _SIGNAL_INTEGERS else row[c] for c in columns}
+        for row in rows
+    ]
+    document = orjson.dumps(
+        ready, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+    ).decode()
+    names = [f'"{c}"' for c in columns]
+    values = [f'"{c}"' for c in columns if c not in _SIGNAL_KEY]
+    assignments = [f"{c} = excluded.{c}" for c in values] + ["updated_at = now()"]
+    changed = (
+        f"({', '.join(f't.{c}' for c in values)}) "
+        f"IS DISTINCT FROM ({', '.join(f'excluded.{c}' for c in values)})"
+    )
+    action = f"DO UPDATE SET {', '.join(assignments)} WHERE {changed}" if values else "DO NOTHING"
+    # xmax = 0 on a returned row: a fresh insert; otherwise a changed row was updated.
+    statement = text(
+        f"WITH up AS (INSERT INTO signals AS t ({', '.join(names)}) "
+        f"SELECT {', '.join(names)} FROM jsonb_populate_recordset(NULL::signals, "
+        f"CAST(:rows AS jsonb)) ON CONFLICT ({', '.join(_SIGNAL_KEY)}) {action} "
+        "RETURNING (xmax = 0) AS fresh) "
+        "SELECT count(*) FILTER (WHERE fresh), count(*) FILTER (WHERE NOT fresh) FROM up"
+    )
+    inserted, updated = session.execute(statement, {"rows": document}).one()
+    return UpsertCounts(int(inserted), int(updated), len(rows) - int(inserted) - int(updated))
+
+
 class StockRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -221,8 +289,9 @@ class SignalRepository:
         ``scope`` limits that deletion to the tickers a narrower scan looked at (a ScanJob's
         universe), so scans of different universes do not erase each other's signals.
         Each mapping holds Signal columns (the same ones in every mapping); strategy, date and
-        run_id are filled in here. Written through the COPY bulk path: thousands of signals
-        cost milliseconds, and a re-run with the same results reports 0 updated.
+        run_id are filled in here. Written in one INSERT ... ON CONFLICT that touches only the
+        rows that change: thousands of signals cost milliseconds, and a re-run with the same
+        results reports 0 updated.
         """
         rows = [
             {**s, "strategy": strategy, "signal_date": signal_date, "run_id": run_id}
@@ -235,13 +304,7 @@ class SignalRepository:
             raise ValueError(f"duplicate tickers for {strategy} {signal_date}")
         counts = UpsertCounts(0, 0, 0)
         if rows:
-            _check_rows(Signal, rows)
-            counts = bulk_upsert(
-                self.session.connection(),
-                "signals",
-                pd.DataFrame(rows),
-                ["strategy", "signal_date", "ticker"],
-            )
+            counts = _upsert_signals(self.session, rows)
         stale = delete(Signal).where(
             Signal.strategy == strategy,
             Signal.signal_date == signal_date,
