@@ -12,22 +12,28 @@ here too, so the app layer holds no SQL of its own.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from array import array
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from functools import partial
+from select import POLLIN, POLLOUT, poll
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 import psycopg
-from psycopg import sql
+from psycopg import pq, sql
+from psycopg.pq.abc import PGconn, PGresult
 from sqlalchemy import Connection, select, text
 
 from krstock.db.models import MarketGateSnapshot, NewsItem, Signal
 from krstock.domain.market import MarketWindow, SeriesWindow
 
 ONE_DAY = timedelta(days=1)
+T = TypeVar("T")
 KST = ZoneInfo("Asia/Seoul")
 
 # Stock flags exposed in MarketWindow.flags (key: stocks column).
@@ -96,34 +102,29 @@ def _malformed(reason: str) -> ValueError:
     return ValueError(f"malformed binary COPY data: {reason}")
 
 
-def _body_bounds(data: bytes | bytearray) -> tuple[int, int]:
-    """Byte offsets where the rows start and end (after the header, before the trailer)."""
-    if len(data) < len(_SIGNATURE) + 8 + len(_TRAILER) or data[: len(_SIGNATURE)] != _SIGNATURE:
+def _header_length(data: bytes | bytearray) -> int:
+    """Where the rows start: after the signature, the flags and the header extension."""
+    if len(data) < len(_SIGNATURE) + 8 or data[: len(_SIGNATURE)] != _SIGNATURE:
         raise _malformed("no PGCOPY signature")
     flags, extension = struct.unpack_from(">ii", data, len(_SIGNATURE))
     if flags >> 16:  # bits 16-31 are critical (16: OIDs included); a reader must stop
         raise _malformed(f"unsupported header flags {flags:#x}")
-    start = len(_SIGNATURE) + 8 + extension
-    end = len(data) - len(_TRAILER)
-    if start > end or data[end:] != _TRAILER:
-        raise _malformed("no trailer")
-    return start, end
+    return len(_SIGNATURE) + 8 + extension
 
 
 def _row_bounds(
-    message_sizes: npt.NDArray[np.int64], start: int, end: int, total: int
+    message_ends: npt.NDArray[np.int64], rows_start: int, rows_end: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """(starts, ends) of the rows from the sizes of the CopyData messages they came in.
+    """(starts, ends) of the rows in consecutive CopyData messages, from where the messages
+    end and the span of the rows (after the header, before the trailer).
 
     The server sends one message per row; the header rides in the first message and the
-    trailer in the last, so message ends clipped to the body, without repeats, are row ends.
+    trailer has its own, so message ends clipped to the rows, without repeats, are row ends.
     """
-    if int(message_sizes.sum()) != total:
-        raise _malformed("message sizes do not add up to the data")
-    ends = np.minimum(np.cumsum(message_sizes), end)
-    ends = ends[ends > start]
+    ends = np.minimum(message_ends, rows_end)
+    ends = ends[ends > rows_start]
     ends = ends[np.r_[True, ends[1:] != ends[:-1]]] if len(ends) else ends
-    starts = np.concatenate([[start], ends[:-1]])[: len(ends)].astype(np.int64)
+    starts = np.concatenate([[rows_start], ends[:-1]])[: len(ends)].astype(np.int64)
     return starts, ends
 
 
@@ -177,9 +178,9 @@ def _strided(
     return np.ndarray((n,), dtype=dtype, buffer=buf, offset=first, strides=(stride,))
 
 
-# Uniform rows are checked and copied out a block at a time: a block (~0.8 MB) stays in cache
+# Uniform rows are checked and copied out a block at a time: a block (~3 MB) stays in cache
 # across its twenty strided passes, where whole-buffer passes would each re-read it from memory.
-_BLOCK_ROWS = 8192
+_BLOCK_ROWS = 32768
 
 
 def _first_row_layout(
@@ -271,24 +272,14 @@ def _walked_column(
     return _decode(kind, _gather(buf, np.where(null, at - 4, at), dtype), null)
 
 
-def parse_copy_binary(
-    data: bytes | bytearray, message_sizes: npt.ArrayLike, types: Sequence[str]
+def _parse_rows(
+    buf: npt.NDArray[np.uint8],
+    starts: npt.NDArray[np.int64],
+    ends: npt.NDArray[np.int64],
+    types: Sequence[str],
 ) -> list[CopyColumn]:
-    """The columns of a ``COPY ... TO STDOUT (FORMAT binary)`` stream, one per ``types`` entry
-    (int2, int4, int8, float8, bool, date or text, as the query selects them).
-
-    ``message_sizes`` are the sizes of the CopyData messages the stream arrived in (the protocol
-    sends one per row): they give the row boundaries, so rows of any shape (NULLs, text of any
-    length) are parsed without a Python step per row. Raises ValueError when the data does not
-    have that shape.
-    """
-    unknown = [t for t in types if t not in _TYPES]
-    if unknown:
-        raise ValueError(f"unknown field types {unknown}; known: {list(_TYPES)}")
-    buf = np.frombuffer(data, dtype=np.uint8)
-    start, end = _body_bounds(data)
-    sizes = np.asarray(message_sizes, dtype=np.int64)
-    starts, ends = _row_bounds(sizes, start, end, len(data))
+    """The columns of the rows at [starts, ends) of ``buf``: strided views when they are laid
+    out alike, else a vectorized walk of their fields."""
     layout = _first_row_layout(buf, starts, ends, len(types))
     if layout is not None:
         size, first = int(ends[0] - starts[0]), int(starts[0])
@@ -302,6 +293,104 @@ def parse_copy_binary(
     ]
 
 
+def _no_rows(kind: str) -> CopyColumn:
+    values = np.zeros(0, dtype=np.dtype("S1") if kind == "text" else _WIRE[kind])
+    return _decode(kind, values, np.zeros(0, dtype=bool))
+
+
+def concatenate_columns(
+    blocks: Sequence[list[CopyColumn]], types: Sequence[str]
+) -> list[CopyColumn]:
+    """The columns of consecutive blocks of rows as one block."""
+    if not blocks:
+        return [_no_rows(kind) for kind in types]
+    if len(blocks) == 1:
+        return blocks[0]
+    return [
+        CopyColumn(
+            np.concatenate([block[i].values for block in blocks]),
+            np.concatenate([block[i].null for block in blocks]),
+        )
+        for i in range(len(types))
+    ]
+
+
+class CopyStream(Generic[T]):
+    """A binary COPY stream parsed a block of rows at a time, as its messages arrive.
+
+    Each block's columns go to ``digest`` and its result is kept in ``digested``. Parsed while
+    the server is still sending, a block costs nothing: a client that keeps up waits for the
+    server about half of the time of a 640,000-row read.
+    """
+
+    def __init__(self, types: Sequence[str], digest: Callable[[list[CopyColumn]], T]) -> None:
+        unknown = [t for t in types if t not in _TYPES]
+        if unknown:
+            raise ValueError(f"unknown field types {unknown}; known: {list(_TYPES)}")
+        self.types = tuple(types)
+        self.digest = digest
+        self.digested: list[T] = []
+        self._messages = 0  # messages parsed
+        self._offset = 0  # where the next message starts in the data
+        self._rows_start: int | None = None  # where the header ends
+
+    def parse_block(self, data: bytearray, sizes: array[int], *, final: bool = False) -> bool:
+        """Parse the next block of rows received (``data``: the messages so far, ``sizes``:
+        their sizes); False when there is none. Before the end (``final`` False) only a full
+        block is parsed, and the last message waits: it may be the trailer."""
+        ready = len(sizes) - self._messages - (0 if final else 1)
+        if ready <= 0 or (not final and ready < _BLOCK_ROWS):
+            return False
+        if self._rows_start is None:
+            self._rows_start = _header_length(data)
+        count = min(ready, _BLOCK_ROWS)
+        taken = np.array(sizes[self._messages : self._messages + count], dtype=np.int64)
+        message_ends = self._offset + np.cumsum(taken)
+        rows_end = len(data) - len(_TRAILER) if final else int(message_ends[-1])
+        rows_start = max(self._offset, self._rows_start)
+        starts, ends = _row_bounds(message_ends, rows_start, rows_end)
+        if len(starts):
+            first = int(starts[0])
+            # A copy of the block: ``data`` keeps growing, which a view of it would forbid.
+            block = np.frombuffer(data[first : int(ends[-1])], dtype=np.uint8)
+            self.digested.append(
+                self.digest(_parse_rows(block, starts - first, ends - first, self.types))
+            )
+        self._messages += count
+        self._offset = int(message_ends[-1])
+        return True
+
+    def finish(self, data: bytearray, sizes: array[int]) -> list[T]:
+        """Parse what is left once every message has arrived; the digests of every block."""
+        if sum(sizes) != len(data):
+            raise _malformed("message sizes do not add up to the data")
+        if len(data) < len(_TRAILER) or data[-len(_TRAILER) :] != _TRAILER:
+            raise _malformed("no trailer")
+        if self._rows_start is None:
+            self._rows_start = _header_length(data)
+        if self._rows_start > len(data) - len(_TRAILER):
+            raise _malformed("no trailer")
+        while self.parse_block(data, sizes, final=True):
+            pass
+        return self.digested
+
+
+def parse_copy_binary(
+    data: bytes | bytearray, message_sizes: Sequence[int], types: Sequence[str]
+) -> list[CopyColumn]:
+    """The columns of a whole ``COPY ... TO STDOUT (FORMAT binary)`` stream, one per ``types``
+    entry (int2, int4, int8, float8, bool, date or text, as the query selects them).
+
+    ``message_sizes`` are the sizes of the CopyData messages the stream arrived in (the protocol
+    sends one per row): they give the row boundaries, so rows of any shape (NULLs, text of any
+    length) are parsed without a Python step per row. Raises ValueError when the data does not
+    have that shape.
+    """
+    stream: CopyStream[list[CopyColumn]] = CopyStream(types, lambda columns: columns)
+    blocks = stream.finish(bytearray(data), array("q", message_sizes))
+    return concatenate_columns(blocks, types)
+
+
 def _raw(conn: Connection) -> psycopg.Connection[Any]:
     driver = conn.connection.driver_connection
     if not isinstance(driver, psycopg.Connection):
@@ -309,18 +398,94 @@ def _raw(conn: Connection) -> psycopg.Connection[Any]:
     return driver
 
 
-def copy_binary(
-    raw: psycopg.Connection[Any], query: sql.Composable
-) -> tuple[bytearray, npt.NDArray[np.int64]]:
-    """The bytes of ``COPY (query) TO STDOUT (FORMAT binary)`` and the size of each message."""
-    data = bytearray()
-    sizes: list[int] = []
-    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT binary)").format(query)
-    with raw.cursor() as cur, cur.copy(statement) as copy:
-        for message in copy:
+def _wait(pgconn: PGconn, event: int) -> None:
+    """Block until the connection's socket is readable (``POLLIN``) or writable."""
+    poller = poll()
+    poller.register(pgconn.socket, event)
+    poller.poll()
+
+
+def _next_result(pgconn: PGconn) -> PGresult | None:
+    """libpq's next result, waiting on the socket (not inside libpq) while it is not ready."""
+    while pgconn.is_busy():
+        _wait(pgconn, POLLIN)
+        pgconn.consume_input()
+    return pgconn.get_result()
+
+
+def _finish(pgconn: PGconn, result: PGresult | None, expected: pq.ExecStatus) -> None:
+    """Read the results left (the connection is then ready for the next command) and raise
+    PostgreSQL's error when ``result`` is not ``expected``."""
+    while _next_result(pgconn) is not None:
+        pass
+    if result is None or result.status != expected:
+        if result is not None and result.status == pq.ExecStatus.FATAL_ERROR:
+            raise psycopg.errors.error_from_result(result)
+        status = "no result" if result is None else pq.ExecStatus(result.status).name
+        raise psycopg.OperationalError(f"COPY TO STDOUT: {status}, expected {expected.name}")
+
+
+def _receive(pgconn: PGconn, data: bytearray, sizes: array[int], idle: Callable[[], bool]) -> None:
+    """Append the CopyData messages to ``data`` and their sizes to ``sizes`` until the end of
+    the COPY; whenever none is buffered, run ``idle`` (work that can fill the wait) and wait
+    for the socket only when it did nothing."""
+    get, size = pgconn.get_copy_data, sizes.append
+    while True:
+        n, message = get(1)  # 1: do not block inside libpq (a signal could not interrupt it)
+        if n > 0:
             data += message
-            sizes.append(len(message))
-    return data, np.array(sizes, dtype=np.int64)
+            size(n)
+        elif n == 0:
+            if not idle():
+                _wait(pgconn, POLLIN)
+                pgconn.consume_input()
+        else:
+            return
+
+
+def _abandon(raw: psycopg.Connection[Any]) -> None:
+    """After an exception in the middle of a COPY: cancel it and read what is left, so the
+    connection can roll back; close it when even that fails."""
+    pgconn = raw.pgconn
+    try:
+        raw.cancel_safe()
+        _receive(pgconn, bytearray(), array("q"), lambda: False)
+        while _next_result(pgconn) is not None:
+            pass
+    except Exception:
+        raw.close()
+
+
+def copy_binary(
+    raw: psycopg.Connection[Any], query: sql.Composable, stream: CopyStream[T]
+) -> list[T]:
+    """Run ``COPY (query) TO STDOUT (FORMAT binary)`` in ``raw``'s transaction into
+    ``stream`` (parsed block by block while the rows arrive); the digests of its blocks.
+
+    The messages are taken from libpq through ``raw.pgconn`` (psycopg's low-level access) as
+    they arrive: psycopg's ``Copy`` resumes two generators and a wait per message, which for
+    640,000 rows costs about what PostgreSQL takes to send them, and leaves no wait to parse
+    in. PostgreSQL's errors are raised as psycopg's.
+    """
+    # Also starts the transaction when none is open (psycopg opens it on the first execute).
+    # No JIT: compiling costs more than it saves on a plain range scan. This transaction only.
+    raw.execute("SELECT set_config('jit', 'off', true)")
+    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT binary)").format(query).as_bytes(raw)
+    pgconn = raw.pgconn
+    pgconn.send_query(statement)
+    while pgconn.flush():  # the connection is non-blocking: the query may take several writes
+        _wait(pgconn, POLLOUT)
+    started = _next_result(pgconn)
+    if started is None or started.status != pq.ExecStatus.COPY_OUT:
+        _finish(pgconn, started, pq.ExecStatus.COPY_OUT)
+    data, sizes = bytearray(), array("q")
+    try:
+        _receive(pgconn, data, sizes, lambda: stream.parse_block(data, sizes))
+    except BaseException:
+        _abandon(raw)
+        raise
+    _finish(pgconn, _next_result(pgconn), pq.ExecStatus.COMMAND_OK)
+    return stream.finish(data, sizes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -426,73 +591,115 @@ def window_reads(
     return WindowReads(dates, prices, flows)
 
 
-def _read(
-    raw: psycopg.Connection[Any], query: sql.Composable | None, types: Sequence[str]
-) -> list[CopyColumn] | None:
-    if query is None:
-        return None
-    return parse_copy_binary(*copy_binary(raw, query), types)
+def _ticker_keys(tickers: np.ndarray) -> np.ndarray:
+    """Tickers (UTF-8 bytes) as keys that sort like them, hence like the str (UTF-8 keeps code
+    point order): the bytes zero-padded to 8 and read as a big-endian uint64 (hashed and
+    compared as one integer), or the bytes themselves when wider than 8."""
+    width = tickers.dtype.itemsize
+    if width > 8:
+        return tickers
+    padded = np.zeros((len(tickers), 8), dtype=np.uint8)
+    padded[:, :width] = tickers.view(np.uint8).reshape(len(tickers), width)
+    return padded.view(">u8")[:, 0].astype(np.uint64)
 
 
-def _tickers_read(columns: list[CopyColumn] | None) -> np.ndarray:
-    return columns[0].values if columns is not None else np.array([], dtype=np.bytes_)
+def _keys_as_bytes(keys: np.ndarray) -> np.ndarray:
+    return keys.astype(">u8").view("S8") if keys.dtype == np.uint64 else keys
 
 
-def _ticker_keys(tickers: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Arrays of tickers (UTF-8 bytes) as keys of one kind that sort like the bytes, that is
-    like the str (UTF-8 keeps code point order): each ticker's bytes, zero-padded to 8, read
-    as a big-endian uint64 when every ticker fits (searchsorted compares integers three times
-    faster than bytes); else the bytes themselves."""
-    widest = max(array.dtype.itemsize for array in tickers)
-    if widest > 8:
-        return [array.astype(f"S{widest}") for array in tickers]
-    keys = []
-    for array in tickers:
-        padded = np.zeros((len(array), 8), dtype=np.uint8)
-        width = array.dtype.itemsize
-        padded[:, :width] = array.view(np.uint8).reshape(len(array), width)
-        keys.append(padded.view(">u8")[:, 0].astype(np.uint64))
-    return keys
+class _DateColumns:
+    """The column of a day in the window's ``dates`` (ascending), -1 when it is not one of them
+    (e.g. flows on a day without prices): a lookup table over the dates' span."""
+
+    def __init__(self, dates: npt.NDArray[np.datetime64]) -> None:
+        self.first = dates[0]
+        self.slot = np.full(int((dates[-1] - self.first).astype(np.int64)) + 1, -1, dtype=np.intp)
+        self.slot[(dates - self.first).astype(np.int64)] = np.arange(len(dates))
+
+    def __call__(self, days: npt.NDArray[np.datetime64]) -> npt.NDArray[np.intp]:
+        offset = (days - self.first).astype(np.int64)
+        inside = (offset >= 0) & (offset < len(self.slot))
+        columns = np.full(len(days), -1, dtype=np.intp)
+        columns[inside] = self.slot[offset[inside]]
+        return columns
 
 
-def _key_strings(keys: np.ndarray) -> npt.NDArray[np.str_]:
-    """The tickers (str) of sorted keys from :func:`_ticker_keys`."""
-    raw = keys.astype(">u8").view("S8") if keys.dtype == np.uint64 else keys
-    return np.array([k.decode() for k in raw.tolist()], dtype=str)
+@dataclass(frozen=True)
+class _Cells:
+    """Rows of a block bound for the same window fields: their ticker keys, their date
+    columns and, per field, their values."""
+
+    keys: np.ndarray
+    columns: npt.NDArray[np.intp]
+    values: dict[str, np.ndarray]
 
 
-def _date_columns(
-    dates: npt.NDArray[np.datetime64], days: npt.NDArray[np.datetime64]
-) -> npt.NDArray[np.intp]:
-    """The column of each of ``days`` in ``dates`` (ascending), -1 where it is not a date of
-    the window (e.g. flows on a day without prices): a lookup table over the date span."""
-    first = dates[0]
-    span = int((dates[-1] - first).astype(np.int64)) + 1
-    slot = np.full(span, -1, dtype=np.intp)
-    slot[(dates - first).astype(np.int64)] = np.arange(len(dates))
-    offset = (days - first).astype(np.int64)
-    inside = (offset >= 0) & (offset < span)
-    columns = np.full(len(days), -1, dtype=np.intp)
-    columns[inside] = slot[offset[inside]]
-    return columns
+@dataclass(frozen=True)
+class _Block:
+    """A block of rows read, digested while the COPY runs: the distinct tickers of all its
+    rows (they make the universe, even off the window's dates) and its cells to place."""
+
+    tickers: np.ndarray
+    cells: list[_Cells]
 
 
-# Where the rows of one read go: the flat (ticker × date) cell of each row on a window date,
-# and which rows those are (a slice of all of them when every row is).
-_Cells = tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_] | slice]
-
-
-def _cells(
-    keys: np.ndarray,
-    days: npt.NDArray[np.datetime64],
-    universe: np.ndarray,
-    dates: npt.NDArray[np.datetime64],
-) -> _Cells:
-    col = _date_columns(dates, days)
-    on_a_date = col >= 0
+def _block_rows(
+    columns: list[CopyColumn], dates: _DateColumns
+) -> tuple[np.ndarray, np.ndarray, npt.NDArray[np.intp], npt.NDArray[np.bool_] | slice]:
+    """(distinct ticker keys, ticker key and date column of the rows on a window date, which
+    rows those are) of a block whose first two fields are ticker and date."""
+    keys = _ticker_keys(columns[0].values)
+    column = dates(columns[1].values)
+    on_a_date = column >= 0
     keep: npt.NDArray[np.bool_] | slice = slice(None) if on_a_date.all() else on_a_date
-    row = np.searchsorted(universe, keys[keep])
-    return row * len(dates) + col[keep], keep
+    return pd.unique(keys), keys[keep], column[keep], keep
+
+
+def _price_block(dates: _DateColumns, prices: list[CopyColumn]) -> _Block:
+    distinct, keys, column, keep = _block_rows(prices, dates)
+    values: dict[str, np.ndarray] = {
+        field: prices[i].as_float()[keep] for i, field in enumerate(_PRICE_FIELDS, start=2)
+    }
+    halted = prices[8]
+    values["halted"] = (halted.values & ~halted.null)[keep]
+    return _Block(distinct, [_Cells(keys, column, values)])
+
+
+def _flow_block(dates: _DateColumns, flows: list[CopyColumn]) -> _Block:
+    distinct, keys, column, keep = _block_rows(flows, dates)
+    investor = flows[2].values[keep]
+    shares, krw = flows[3].as_float()[keep], flows[4].as_float()[keep]
+    cells = []
+    for code, (shares_field, krw_field) in _FLOW_FIELDS.items():
+        mine = investor == code
+        values = {shares_field: shares[mine], krw_field: krw[mine]}
+        cells.append(_Cells(keys[mine], column[mine], values))
+    return _Block(distinct, cells)
+
+
+def _read(
+    raw: psycopg.Connection[Any],
+    query: sql.Composable | None,
+    types: Sequence[str],
+    digest: Callable[[list[CopyColumn]], _Block],
+) -> list[_Block]:
+    return [] if query is None else copy_binary(raw, query, CopyStream(types, digest))
+
+
+def _universe(
+    blocks: list[_Block], tickers: Sequence[str] | None
+) -> tuple[npt.NDArray[np.str_], pd.Index, bool]:
+    """The sorted tickers of every row read and of ``tickers`` (str), a hashed index of their
+    keys, and whether those keys are bytes (some ticker wider than 8 bytes) or uint64."""
+    requested = _ticker_keys(np.array([t.encode() for t in tickers or []], dtype=np.bytes_))
+    keys = [block.tickers for block in blocks] + [requested]
+    wide = any(k.dtype != np.uint64 for k in keys if len(k))
+    if wide:
+        keys = [_keys_as_bytes(k) for k in keys]
+    # Distinct by hashing, then sorted: twice as fast as np.unique's sort of every key.
+    distinct = np.sort(pd.unique(np.concatenate(keys)))
+    text = [k.decode() for k in _keys_as_bytes(distinct).tolist()]
+    return np.array(text, dtype=str), pd.Index(distinct), wide
 
 
 def _empty_window(shape: tuple[int, int]) -> dict[str, np.ndarray]:
@@ -501,22 +708,17 @@ def _empty_window(shape: tuple[int, int]) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _place_prices(arrays: dict[str, np.ndarray], prices: list[CopyColumn], placed: _Cells) -> None:
-    cells, keep = placed
-    for column, field in zip(prices[2:8], _PRICE_FIELDS, strict=True):
-        np.put(arrays[field], cells, column.as_float()[keep])
-    halted = prices[8]
-    np.put(arrays["halted"], cells, (halted.values & ~halted.null)[keep])
-
-
-def _place_flows(arrays: dict[str, np.ndarray], flows: list[CopyColumn], placed: _Cells) -> None:
-    cells, keep = placed
-    investor = flows[2].values[keep]
-    shares, krw = flows[3].as_float()[keep], flows[4].as_float()[keep]
-    for code, (shares_field, krw_field) in _FLOW_FIELDS.items():
-        mine = investor == code
-        np.put(arrays[shares_field], cells[mine], shares[mine])
-        np.put(arrays[krw_field], cells[mine], krw[mine])
+def _place(
+    arrays: dict[str, np.ndarray], blocks: list[_Block], universe: pd.Index, wide: bool
+) -> None:
+    """Write every block's values into their (ticker × date) cells."""
+    width = next(iter(arrays.values())).shape[1]
+    for block in blocks:
+        for cells in block.cells:
+            keys = _keys_as_bytes(cells.keys) if wide else cells.keys
+            flat = universe.get_indexer(pd.Index(keys)) * width + cells.columns
+            for field, values in cells.values.items():
+                arrays[field].reshape(-1)[flat] = values
 
 
 def _stock_attributes(
@@ -557,25 +759,15 @@ def load_market_window(
     are most of the rows), leaving earlier flow cells NaN; None reads them for every date.
     """
     reads = window_reads(conn, end, days, tickers, flow_days=flow_days)
-    raw = _raw(conn)
-    if reads.prices is not None:
-        # Skip JIT: compiling costs more than it saves on a plain range scan. This transaction only.
-        raw.execute("SELECT set_config('jit', 'off', true)")
-    prices = _read(raw, reads.prices, _PRICE_TYPES)
-    flows = _read(raw, reads.flows, _FLOW_TYPES)
-    requested = np.array([t.encode() for t in tickers or []], dtype=np.bytes_)
-    price_keys, flow_keys, requested_keys = _ticker_keys(
-        [_tickers_read(prices), _tickers_read(flows), requested]
-    )
-    universe_keys = np.unique(np.concatenate([price_keys, flow_keys, requested_keys]))
-    universe = _key_strings(universe_keys)
     dates = reads.dates
+    blocks: list[_Block] = []
+    if len(dates):
+        raw, columns_of = _raw(conn), _DateColumns(dates)
+        blocks += _read(raw, reads.prices, _PRICE_TYPES, partial(_price_block, columns_of))
+        blocks += _read(raw, reads.flows, _FLOW_TYPES, partial(_flow_block, columns_of))
+    universe, index, wide = _universe(blocks, tickers)
     arrays = _empty_window((len(universe), len(dates)))
-    if prices is not None:
-        placed = _cells(price_keys, prices[1].values, universe_keys, dates)
-        _place_prices(arrays, prices, placed)
-    if flows is not None:
-        _place_flows(arrays, flows, _cells(flow_keys, flows[1].values, universe_keys, dates))
+    _place(arrays, blocks, index, wide)
     names, markets, flags = _stock_attributes(conn, universe)
     return MarketWindow(
         tickers=universe,
