@@ -7,11 +7,11 @@ dropped at the end; or ``--database-url`` with data already in it), for one trad
 - per kind, ``scan_s``: ``run_scan`` end to end as ``krstock scan <kind> --date D`` runs it
   (read, vectorized engines, the signals write and the ``scan_runs`` bookkeeping), the median
   of ``--repeat`` runs (the first run inserts, later ones re-write the same rows);
-- per kind, ``copy_s``: the baseline, measured in the same rounds (one COPY, then one scan):
-  ``COPY (SELECT ...) TO STDOUT (FORMAT binary)`` through psycopg, bytes discarded, of the
-  table rows the scan reads (prices of its 260 dates; flows of its last 60, none for the trend
-  template), median of the repeats; ``ratio`` = scan_s / copy_s, ``meets_ratio`` when
-  ratio ≤ ``target_ratio`` (1.5);
+- per kind, ``copy_s``: the baseline, measured in the same rounds (one COPY and one scan each,
+  in alternating order, after an untimed COPY that warms the cache): ``COPY (SELECT ...) TO
+  STDOUT (FORMAT binary)`` through psycopg, bytes discarded, of the table rows the scan reads
+  (prices of its 260 dates; flows of its last 60, none for the trend template), median of the
+  repeats; ``ratio`` = scan_s / copy_s, ``meets_ratio`` when ratio ≤ ``target_ratio`` (1.5);
 - ``collect_s``: how long filling the scratch database took (context only).
 The targets: ``scan_s`` ≤ 5 s per kind for 2,500 tickers × 260 days on 2 cores, and every scan
 within 1.5× of reading its rows.
@@ -116,17 +116,26 @@ def _timed_scan(engine: Engine, kind: str, day: date) -> tuple[float, dict[str, 
 
 
 def measure_kind(engine: Engine, kind: str, day: date, repeat: int) -> dict[str, Any]:
-    """One kind: ``repeat`` rounds of (raw COPY of its rows, then the scan), medians."""
+    """One kind: ``repeat`` rounds of a raw COPY of its rows and a scan, medians.
+
+    An untimed COPY first brings the rows into PostgreSQL's cache (the previous kind may have
+    read other rows), and the rounds alternate which of the two goes first, so neither always
+    finds the cache the other warmed."""
     from krstock.app import catalogue
     from krstock.app.kinds import SCAN_KINDS, parse_kind
 
     strategy = catalogue.strategy(parse_kind(kind, SCAN_KINDS))
     with engine.connect() as conn:
         statements = baseline_statements(conn, day, strategy.lookback_days, strategy.flow_days)
+    copy_seconds(engine, statements)
     copies, scans, result = [], [], None
-    for _ in range(repeat):
-        copies.append(copy_seconds(engine, statements))
-        seconds, result = _timed_scan(engine, kind, day)
+    for round_ in range(repeat):
+        if round_ % 2:
+            seconds, result = _timed_scan(engine, kind, day)
+            copies.append(copy_seconds(engine, statements))
+        else:
+            copies.append(copy_seconds(engine, statements))
+            seconds, result = _timed_scan(engine, kind, day)
         scans.append(seconds)
     assert result is not None
     copy_s, scan_s = statistics.median(copies), statistics.median(scans)
