@@ -85,8 +85,9 @@ _TYPES = (*_WIRE, "text")
 
 @dataclass(frozen=True)
 class CopyColumn:
-    """One field of every row: ``values`` (int64, float64, bool, datetime64[D] or bytes) and
-    ``null``, True where the field was NULL (its value is then 0, False, NaT or b"")."""
+    """One field of every row: ``values`` (int16, int32 or int64 as the field's type, float64,
+    bool, datetime64[D] or bytes) and ``null``, True where the field was NULL (its value is
+    then 0, False, NaT or b"")."""
 
     values: np.ndarray
     null: npt.NDArray[np.bool_]
@@ -268,8 +269,9 @@ def _walked_column(
     dtype = _WIRE[kind]
     if np.any(length[~null] != dtype.itemsize):
         raise _malformed(f"a {kind} field that is not {dtype.itemsize} bytes")
-    # A NULL has no bytes: read any in-row offset for it (the row's own) and zero it after.
-    return _decode(kind, _gather(buf, np.where(null, at - 4, at), dtype), null)
+    wire = np.zeros(len(at), dtype=dtype)
+    wire[~null] = _gather(buf, at[~null], dtype)  # a NULL has no bytes to read
+    return _decode(kind, wire, null)
 
 
 def _parse_rows(
