@@ -138,7 +138,8 @@ def _gather(buf: npt.NDArray[np.uint8], at: npt.NDArray[np.int64], dtype: np.dty
 def _gather_text(
     buf: npt.NDArray[np.uint8], at: npt.NDArray[np.int64], length: npt.NDArray[np.int64]
 ) -> np.ndarray:
-    """The ``length`` bytes at each offset in ``at``, as a fixed-width bytes array."""
+    """The ``length`` bytes at each offset in ``at``, as a bytes array as wide as the longest
+    (meant for short codes such as tickers: every row takes that width)."""
     width = max(int(length.max(initial=0)), 1)
     offsets = np.arange(width)
     index = np.minimum(at[:, None] + offsets, len(buf) - 1)

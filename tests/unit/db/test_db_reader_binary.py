@@ -50,7 +50,8 @@ def _messages(
     is a message, the trailer is the last one (with no rows: header and trailer together)."""
     header = SIGNATURE + struct.pack(">ii", 0, len(extension)) + extension
     messages = [
-        struct.pack(">h", len(types)) + b"".join(_field(k, v) for k, v in zip(types, row))
+        struct.pack(">h", len(types))
+        + b"".join(_field(k, v) for k, v in zip(types, row, strict=True))
         for row in rows
     ]
     if trailer_with_last_row and messages:
