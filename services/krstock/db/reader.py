@@ -459,10 +459,8 @@ def _abandon(raw: psycopg.Connection[Any]) -> None:
         raw.close()
 
 
-def copy_binary(
-    raw: psycopg.Connection[Any], query: sql.Composable, stream: CopyStream[T]
-) -> list[T]:
-    """Run ``COPY (query) TO STDOUT (FORMAT binary)`` in ``raw``'s transaction into
+def copy_binary(conn: Connection, query: sql.Composable, stream: CopyStream[T]) -> list[T]:
+    """Run ``COPY (query) TO STDOUT (FORMAT binary)`` in ``conn``'s transaction into
     ``stream`` (parsed block by block while the rows arrive); the digests of its blocks.
 
     The messages are taken from libpq through ``raw.pgconn`` (psycopg's low-level access) as
@@ -470,9 +468,10 @@ def copy_binary(
     640,000 rows costs about what PostgreSQL takes to send them, and leaves no wait to parse
     in. PostgreSQL's errors are raised as psycopg's.
     """
-    # Also starts the transaction when none is open (psycopg opens it on the first execute).
+    # Through SQLAlchemy: it begins the transaction if none is open, so it will roll it back.
     # No JIT: compiling costs more than it saves on a plain range scan. This transaction only.
-    raw.execute("SELECT set_config('jit', 'off', true)")
+    conn.exec_driver_sql("SELECT set_config('jit', 'off', true)")
+    raw = _raw(conn)
     statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT binary)").format(query).as_bytes(raw)
     pgconn = raw.pgconn
     pgconn.send_query(statement)
@@ -681,12 +680,12 @@ def _flow_block(dates: _DateColumns, flows: list[CopyColumn]) -> _Block:
 
 
 def _read(
-    raw: psycopg.Connection[Any],
+    conn: Connection,
     query: sql.Composable | None,
     types: Sequence[str],
     digest: Callable[[list[CopyColumn]], _Block],
 ) -> list[_Block]:
-    return [] if query is None else copy_binary(raw, query, CopyStream(types, digest))
+    return [] if query is None else copy_binary(conn, query, CopyStream(types, digest))
 
 
 def _universe(
@@ -765,9 +764,9 @@ def load_market_window(
     dates = reads.dates
     blocks: list[_Block] = []
     if len(dates):
-        raw, columns_of = _raw(conn), _DateColumns(dates)
-        blocks += _read(raw, reads.prices, _PRICE_TYPES, partial(_price_block, columns_of))
-        blocks += _read(raw, reads.flows, _FLOW_TYPES, partial(_flow_block, columns_of))
+        columns_of = _DateColumns(dates)
+        blocks += _read(conn, reads.prices, _PRICE_TYPES, partial(_price_block, columns_of))
+        blocks += _read(conn, reads.flows, _FLOW_TYPES, partial(_flow_block, columns_of))
     universe, index, wide = _universe(blocks, tickers)
     arrays = _empty_window((len(universe), len(dates)))
     _place(arrays, blocks, index, wide)
