@@ -135,8 +135,10 @@ _SIGNAL_INTEGERS = frozenset(
 def _whole_number(value: Any) -> int | None:
     """An integer column's value as ``bulk_upsert`` stores it: a float (money is integer KRW)
     rounded to the nearest unit, half to even; NaN and None are NULL."""
-    if value is None or isinstance(value, int):
-        return value
+    if value is None:
+        return None
+    if isinstance(value, int):  # bool too: JSON's true is no bigint, 1 is
+        return int(value)
     number = float(value)
     return None if math.isnan(number) else round(number)
 
