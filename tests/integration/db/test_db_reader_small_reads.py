@@ -1,16 +1,15 @@
-"""The scans' small reads in krstock.db.reader against PostgreSQL, each next to the app helper
-it is meant to replace (krstock.app.scans), which must agree with it on the same data."""
+"""The scans' small reads in krstock.db.reader against PostgreSQL, with the semantics of the
+krstock.app.scans helpers they replace (gate of the day and policy; the monolith's 2-day KST
+news window, top 3 by credibility then recency; the tracker's state of OPEN, CLOSED and
+CANCELLED signals)."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
-from sqlalchemy.orm import Session
 
-from krstock.app import scans
 from krstock.db.reader import gate_status, recent_news, tracking_state
 
 pytestmark = pytest.mark.integration
@@ -47,7 +46,7 @@ def _news(ticker: str, n: int, published: datetime | None, credibility: float | 
     }
 
 
-def test_recent_news_matches_the_scans_helper(db_engine: Engine) -> None:
+def test_recent_news_is_the_top_three_of_the_kst_window(db_engine: Engine) -> None:
     kst_midnight = datetime(2025, 12, 29, 15, 0, tzinfo=UTC)  # 2025-12-30 00:00 KST
     items = [
         # Inside the 2-day KST window (12-29 00:00 .. 12-31 00:00 KST), five for one ticker.
@@ -72,12 +71,10 @@ def test_recent_news_matches_the_scans_helper(db_engine: Engine) -> None:
         )
     asked = ["005930", "000660", "999999"]
     with db_engine.connect() as conn:
-        news = recent_news(conn, DAY, asked, scans.NEWS_LOOKBACK_DAYS)
-        helper = scans._news_for(conn, DAY, asked)
+        news = recent_news(conn, DAY, asked, 2)
         assert recent_news(conn, DAY, [], 2) == {}
         assert len(recent_news(conn, DAY, ["005930"], 2, per_ticker=5)["005930"]) == 5
         assert recent_news(conn, DAY, ["000660"], 1) == {}
-    assert news == helper
     assert set(news) == {"005930", "000660"}
     assert [item["title"] for item in news["005930"]] == [
         "005930 headline 1",
@@ -93,7 +90,7 @@ def test_recent_news_matches_the_scans_helper(db_engine: Engine) -> None:
     assert [item["title"] for item in news["000660"]] == ["000660 headline 6"]
 
 
-def test_tracking_state_is_what_the_scans_helper_carries(db_engine: Engine) -> None:
+def test_tracking_state_is_the_tracked_signals_of_that_strategy_and_day(db_engine: Engine) -> None:
     signals = [
         ("vcp", DAY, "000001", "OPEN", 101.5, 3),
         ("vcp", DAY, "000002", "CLOSED", 95.0, 5),
@@ -121,17 +118,3 @@ def test_tracking_state_is_what_the_scans_helper_carries(db_engine: Engine) -> N
         "000002": ("CLOSED", 95.0, 5),
         "000003": ("CANCELLED", None, None),
     }
-    # The helper applies the same state to a re-scan's rows.
-    rows: list[dict[str, Any]] = [
-        {"ticker": t, "status": "OPEN", "current_price": 1.0, "hold_days": 0}
-        for t in ("000001", "000002", "000003", "000004")
-    ]
-    with Session(db_engine) as session:
-        scans._keep_tracking_state(session, "vcp", DAY, rows)
-    for row in rows:
-        if row["ticker"] in state:
-            status, price, hold = state[row["ticker"]]
-            assert (row["current_price"], row["hold_days"]) == (price, hold)
-            assert row["status"] == status
-        else:
-            assert (row["status"], row["current_price"], row["hold_days"]) == ("OPEN", 1.0, 0)
