@@ -3,10 +3,11 @@
 ``load_market_window`` returns the whole universe (or given tickers) over the last ``days``
 trading dates up to ``end``, where the trading dates are the distinct dates in ``daily_prices``.
 Prices and investor flows leave PostgreSQL as plain table rows in two ``COPY (query) TO STDOUT
-(FORMAT binary)`` streams; :func:`parse_copy_binary` turns each stream into numpy columns and the
-cells are placed by index arithmetic (ticker row by ``np.searchsorted`` on the sorted universe,
-date column by a lookup table). The scans' small reads (market gate, news, tracking state) are
-here too, so the app layer holds no SQL of its own.
+(FORMAT binary)`` streams, read from libpq as they arrive (:func:`copy_binary`) and parsed into
+numpy columns a block of rows at a time while the server is still sending (:class:`CopyStream`);
+cells are placed by index arithmetic (the ticker's row through a hashed index of uint64 ticker
+keys, the date's column through a lookup table). The scans' small reads (market gate, news,
+tracking state) are here too, so the app layer holds no SQL of its own.
 """
 
 from __future__ import annotations
@@ -372,7 +373,7 @@ class CopyStream(Generic[T]):
         if self._rows_start is None:
             self._rows_start = _header_length(data)
         if self._rows_start > len(data) - len(_TRAILER):
-            raise _malformed("no trailer")
+            raise _malformed("the header runs into the trailer")
         while self.parse_block(data, sizes, final=True):
             pass
         return self.digested
@@ -714,7 +715,7 @@ def _place(
     arrays: dict[str, np.ndarray], blocks: list[_Block], universe: pd.Index, wide: bool
 ) -> None:
     """Write every block's values into their (ticker × date) cells."""
-    width = next(iter(arrays.values())).shape[1]
+    width = arrays["close"].shape[1]
     for block in blocks:
         for cells in block.cells:
             keys = _keys_as_bytes(cells.keys) if wide else cells.keys
