@@ -16,10 +16,18 @@ dropped at the end; or ``--database-url`` with data already in it), for one trad
 The targets: ``scan_s`` ≤ 5 s per kind for 2,500 tickers × 260 days on 2 cores, and every scan
 within 1.5× of reading its rows.
 
-Measured on the 2-core shared machine (``krstock bench scan-db --json``, 2,500 × 260): before the
-binary reader (CSV COPY of a prices ⟗ flows join, parsed by pandas) vcp 1.80 s, vcp-legacy 1.69 s,
-trend-template 0.98 s, closing-bet 1.56 s, a reviewer's raw COPY of the same rows 0.90 s (2.2×);
-after, see docs/scans.md ("Speed").
+Measured on the 2-core shared machine (2,500 × 260, ``--database-url`` on one collected market,
+before and after by this harness minutes apart; medians of 3):
+
+    kind            before: copy_s scan_s ratio    after: copy_s scan_s ratio
+    vcp                     0.76   1.75   2.30            0.54   0.59   1.09
+    vcp-legacy              0.58   1.66   2.89            0.53   0.61   1.15
+    trend-template          0.48   1.01   2.11            0.38   0.47   1.26
+    closing-bet             0.56   1.52   2.73            0.53   0.60   1.12
+
+(before: one CSV COPY of prices full-joined with flows, parsed by pandas, and signals written
+through staging tables; after: two binary COPYs read from libpq and parsed while they arrive, and
+one INSERT ... ON CONFLICT). More in docs/scans.md ("Speed").
 """
 
 from __future__ import annotations
