@@ -1,20 +1,20 @@
-"""Scans over the database: read the universe window once, run an engine, write its signals.
+"""Scans over the database: read the universe window once, run a strategy, write its signals.
 
-Each scan reads everything it needs in one set-based query (``load_market_window``), computes
-with the vectorized engines in ``krstock.domain``, and writes its signals and its ``scan_runs``
-row in one transaction.
+Each scan reads the window its strategy declares (``load_market_window``: two binary COPYs,
+prices and flows, parsed straight into arrays), computes with the catalogue's strategy over the
+vectorized engines in ``krstock.domain``, and writes its signals and its ``scan_runs`` row in
+one transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from krstock.app import catalogue
@@ -24,51 +24,12 @@ from krstock.app.kinds import SCAN_KINDS, RunKind, parse_kind
 from krstock.app.policies import PolicyLike, resolve_policy
 from krstock.app.recorder import ProgressFn, finish_run, recorded_run
 from krstock.app.trading_day import require_prices_on
-from krstock.db.models import MarketGateSnapshot, NewsItem, Signal
-from krstock.db.reader import load_market_window
+from krstock.db.reader import gate_status, load_market_window, recent_news, tracking_state
 from krstock.db.repositories import SignalRepository
 from krstock.domain.market import MarketWindow
 from krstock.domain.policy import SignalPolicy
 
 NEWS_LOOKBACK_DAYS = 2  # the monolith's news window
-KST = ZoneInfo("Asia/Seoul")
-
-
-def _news_for(conn: Connection, day: date, tickers: Sequence[str]) -> dict[str, list[dict]]:
-    """Headlines published in the monolith's 2-day window up to ``day`` (KST calendar days),
-    the top 3 per ticker by source credibility then recency (one query)."""
-    if not tickers:
-        return {}
-    start = datetime.combine(day - timedelta(days=NEWS_LOOKBACK_DAYS - 1), time.min, tzinfo=KST)
-    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=KST)
-    rows = conn.execute(
-        select(
-            NewsItem.ticker, NewsItem.title, NewsItem.source, NewsItem.published_at, NewsItem.url
-        )
-        .where(
-            NewsItem.ticker.in_(list(tickers)),
-            NewsItem.published_at >= start,
-            NewsItem.published_at < end,
-        )
-        .order_by(
-            NewsItem.ticker, NewsItem.credibility.desc().nulls_last(), NewsItem.published_at.desc()
-        )
-    ).all()
-    news: dict[str, list[dict]] = {}
-    for ticker, title, source, published_at, url in rows:
-        items = news.setdefault(ticker, [])
-        if len(items) < 3:  # the monolith keeps the top 3
-            items.append(
-                {
-                    "title": title,
-                    "source": source or "",
-                    "published_at": published_at.astimezone(KST).isoformat()
-                    if published_at
-                    else "",
-                    "url": url,
-                }
-            )
-    return news
 
 
 def _keep_tracking_state(
@@ -78,14 +39,7 @@ def _keep_tracking_state(
     re-scan never re-opens a closed trade nor rewinds an open one's mark to market: a closed
     (or cancelled) signal keeps its status, current price and hold days; an open one that is
     still open keeps its current price and hold days."""
-    tracked = session.execute(
-        select(Signal.ticker, Signal.status, Signal.current_price, Signal.hold_days).where(
-            Signal.strategy == kind,
-            Signal.signal_date == day,
-            Signal.status.in_(("OPEN", "CLOSED", "CANCELLED")),
-        )
-    ).all()
-    state = {str(ticker): (status, price, hold) for ticker, status, price, hold in tracked}
+    state = tracking_state(session.connection(), kind, day)
     for row in rows:
         if row["ticker"] not in state:
             continue
@@ -101,12 +55,7 @@ def _gate_blocks(conn: Connection, day: date, policy: SignalPolicy) -> str | Non
     """The reason new signals are blocked today, or None (only with block_signals_on_red)."""
     if not policy.market_gate.block_signals_on_red:
         return None
-    status = conn.execute(
-        select(MarketGateSnapshot.status).where(
-            MarketGateSnapshot.date == day, MarketGateSnapshot.policy_name == policy.name
-        )
-    ).scalar()
-    return "market gate RED" if status == "RED" else None
+    return "market gate RED" if gate_status(conn, day, policy.name) == "RED" else None
 
 
 def _names(value: Sequence[str] | str | None) -> list[str] | None:
@@ -198,7 +147,9 @@ def run_scan(
                 extra["blocked"] = blocked
             else:
                 news = (
-                    _news_for(conn, day, strategy.news_tickers(window, resolved))
+                    recent_news(
+                        conn, day, strategy.news_tickers(window, resolved), NEWS_LOOKBACK_DAYS
+                    )
                     if strategy.needs_news
                     else None
                 )

@@ -518,14 +518,6 @@ _FLOW_FIELDS = {
     2: ("inst_net_shares", "inst_net_krw"),
 }
 
-# Both reads as one statement, with the same placeholders: for EXPLAIN (the date indexes of
-# both tables); the reader itself copies _PRICES and _FLOWS apart.
-_WINDOW = f"""
-SELECT ticker, date FROM ({_PRICES}) prices
-UNION ALL
-SELECT ticker, date FROM ({_FLOWS}) flows
-"""
-
 _WINDOW_FIELDS = (
     "open",
     "high",

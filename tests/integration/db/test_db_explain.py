@@ -169,10 +169,16 @@ def test_hot_query_uses_an_index(big: Engine, name: str) -> None:
             _assert_indexed(_explain(conn, statement, params), table, index)
 
 
-def test_window_read_for_a_date_range_uses_the_date_indexes(big: Engine) -> None:
+@pytest.mark.parametrize(
+    ("statement", "table"), [("_PRICES", "daily_prices"), ("_FLOWS", "investor_flows")]
+)
+def test_window_reads_for_a_date_range_use_the_date_indexes(
+    big: Engine, statement: str, table: str
+) -> None:
+    """Each of the window's two COPYs reads its table through an index on the date range."""
     with big.connect() as conn:
         days = reader.trading_days(conn, LAST_DAY, 20)
-        query = sql.SQL(reader._WINDOW).format(
+        query = sql.SQL(getattr(reader, statement)).format(
             lo=sql.Literal(days[0].item()),
             flow_lo=sql.Literal(days[-5].item()),  # scans read flows for fewer days than prices
             hi=sql.Literal(days[-1].item()),
@@ -182,8 +188,7 @@ def test_window_read_for_a_date_range_uses_the_date_indexes(big: Engine) -> None
         raw = conn.connection.driver_connection
         assert raw is not None
         nodes = _explain(conn, query.as_string(raw), None)
-    _assert_indexed(nodes, "daily_prices")
-    _assert_indexed(nodes, "investor_flows")
+    _assert_indexed(nodes, table)
 
 
 def test_window_read_returns_the_whole_universe(big: Engine) -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import redis
-from prometheus_client import REGISTRY
 from pipeline_harness import private_redis
+from prometheus_client import REGISTRY
 
 from krstock.bus.consumer import EventConsumer
 from krstock.bus.events import PriceUpdated, ScanCompleted

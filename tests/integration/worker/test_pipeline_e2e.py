@@ -11,9 +11,9 @@ from pathlib import Path
 import orjson
 import pytest
 import redis
+from pipeline_harness import private_redis, start_worker, worker_env
 from prometheus_client import REGISTRY
 from sqlalchemy import create_engine, text
-from pipeline_harness import private_redis, start_worker, worker_env
 
 from krstock.config import Settings
 from krstock.db.session import normalize_url

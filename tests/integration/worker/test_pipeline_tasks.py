@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import redis
-from prometheus_client import REGISTRY
 from pipeline_harness import private_redis
+from prometheus_client import REGISTRY
 from typer.testing import CliRunner
 
 from krstock.config import Settings, get_settings

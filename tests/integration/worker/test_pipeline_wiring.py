@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 import redis
-from sqlalchemy import Engine, text
 from pipeline_harness import private_redis
+from sqlalchemy import Engine, text
 
 from krstock.bus.events import AIAnalysisCompleted, MarketDataUpdated, SignalCreated
 from krstock.config import Settings, WorkerSection

@@ -12,8 +12,8 @@ from pathlib import Path
 import orjson
 import pytest
 import redis
-from sqlalchemy import create_engine, text
 from pipeline_harness import private_redis, start_worker, worker_env
+from sqlalchemy import create_engine, text
 
 from krstock.config import Settings
 from krstock.db.session import normalize_url
