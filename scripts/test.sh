@@ -19,7 +19,9 @@ sql_files=$(git ls-files '*.sql' 2>/dev/null || true)
 if [ -n "$sql_files" ]; then sqlfluff lint --dialect postgres $sql_files; else echo "no SQL files"; fi
 echo "== pytest"
 # One test process per core (pytest-xdist; KRSTOCK_TEST_WORKERS=0 runs them in this process):
-# every test makes its own databases and each worker its own Redis database.
-python -m pytest -q -p no:cacheprovider -n "${KRSTOCK_TEST_WORKERS:-auto}" --dist worksteal \
+# every test makes its own databases and each worker its own Redis database. Modules that share
+# one running service across their tests (the operator loop) mark an xdist_group: loadgroup keeps
+# each group on one worker.
+python -m pytest -q -p no:cacheprovider -n "${KRSTOCK_TEST_WORKERS:-auto}" --dist loadgroup \
   --cov --cov-report=term:skip-covered --cov-report=xml:.coverage.xml "$@"
 python scripts/coverage_floors.py .coverage.xml

@@ -19,7 +19,9 @@ from operator_harness import POLICIES, SCANJOBS, Harness, example, running_opera
 from krstock_operator import metrics, rbac
 from krstock_operator.manifests import POLICY_DIGEST_ANNOTATION
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+# One operator serves the whole module and the last test reads what it did, so the module's
+# tests stay together on one xdist worker (scripts/test.sh runs --dist loadgroup).
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.xdist_group("operator-loop")]
 
 DEPLOYMENTS = "apps/v1/deployments"
 CRONJOBS = "batch/v1/cronjobs"

@@ -8,7 +8,11 @@ import pytest
 import pytest_asyncio
 from operator_harness import Harness, example, running_operator
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+# One operator serves the whole module: keep its tests on one xdist worker.
+pytestmark = [
+    pytest.mark.asyncio(loop_scope="module"),
+    pytest.mark.xdist_group("operator-loop-nokeda"),
+]
 
 DEPLOYMENTS = "apps/v1/deployments"
 JOBS = "batch/v1/jobs"
