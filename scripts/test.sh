@@ -19,9 +19,10 @@ sql_files=$(git ls-files '*.sql' 2>/dev/null || true)
 if [ -n "$sql_files" ]; then sqlfluff lint --dialect postgres $sql_files; else echo "no SQL files"; fi
 echo "== pytest"
 # One test process per core (pytest-xdist; KRSTOCK_TEST_WORKERS=0 runs them in this process):
-# every test makes its own databases and each worker its own Redis database. Modules that share
-# one running service across their tests (the operator loop) mark an xdist_group: loadgroup keeps
-# each group on one worker.
-python -m pytest -q -p no:cacheprovider -n "${KRSTOCK_TEST_WORKERS:-auto}" --dist loadgroup \
+# every test makes its own databases and each worker its own Redis database. Whole files go to
+# one worker (loadfile): some modules share one running service across their tests (the operator
+# loop's last test reads what the module's operator did). xdist's loadgroup would be finer, but
+# its grouping does not take effect under pytest 9.2.
+python -m pytest -q -p no:cacheprovider -n "${KRSTOCK_TEST_WORKERS:-auto}" --dist loadfile \
   --cov --cov-report=term:skip-covered --cov-report=xml:.coverage.xml "$@"
 python scripts/coverage_floors.py .coverage.xml

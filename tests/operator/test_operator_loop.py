@@ -21,8 +21,8 @@ from krstock_operator import metrics, rbac
 from krstock_operator.manifests import POLICY_DIGEST_ANNOTATION
 
 # One operator serves the whole module and the last test reads what it did, so the module's
-# tests stay together on one xdist worker (scripts/test.sh runs --dist loadgroup).
-pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.xdist_group("operator-loop")]
+# tests must run together on one xdist worker: scripts/test.sh runs --dist loadfile.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 DEPLOYMENTS = "apps/v1/deployments"
 CRONJOBS = "batch/v1/cronjobs"
@@ -32,8 +32,8 @@ HPAS = "autoscaling/v2/horizontalpodautoscalers"
 CONFIGMAPS = "v1/configmaps"
 
 
-# Requests of every operator this module started: under xdist another module's tests may run
-# between two of ours, and pytest then starts the module fixture anew.
+# Requests of every operator this module started (should pytest start the module fixture anew,
+# e.g. when a run reorders tests, the RBAC check still sees everything the module did).
 EARLIER_REQUESTS: list[Any] = []
 
 

@@ -8,11 +8,7 @@ import pytest
 import pytest_asyncio
 from operator_harness import Harness, example, running_operator
 
-# One operator serves the whole module: keep its tests on one xdist worker.
-pytestmark = [
-    pytest.mark.asyncio(loop_scope="module"),
-    pytest.mark.xdist_group("operator-loop-nokeda"),
-]
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 DEPLOYMENTS = "apps/v1/deployments"
 JOBS = "batch/v1/jobs"
