@@ -129,13 +129,10 @@ class RunRequest:
             run_id=params.get("run_id") or None,
             scanjob=params.get("scanjob") or None,
             start=_day(params.get("start"), "start"),
-            strategy=parse_kind(strategy, BACKTEST_KINDS, what="backtest strategy")
-            if strategy
-            else None,
+            strategy=_strategy(strategy) if strategy else None,
             source=params.get("source") or None,
             source_options=params.get("source_options") or None,
-            scans=tuple(parse_kind(s, SCAN_KINDS, what="scan kind") for s in _names(scans) or ())
-            or DEFAULT_SCANS,
+            scans=scans or DEFAULT_SCANS,
             collect_days=int(params.get("collect_days") or 1),
             force=bool(params.get("force", False)),
         )
