@@ -109,6 +109,29 @@ class ApiSection(Section):
     # A JSON list: KRSTOCK_CORS_ORIGINS='["https://a.example","https://b.example"]'.
     cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:3000"])
 
+    # Request bodies (docs/security.md): larger ones are a 413 before they are read. Routes that
+    # need more get it by path: KRSTOCK_MAX_BODY_BYTES_BY_PATH='{"/api/v1/x": 1048576}'.
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_body_bytes_by_path: dict[str, int] = Field(default_factory=dict)
+    # Failed authentications per client address and window, before that address gets 429s.
+    auth_failures_per_ip: int = Field(default=30, ge=1)
+    # /docs and /redoc (off in deployments that do not want the schema browsable); HSTS max-age
+    # for TLS deployments (0: no Strict-Transport-Security header).
+    docs_enabled: bool = True
+    hsts_max_age_s: int = Field(default=0, ge=0)
+
+    # Chat memory and history (Redis): the user is the API key, or the client address when
+    # anonymous chat is allowed; anonymous chats are ephemeral and have a pool of their own.
+    chat_allow_anonymous: bool = True
+    chat_prefix: str = "krstock:chat"
+    chat_ttl_s: int = Field(default=90 * 24 * 3600, ge=60)
+    chat_anonymous_ttl_s: int = Field(default=3600, ge=60)
+    chat_value_max_bytes: int = Field(default=4096, ge=256)
+    chat_memory_items_max: int = Field(default=50, ge=1)
+    chat_user_max_bytes: int = Field(default=256 * 1024, ge=4096)
+    chat_keyed_max_bytes: int = Field(default=64 * 1024 * 1024, ge=65536)
+    chat_anonymous_max_bytes: int = Field(default=16 * 1024 * 1024, ge=65536)
+
 
 def _iso_dates(value: object) -> object:
     """``2026-01-02,2026-01-03`` (how the environment spells it) as a list of dates."""

@@ -1,14 +1,21 @@
-"""/api/kr/chatbot routes: a rule-based chat with per-user memory and history (``X-User-Id``)."""
+"""/api/kr/chatbot routes: a rule-based chat with per-user memory and history.
+
+The user is the verified API key, or the client address where anonymous chat is allowed;
+``X-User-Id`` (or the body's ``user_id``, as the monolith's frontend sends it) is only a
+sub-namespace under that user (``krstock.api.infra.chat_store``).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header
+from fastapi import APIRouter, Body, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
 from krstock.api.deps import READ_ACCESS, SessionDep, StateDep
-from krstock.api.infra.chat_store import ChatStore, user_id
+from krstock.api.infra.chat_store import ChatStore, identity, limits_for, sub_namespace
+from krstock.api.infra.errors import ApiError
+from krstock.api.infra.ratelimit import client_ip
 from krstock.api.services import chatbot
 
 router = APIRouter(prefix="/chatbot", dependencies=[READ_ACCESS])
@@ -16,11 +23,26 @@ MESSAGE_MAX = 2000
 MEMORY_ITEMS_MAX = 50
 
 
+def _chat_store(request: Request, state: StateDep, sub: str | None) -> ChatStore:
+    """The caller's chat store: its verified key (set by ``READ_ACCESS``) or its address."""
+    record = getattr(request.state, "api_key", None)
+    if record is None and not state.api.chat_allow_anonymous:
+        raise ApiError(
+            401,
+            "chat needs an API key: send it in the X-API-Key header",
+            "missing_api_key",
+            headers={"WWW-Authenticate": "ApiKey"},
+        )
+    who = identity(record.prefix if record else None, client_ip(request), sub_namespace(sub))
+    return ChatStore(state.redis, who, limits_for(state.api, who.pool), state.api.chat_prefix)
+
+
 def _store(
-    state: StateDep, x_user_id: str | None = Header(default=None, max_length=64)
+    request: Request,
+    state: StateDep,
+    x_user_id: str | None = Header(default=None, max_length=64),
 ) -> ChatStore:
-    """This user's chat store (the ``X-User-Id`` header; ``default`` without one)."""
-    return ChatStore(state.redis, user_id(x_user_id))
+    return _chat_store(request, state, x_user_id)
 
 
 StoreDep = Annotated[ChatStore, Depends(_store)]
@@ -28,6 +50,7 @@ StoreDep = Annotated[ChatStore, Depends(_store)]
 
 @router.post("", summary="Chat (rule-based, answers from the DB)")
 def chat(
+    request: Request,
     state: StateDep,
     session: SessionDep,
     body: dict[str, Any] | None = Body(default=None),
@@ -39,7 +62,8 @@ def chat(
     if len(message) > MESSAGE_MAX:
         return JSONResponse({"error": "message is too long (2000 max)"}, status_code=400)
     # The user may also come in the body, as the monolith's frontend sends it.
-    store = _store(state, x_user_id or (body or {}).get("user_id"))
+    sub = x_user_id or (body or {}).get("user_id")
+    store = _chat_store(request, state, sub if isinstance(sub, str) else None)
     reply = chatbot.answer(session, store, message)
     store.append("user", message)
     store.append("model", reply)
@@ -58,13 +82,14 @@ def chat_memory(store: StoreDep) -> dict[str, Any]:
 
 @router.post("/memory", summary="Update this user's memory")
 def chat_memory_update(
+    request: Request,
     state: StateDep,
     body: dict[str, Any] = Body(...),
     x_user_id: str | None = Header(default=None, max_length=64),
 ) -> JSONResponse:
     if len(body) > MEMORY_ITEMS_MAX:  # refused before the user id or Redis is looked at
         return JSONResponse({"error": "at most 50 memory items per update"}, status_code=400)
-    _store(state, x_user_id).remember(body)
+    _chat_store(request, state, x_user_id).remember(body)
     return JSONResponse({"status": "ok"})
 
 

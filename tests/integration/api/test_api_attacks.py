@@ -1,0 +1,195 @@
+"""Issue 19, from an attacker's side: each finding reproduced against the real gateway app
+(real PostgreSQL and Redis), asserting what the attack gets now."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from helpers.api_apps import Built, build_app, make_keys
+from helpers.api_seed import seed
+from sqlalchemy.engine import make_url
+
+from krstock.db.session import make_engine
+
+pytestmark = pytest.mark.integration
+
+MEMORY = "/api/kr/chatbot/memory"
+
+
+@pytest.fixture(scope="module")
+def database(admin_url: str, migrated_template: str) -> Iterator[str]:
+    name = f"krstock_t_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url, pool_size=1, max_overflow=1)
+    seed(engine, tickers=20, days=80)
+    engine.dispose()
+    yield url
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _gateway(database: str, redis_url: str, **api: object) -> Built:
+    tag = uuid.uuid4().hex[:8]
+    options = {"chat_prefix": f"krstock:test:{tag}:chat", "trust_forwarded_for": True, **api}
+    built = build_app("gateway", database, redis_url, api=options)
+    built.keys = make_keys(built.state)
+    return built
+
+
+@pytest.fixture(scope="module")
+def gw(database: str, redis_url: str) -> Iterator[tuple[TestClient, Built]]:
+    built = _gateway(database, redis_url)
+    with TestClient(built.app) as client:
+        yield client, built
+    built.state.close()
+
+
+def _chat_bytes(client: redis.Redis, prefix: str) -> int:
+    """What the chat keys under ``prefix`` hold in Redis (payload bytes)."""
+    total = 0
+    for key in client.scan_iter(f"{prefix}:*"):
+        kind = client.type(key)
+        if kind == b"hash":
+            total += sum(len(k) + len(v) for k, v in client.hgetall(key).items())
+        elif kind == b"list":
+            total += sum(len(v) for v in client.lrange(key, 0, -1))
+    return total
+
+
+def _from(ip: str, **headers: str) -> dict[str, str]:
+    return {"X-Forwarded-For": ip, **headers}
+
+
+# 1. High: anyone without a key could fill Redis through the chat memory.
+
+
+def test_a_large_memory_value_is_refused_and_nothing_is_stored(
+    gw: tuple[TestClient, Built],
+) -> None:
+    client, _ = gw
+    attacker = _from("198.51.100.1", **{"X-User-Id": "attacker"})
+    r = client.post(MEMORY, json={"blob": "x" * 20_000}, headers=attacker)
+    assert r.status_code == 413 and "at most 4096 bytes" in r.json()["error"]
+    assert client.get(MEMORY, headers=attacker).json() == {"memory": {}}
+
+
+def test_repeated_memory_writes_stay_within_the_per_user_cap(
+    gw: tuple[TestClient, Built],
+) -> None:
+    client, built = gw
+    attacker = _from("198.51.100.2")
+    statuses = set()
+    for round_ in range(6):  # 6 x 50 items of ~3.9 KB: far more than one user may keep
+        items = {f"k{round_}-{i}": "y" * 3_800 for i in range(50)}
+        statuses.add(client.post(MEMORY, json=items, headers=attacker).status_code)
+    assert 413 in statuses
+    assert built.state.redis is not None
+    stored = _chat_bytes(built.state.redis, f"{built.state.api.chat_prefix}:ip:198.51.100.2")
+    assert 0 < stored <= built.state.api.chat_user_max_bytes
+
+
+def test_anonymous_chat_storage_is_bounded_by_its_pool_with_oldest_first_eviction(
+    database: str, redis_url: str
+) -> None:
+    built = _gateway(
+        database, redis_url, chat_anonymous_max_bytes=65_536, chat_user_max_bytes=16_384
+    )
+    try:
+        with TestClient(built.app) as client:
+            for n in range(40):  # 40 addresses x ~12 KB: ~7 times the pool
+                items = {f"k{i}": "z" * 3_000 for i in range(4)}
+                r = client.post(MEMORY, json=items, headers=_from(f"203.0.113.{n}"))
+                assert r.status_code == 200
+            assert built.state.redis is not None
+            stored = _chat_bytes(built.state.redis, built.state.api.chat_prefix)
+            assert stored <= 65_536
+            newest = client.get(MEMORY, headers=_from("203.0.113.39")).json()["memory"]
+            oldest = client.get(MEMORY, headers=_from("203.0.113.0")).json()["memory"]
+            assert len(newest) == 4 and oldest == {}
+    finally:
+        built.state.close()
+
+
+def test_anonymous_traffic_cannot_evict_key_holders(database: str, redis_url: str) -> None:
+    built = _gateway(database, redis_url, chat_anonymous_max_bytes=65_536)
+    try:
+        with TestClient(built.app) as client:
+            owner = {"X-API-Key": built.keys["read"]}
+            assert client.post(MEMORY, json={"style": "swing"}, headers=owner).status_code == 200
+            for n in range(40):
+                items = {f"k{i}": "z" * 3_000 for i in range(4)}
+                client.post(MEMORY, json=items, headers=_from(f"192.0.2.{n}"))
+            memory = client.get(MEMORY, headers=owner).json()["memory"]
+            assert memory["style"]["value"] == "swing"
+    finally:
+        built.state.close()
+
+
+def test_chat_history_is_trimmed_to_the_per_user_cap(database: str, redis_url: str) -> None:
+    built = _gateway(database, redis_url, chat_user_max_bytes=8_192)
+    try:
+        with TestClient(built.app) as client:
+            who = _from("198.51.100.3")
+            for _ in range(10):
+                r = client.post("/api/kr/chatbot", json={"message": "가" * 1_500}, headers=who)
+                assert r.status_code == 200
+            assert built.state.redis is not None
+            prefix = f"{built.state.api.chat_prefix}:ip:198.51.100.3"
+            assert 0 < _chat_bytes(built.state.redis, prefix) <= 8_192
+    finally:
+        built.state.close()
+
+
+def test_anonymous_chat_memory_expires_within_the_anonymous_ttl(
+    gw: tuple[TestClient, Built],
+) -> None:
+    client, built = gw
+    assert client.post(MEMORY, json={"a": 1}, headers=_from("198.51.100.4")).status_code == 200
+    assert built.state.redis is not None
+    key = f"{built.state.api.chat_prefix}:ip:198.51.100.4:memory"
+    assert 0 < built.state.redis.ttl(key) <= built.state.api.chat_anonymous_ttl_s
+
+
+# 2. Medium: anyone could read or wipe another user's chat by naming it in X-User-Id.
+
+
+def test_x_user_id_does_not_reach_another_users_memory(gw: tuple[TestClient, Built]) -> None:
+    client, built = gw
+    victim = {"X-API-Key": built.keys["write"], "X-User-Id": "victim"}
+    assert client.post(MEMORY, json={"secret": "s3"}, headers=victim).status_code == 200
+    for attacker in (
+        _from("198.51.100.5", **{"X-User-Id": "victim"}),  # no key, the victim's name
+        {"X-API-Key": built.keys["read"], "X-User-Id": "victim"},  # another key, same name
+    ):
+        assert client.get(MEMORY, headers=attacker).json() == {"memory": {}}
+        assert client.delete(MEMORY, headers=attacker).json() == {"status": "cleared"}
+        assert client.delete("/api/kr/chatbot/history", headers=attacker).status_code == 200
+    memory = client.get(MEMORY, headers=victim).json()["memory"]
+    assert memory["secret"]["value"] == "s3"
+
+
+def test_anonymous_users_at_different_addresses_are_apart(gw: tuple[TestClient, Built]) -> None:
+    client, _ = gw
+    first = _from("198.51.100.6")
+    assert client.post(MEMORY, json={"mine": 1}, headers=first).status_code == 200
+    assert client.get(MEMORY, headers=_from("198.51.100.7")).json() == {"memory": {}}
+    assert "mine" in client.get(MEMORY, headers=first).json()["memory"]
+
+
+def test_anonymous_chat_can_be_switched_off(database: str, redis_url: str) -> None:
+    built = _gateway(database, redis_url, chat_allow_anonymous=False)
+    try:
+        with TestClient(built.app) as client:
+            r = client.get(MEMORY)
+            assert r.status_code == 401 and "API key" in r.json()["error"]
+            keyed = client.get(MEMORY, headers={"X-API-Key": built.keys["read"]})
+            assert keyed.status_code == 200
+    finally:
+        built.state.close()
