@@ -193,3 +193,56 @@ def test_anonymous_chat_can_be_switched_off(database: str, redis_url: str) -> No
             assert keyed.status_code == 200
     finally:
         built.state.close()
+
+
+# 3. Medium: wrong secrets with a key's public prefix used to lock that key out.
+
+
+def _wrong_secret(key: str) -> str:
+    head, prefix, secret = key.split("_", 2)
+    return f"{head}_{prefix}_{'A' * len(secret)}"
+
+
+def test_wrong_secrets_with_a_real_prefix_do_not_lock_the_key_out(
+    database: str, redis_url: str
+) -> None:
+    built = _gateway(
+        database,
+        redis_url,
+        rate_limit_per_key=5,
+        rate_limit_per_ip=1_000,
+        auth_failures_per_ip=4,
+        rate_limit_window_s=30,
+    )
+    try:
+        with TestClient(built.app) as client:
+            forged = {"X-API-Key": _wrong_secret(built.keys["read"])}
+            for n in range(6):  # 6 addresses x 10 forged requests: twice the key's budget
+                codes = [
+                    client.get("/api/v1/policies", headers=_from(f"10.0.0.{n}", **forged))
+                    for _ in range(10)
+                ]
+                assert [r.status_code for r in codes] == [401] * 4 + [429] * 6
+                assert "failed API keys" in codes[-1].json()["error"]["message"]
+            owner = _from("10.0.1.1", **{"X-API-Key": built.keys["read"]})
+            codes_owner = [
+                client.get("/api/v1/policies", headers=owner).status_code for _ in range(6)
+            ]
+            assert codes_owner == [200] * 5 + [429]  # the key's own budget, and only its own
+    finally:
+        built.state.close()
+
+
+def test_failed_keys_back_off_only_the_address_that_sent_them(
+    database: str, redis_url: str
+) -> None:
+    built = _gateway(database, redis_url, auth_failures_per_ip=3)
+    try:
+        with TestClient(built.app) as client:
+            bad = _from("10.0.2.1", **{"X-API-Key": "ks_nothing_" + "B" * 40})
+            codes = [client.get("/api/v1/policies", headers=bad).status_code for _ in range(5)]
+            assert codes == [401, 401, 401, 429, 429]
+            elsewhere = _from("10.0.2.2", **{"X-API-Key": built.keys["read"]})
+            assert client.get("/api/v1/policies", headers=elsewhere).status_code == 200
+    finally:
+        built.state.close()

@@ -15,6 +15,11 @@ from starlette.requests import HTTPConnection
 
 from krstock.api.infra.apikeys import KeyRecord, KeyVerifier
 from krstock.api.infra.errors import ApiError
+from krstock.api.infra.ratelimit import (
+    limit_verified_key,
+    record_auth_failure,
+    refuse_if_failing,
+)
 from krstock.api.infra.state import get_state
 
 # Declared for OpenAPI (the "Authorize" button); the actual lookup also reads Bearer and ?api_key.
@@ -58,8 +63,10 @@ def authenticate(request: HTTPConnection, scope: str, required: bool) -> KeyReco
                 headers={"WWW-Authenticate": "ApiKey"},
             )
         return None
+    refuse_if_failing(request)
     verdict = _verifier(request).verify(key)
     if verdict.reason != "ok" or verdict.record is None:
+        record_auth_failure(request)
         raise ApiError(
             401,
             _REASONS[verdict.reason],
@@ -67,6 +74,7 @@ def authenticate(request: HTTPConnection, scope: str, required: bool) -> KeyReco
             headers={"WWW-Authenticate": "ApiKey"},
         )
     record = verdict.record
+    limit_verified_key(request, record.prefix)
     request.scope.setdefault("state", {})["api_key_prefix"] = record.prefix
     request.state.api_key = record
     if not record.grants(scope):
