@@ -40,7 +40,47 @@ class PriceCache(Protocol):
 class PriceQuote:
     price: float
     source: str  # "yfinance" or "db"
-    as_of: str
+    as_of: str  # a date (db) or a timestamp (yfinance), ISO
+
+    @property
+    def day(self) -> date:
+        return date.fromisoformat(self.as_of[:10])
+
+
+PRICE_MISSING_REASON = "no price on or after the signal date (collect or import newer prices)"
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A signal marked to market, or not: ``price_status`` says which."""
+
+    current_price: float | None
+    return_pct: float | None
+    price_status: str  # "ok" | "missing"
+    price_as_of: str | None = None
+
+    def fields(self) -> dict[str, object]:
+        body: dict[str, object] = {
+            "current_price": self.current_price,
+            "return_pct": self.return_pct,
+            "price_status": self.price_status,
+            "price_as_of": self.price_as_of,
+        }
+        if self.price_status == "missing":
+            body["price_reason"] = PRICE_MISSING_REASON
+        return body
+
+
+UNPRICED = Mark(None, None, "missing")
+
+
+def mark_to_market(entry_price: float | None, signal_date: date, quote: PriceQuote | None) -> Mark:
+    """The one rule for valuing a signal: a price older than the signal never values it (a
+    migrated 2026 signal is not valued at a 2025 close)."""
+    if quote is None or not entry_price or entry_price <= 0 or quote.day < signal_date:
+        return UNPRICED
+    pct = round((quote.price - entry_price) / entry_price * 100, 2)
+    return Mark(quote.price, pct, "ok", quote.as_of)
 
 
 def latest_closes(session: Session, tickers: list[str]) -> dict[str, tuple[float, date]]:
@@ -102,27 +142,27 @@ def refresh_open_signals(
     """Mark every OPEN signal to market (current_price, return_pct) from the best price source.
 
     The monolith's 5-minute refresher (§4.8) as one set-based pass: a price lookup for all open
-    tickers, then one bulk UPDATE (by primary key) of the rows that changed. Returns how many
-    rows were updated.
+    tickers, then one bulk UPDATE (by primary key) of the rows that changed. A signal without a
+    price on or after its date gets NULLs (``mark_to_market``). Returns how many rows changed.
     """
     with Session(engine) as session:
         rows = session.execute(
-            select(Signal.id, Signal.ticker, Signal.entry_price, Signal.current_price).where(
-                Signal.status == "OPEN"
-            )
+            select(
+                Signal.id,
+                Signal.ticker,
+                Signal.signal_date,
+                Signal.entry_price,
+                Signal.current_price,
+                Signal.return_pct,
+            ).where(Signal.status == "OPEN")
         ).all()
         quotes = current_prices(session, cache, [r.ticker for r in rows], ttl_s, mode)
-        updates = [
-            {
-                "id": row.id,
-                "current_price": quote.price,
-                "return_pct": round((quote.price - row.entry_price) / row.entry_price * 100, 2),
-            }
-            for row in rows
-            if (quote := quotes.get(row.ticker)) is not None
-            and row.entry_price
-            and row.current_price != quote.price
-        ]
+        updates = []
+        for row in rows:
+            mark = mark_to_market(row.entry_price, row.signal_date, quotes.get(row.ticker))
+            if (row.current_price, row.return_pct) != (mark.current_price, mark.return_pct):
+                values = {"current_price": mark.current_price, "return_pct": mark.return_pct}
+                updates.append({"id": row.id, **values})
         if updates:
             session.execute(update(Signal), updates)
         session.commit()

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from krstock.api.infra.chat_store import ChatStore
 from krstock.api.services.market import gate_body, gate_snapshot
+from krstock.api.services.serializers import stored_mark
 from krstock.api.services.stocks import names_for
 from krstock.api.services.vcp_signals import open_vcp_signals
 from krstock.app.prices import latest_closes
@@ -75,9 +76,19 @@ def _ticker_text(session: Session, ticker: str) -> str:
             f"최신 시그널: {signal.strategy} {signal.signal_date} {signal.status}"
             + (f" 등급 {signal.grade}" if signal.grade else "")
             + (f" 점수 {signal.score:.1f}" if signal.score is not None else "")
-            + (f" 수익률 {signal.return_pct:+.2f}%" if signal.return_pct is not None else "")
+            + _return_text(signal)
         )
     return ", ".join(parts)
+
+
+def _return_text(signal: Signal) -> str:
+    """The stored valuation (serializers.stored_mark), or why there is none."""
+    mark = stored_mark(signal)
+    if mark.return_pct is not None:
+        return f" 수익률 {mark.return_pct:+.2f}%"
+    if signal.status == "OPEN":
+        return " 현재가 없음 (시그널 이후 가격 데이터 없음)"
+    return ""
 
 
 def _find_ticker(session: Session, message: str) -> str | None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from krstock.api.infra.state import AppState
-from krstock.app.prices import PriceQuote, current_prices
+from krstock.app.prices import PriceQuote, current_prices, mark_to_market
 
 
 def quotes_for(state: AppState, session: Session, tickers: list[str]) -> dict[str, PriceQuote]:
@@ -17,12 +18,13 @@ def quotes_for(state: AppState, session: Session, tickers: list[str]) -> dict[st
 
 
 def inject_prices(state: AppState, session: Session, items: list[dict[str, Any]]) -> None:
-    """Reprice the OPEN items that have an entry price; the others keep their stored values."""
+    """Reprice the OPEN items by ``mark_to_market``: a price older than the signal leaves
+    ``current_price``/``return_pct`` null with ``price_status: "missing"``. Other items keep
+    their stored values."""
     quotes = quotes_for(state, session, [i["ticker"] for i in items])
     for item in items:
-        quote = quotes.get(item["ticker"])
-        entry = float(item.get("entry_price") or 0)
-        if quote is None or entry <= 0 or item.get("status") != "OPEN":
+        if item.get("status") != "OPEN":
             continue
-        item["current_price"] = quote.price
-        item["return_pct"] = round((quote.price - entry) / entry * 100, 2)
+        signal_day = date.fromisoformat(item["signal_date"])
+        entry = float(item.get("entry_price") or 0)
+        item.update(mark_to_market(entry, signal_day, quotes.get(item["ticker"])).fields())

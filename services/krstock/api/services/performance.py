@@ -115,17 +115,23 @@ def cumulative_return(state: AppState, session: Session, today: date) -> dict[st
     )
     open_items = [vcp_signal_item(s, {}, today) for s in rows if s.status == "OPEN"]
     inject_prices(state, session, open_items)
-    positions = [{"ticker": i["ticker"], "return_pct": i["return_pct"]} for i in open_items]
-    winners = sum(1 for p in positions if p["return_pct"] > 0)
+    positions = [
+        {"ticker": i["ticker"], "return_pct": i["return_pct"], "price_status": i["price_status"]}
+        for i in open_items
+    ]
+    # Positions without a price on or after their signal date count nowhere (not as losses).
+    priced = [p["return_pct"] for p in positions if p["return_pct"] is not None]
+    winners = sum(1 for r in priced if r > 0)
     closed = [s for s in rows if s.status == "CLOSED"]
     return {
         "cumulative_return": round(sum(float(s.return_pct or 0) for s in closed), 2),
         "trades": [_trade(s) for s in closed],
-        "open_return": round(sum(p["return_pct"] for p in positions), 2),
-        "win_rate": round(winners / len(positions) * 100, 1) if positions else 0.0,
+        "open_return": round(sum(priced), 2),
+        "win_rate": round(winners / len(priced) * 100, 1) if priced else 0.0,
         "winners": winners,
-        "losers": len(positions) - winners,
+        "losers": len(priced) - winners,
         "total_positions": len(positions),
+        "unpriced_positions": len(positions) - len(priced),
         "positions": positions,
     }
 

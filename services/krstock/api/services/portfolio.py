@@ -36,7 +36,8 @@ def portfolio(state: AppState, session: Session, today: date) -> dict[str, Any]:
     items = [vcp_signal_item(r, names, today) for r in rows[:SIGNALS_SHOWN]]
     inject_prices(state, session, items)
     holdings = [_holding(i) for i in items]
-    avg = round(sum(h["return_pct"] for h in holdings) / len(holdings), 2) if holdings else 0
+    priced = [h["return_pct"] for h in holdings if h["return_pct"] is not None]
+    avg = round(sum(priced) / len(priced), 2) if priced else 0
     return {
         "key_stats": {
             "qtd_return": None,
@@ -63,6 +64,7 @@ def _holding(item: dict[str, Any]) -> dict[str, Any]:
         "price": item["current_price"],
         "recommendation_price": item["entry_price"],
         "return_pct": item["return_pct"],
+        "price_status": item["price_status"],
         "score": item["score"],
         "grade": None,
         "wave": None,

@@ -7,6 +7,7 @@ import math
 from datetime import date, datetime
 from typing import Any
 
+from krstock.app.prices import UNPRICED, Mark
 from krstock.db.models import AIAnalysis, DailyPrice, InvestorFlow, Signal, Stock, Trade
 
 
@@ -23,6 +24,17 @@ def finite(value: Any) -> Any:
     if isinstance(value, list):
         return [finite(v) for v in value]
     return value
+
+
+def stored_mark(signal: Signal) -> Mark:
+    """A signal's stored valuation: the refresher's (OPEN) or the exit (CLOSED). Missing when
+    neither exists, e.g. a migrated signal newer than every price (never the entry as a price)."""
+    price = signal.current_price
+    if price is None and signal.status == "CLOSED":
+        price = signal.exit_price
+    if price is None or signal.return_pct is None:
+        return UNPRICED
+    return Mark(float(price), float(signal.return_pct), "ok")
 
 
 def signal_dict(
@@ -48,8 +60,7 @@ def signal_dict(
         "inst_5d": signal.inst_5d,
         "flow_unit": signal.flow_unit,
         "contraction_ratio": signal.contraction_ratio,
-        "current_price": signal.current_price,
-        "return_pct": signal.return_pct,
+        **stored_mark(signal).fields(),
         "exit_price": signal.exit_price,
         "exit_date": iso(signal.exit_date),
         "exit_reason": signal.exit_reason,

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from krstock.api.services.analyses import attach_analyses
-from krstock.api.services.serializers import iso
+from krstock.api.services.serializers import iso, stored_mark
 from krstock.api.services.stocks import names_for
 from krstock.api.services.strategies import VCP_STRATEGIES
 from krstock.db.models import Signal
@@ -42,8 +42,9 @@ def vcp_signal_item(
         "score": score,
         "contraction_ratio": contraction,
         "entry_price": entry,
-        "current_price": float(signal.current_price) if signal.current_price else entry,
-        "return_pct": float(signal.return_pct) if signal.return_pct is not None else 0.0,
+        # None (with price_status "missing") rather than the entry price or 0 %: a number that
+        # is not a valuation must not look like one.
+        **stored_mark(signal).fields(),
         "status": signal.status,
         "final_score": final_score_on(score, contraction, foreign, inst, signal.signal_date, today),
         "strategy": signal.strategy,
