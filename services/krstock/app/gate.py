@@ -9,11 +9,12 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from krstock.app.kinds import RunKind
+from krstock.app.missing_inputs import series_reasons
 from krstock.app.policies import PolicyLike, resolve_policy
 from krstock.app.recorder import ProgressFn, finish_run, recorded_run
 from krstock.app.trading_day import require_prices_on
 from krstock.db.models import MarketGateSnapshot
-from krstock.db.reader import load_fx, load_series
+from krstock.db.reader import SeriesWindow, load_fx, load_series
 from krstock.db.repositories import MarketGateRepository
 from krstock.domain.market_gate import market_gate, market_status
 from krstock.marketdata.base import KOSDAQ, KOSPI, KOSPI200, SECTOR_ETFS, USDKRW
@@ -65,6 +66,7 @@ def run_market_gate(
             updated_at=datetime.now(UTC).isoformat(),
             policy=resolved.market_gate,
         )
+        reasons = _missing_series(series, fx, day, resolved.market_gate.min_rows)
         proxy = series[KOSPI200] if len(series[KOSPI200].close) else None
         status = market_status(proxy, resolved.market_gate)
         run.progress(70, f"market gate {body['status']} {body['score']}")
@@ -83,7 +85,12 @@ def run_market_gate(
                     "run_id": run.run_id,
                 }
             )
-            counts = {"status": body["status"], "score": body["score"], "previous": previous}
+            counts = {
+                "status": body["status"],
+                "score": body["score"],
+                "previous": previous,
+                "reasons": reasons,
+            }
             finish_run(session, run.run_id, counts)
     return {
         "kind": "market-gate",
@@ -94,4 +101,22 @@ def run_market_gate(
         "market_status": status,
         "previous_status": previous,
         "changed": previous is not None and previous != body["status"],
+        # What the gate lacked (``gate.reasons`` is the gate's own commentary).
+        "reasons": reasons,
     }
+
+
+def _missing_series(
+    series: dict[str, SeriesWindow], fx: SeriesWindow, day: date, min_rows: int
+) -> list[dict[str, Any]]:
+    """The index (KOSPI, or its KODEX 200 stand-in) and the FX series, when too short."""
+    short: dict[str, tuple[int, int]] = {}
+    kospi, proxy = len(series[KOSPI].close), len(series[KOSPI200].close)
+    if max(kospi, proxy) < min_rows:
+        short[KOSPI] = (kospi, min_rows)
+        short[KOSPI200] = (proxy, min_rows)
+    if len(series[KOSDAQ].close) < min_rows:
+        short[KOSDAQ] = (len(series[KOSDAQ].close), min_rows)
+    if len(fx.close) == 0:  # the gate then assumes the policy's default rate
+        short[USDKRW] = (0, 1)
+    return series_reasons(short, day, SERIES_DAYS)

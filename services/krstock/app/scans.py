@@ -21,6 +21,7 @@ from krstock.app import catalogue
 from krstock.app.catalogue import ScanContext, SignalRow
 from krstock.app.finite import finite
 from krstock.app.kinds import SCAN_KINDS, RunKind, parse_kind
+from krstock.app.missing_inputs import flow_reasons, history_reasons, news_reasons, reason
 from krstock.app.policies import PolicyLike, resolve_policy
 from krstock.app.recorder import ProgressFn, finish_run, recorded_run
 from krstock.app.trading_day import require_prices_on
@@ -56,6 +57,25 @@ def _gate_blocks(conn: Connection, day: date, policy: SignalPolicy) -> str | Non
     if not policy.market_gate.block_signals_on_red:
         return None
     return "market gate RED" if gate_status(conn, day, policy.name) == "RED" else None
+
+
+def _window_reasons(
+    strategy: catalogue.Strategy, window: MarketWindow, day: date
+) -> list[dict[str, Any]]:
+    """Inputs the window lacks (``missing_inputs``): prices too short, no investor flows."""
+    return history_reasons(window, strategy.lookback_days, day) + flow_reasons(
+        window, strategy.flow_days
+    )
+
+
+def _blocked_reason(blocked: str, day: date) -> dict[str, Any]:
+    return reason(
+        "blocked_by_gate",
+        f"{blocked} on {day}: the policy blocks new signals (block_signals_on_red)",
+        start=day,
+        end=day,
+        fix="none needed: the gate decided; a policy without block_signals_on_red scans anyway",
+    )
 
 
 def _names(value: Sequence[str] | str | None) -> list[str] | None:
@@ -142,23 +162,30 @@ def run_scan(
             blocked = _gate_blocks(conn, day, resolved) if strategy.needs_gate else None
             run.progress(30, f"{kind}: read {window.shape[0]} tickers × {window.shape[1]} days")
             extra: dict[str, Any] = {}
+            rows: list[SignalRow] = []
+            reasons = _window_reasons(strategy, window, day)
             if blocked:
-                rows: list[SignalRow] = []
                 extra["blocked"] = blocked
+                reasons.append(_blocked_reason(blocked, day))
             else:
+                candidates = strategy.news_tickers(window, resolved) if strategy.needs_news else []
                 news = (
-                    recent_news(
-                        conn, day, strategy.news_tickers(window, resolved), NEWS_LOOKBACK_DAYS
-                    )
+                    recent_news(conn, day, candidates, NEWS_LOOKBACK_DAYS)
                     if strategy.needs_news
                     else None
                 )
+                reasons += news_reasons(candidates, news, day, NEWS_LOOKBACK_DAYS)
                 result = strategy.scan(window, resolved, ScanContext(news=news))
                 rows, extra = result.rows, result.summary
         run.progress(80, f"{kind}: {len(rows)} signals")
         # Strict JSON and no NaN in numeric columns: a value the data cannot give is null.
         records = [{**finite(row), "policy_name": resolved.name} for row in rows]
-        counts = {"scanned": int(window.shape[0]), "signals": len(records), **extra}
+        counts = {
+            "scanned": int(window.shape[0]),
+            "signals": len(records),
+            **extra,
+            "reasons": reasons,
+        }
         with Session(engine) as session, session.begin():
             _keep_tracking_state(session, kind, day, records)
             written = SignalRepository(session).replace_for_date(

@@ -106,6 +106,19 @@ def test_every_scan_runs_on_the_last_full_day(krx: Engine, window: MarketWindow,
         assert not found & young  # the Stage-2 template needs a 200-day average
     if kind == "vcp-legacy":
         assert found == set()  # the folder has no investor flows: nothing passes the flow rule
+    # "No inputs" is not "no setups": the missing flows are named, with dates and a command.
+    codes = {r["code"] for r in body["reasons"]}
+    if kind != "trend-template":  # the only scan that reads no flows
+        flows = next(r for r in body["reasons"] if r["code"] == "no_investor_flows")
+        assert flows["end"] == LAST_FULL_DAY.isoformat() and flows["start"] < flows["end"]
+        assert flows["fix"].startswith("krstock collect --source krx --start ")
+    else:
+        assert "no_investor_flows" not in codes
+    if kind == "closing-bet" and body["candidates_scored"]:
+        assert "no_news" in codes
+    with Session(krx) as session:  # the run's counts keep them (scan_runs.counts)
+        stored = session.scalars(select(ScanRun).where(ScanRun.id == result["run_id"])).one()
+        assert stored.counts["reasons"] == body["reasons"]
     if kind == "closing-bet":
         # No news in the folder: the mandatory news point fails and the monolith drops C grades.
         assert body["signals"] == [] and body["candidates_scored"] >= 0
@@ -115,6 +128,11 @@ def test_market_gate_without_index_series_reports_no_data(krx: Engine) -> None:
     result = run_market_gate(krx, day=LAST_FULL_DAY)
     body = _strict_json(result)
     assert body["gate"]["status"] == "YELLOW" and body["gate"]["score"] == 50
+    # Why: no index or FX series at all, each named with the source that has it.
+    missing = {r["message"].split(":")[0]: r for r in body["reasons"]}
+    assert set(missing) == {"KOSPI", "069500", "KOSDAQ", "USDKRW"}
+    assert missing["KOSPI"]["fix"].startswith("krstock collect --source krx ")
+    assert missing["USDKRW"]["fix"].startswith("krstock collect --source yahoo ")
     _assert_succeeded(krx, result["run_id"])
 
 

@@ -109,6 +109,7 @@ def test_market_gate_stores_the_body_fields(loaded: Engine) -> None:
     run = _run_row(loaded, result["run_id"])
     assert (run.status, run.kind, run.progress) == ("SUCCEEDED", "market-gate", 100.0)
     assert run.counts["status"] == gate["status"]
+    assert result["reasons"] == [] == run.counts["reasons"]  # every input was there
 
     again = run_market_gate(loaded, day=END)  # same day again: one snapshot, same colour
     assert again["gate"]["status"] == gate["status"] and not again["changed"]
@@ -132,6 +133,7 @@ def test_scan_writes_signals_and_a_run_and_is_idempotent(loaded: Engine, kind: s
     assert run.status == "SUCCEEDED" and run.error is None
     assert run.counts["scanned"] == N_TICKERS
     assert run.counts["signals"] == run.counts["inserted"] == len(first["signals"])
+    assert first["reasons"] == [] == run.counts["reasons"]  # nothing was missing
     with Session(loaded) as session:
         stored = session.scalars(
             select(Signal).where(Signal.strategy == kind, Signal.signal_date == day)
