@@ -13,6 +13,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from krstock import __version__
 from krstock.api import dispatch
 from krstock.api.infra.errors import install_error_handlers
+from krstock.api.infra.guard import RequestGuardMiddleware
 from krstock.api.infra.middleware import RequestContextMiddleware
 from krstock.api.infra.state import AppState, build_state
 from krstock.api.routes import probes
@@ -64,7 +65,9 @@ def create_service_app(
     app.include_router(probes.router)
     for router in routers:
         app.include_router(router)
-    # Order: the outermost (added last) sees every request first.
+    # Order: the outermost (added last) sees every request first. The guard is innermost, so
+    # its 400/413 answers still carry the request id, security and CORS headers.
+    app.add_middleware(RequestGuardMiddleware, api=app_state.api)
     app.add_middleware(GZipMiddleware, minimum_size=1000)
     app.add_middleware(
         CORSMiddleware,

@@ -86,8 +86,8 @@ def test_repeated_memory_writes_stay_within_the_per_user_cap(
     client, built = gw
     attacker = _from("198.51.100.2")
     statuses = set()
-    for round_ in range(6):  # 6 x 50 items of ~3.9 KB: far more than one user may keep
-        items = {f"k{round_}-{i}": "y" * 3_800 for i in range(50)}
+    for round_ in range(8):  # 8 x 15 items of ~3.9 KB: ~2 times what one user may keep
+        items = {f"k{round_}-{i}": "y" * 3_800 for i in range(15)}
         statuses.add(client.post(MEMORY, json=items, headers=attacker).status_code)
     assert 413 in statuses
     assert built.state.redis is not None
@@ -246,3 +246,84 @@ def test_failed_keys_back_off_only_the_address_that_sent_them(
             assert client.get("/api/v1/policies", headers=elsewhere).status_code == 200
     finally:
         built.state.close()
+
+
+# 6. Low: no request body limit (a 5 MB JSON body was accepted on every POST route).
+
+
+def test_a_large_body_is_413_before_it_is_read(gw: tuple[TestClient, Built]) -> None:
+    client, _ = gw
+    big = b'{"message": "' + b"x" * 5_000_000 + b'"}'
+    for path in ("/api/kr/chatbot", MEMORY, "/api/v1/runs", "/api/kr/realtime-prices"):
+        r = client.post(path, content=big, headers={"Content-Type": "application/json"})
+        assert r.status_code == 413, path
+        assert "too large" in str(r.json()["error"])
+        assert r.headers["x-request-id"] and r.headers["x-content-type-options"] == "nosniff"
+    v1 = client.post("/api/v1/runs", content=big, headers={"Content-Type": "application/json"})
+    assert v1.json()["error"]["code"] == "payload_too_large"
+
+
+def test_a_chunked_body_is_counted_while_it_streams(gw: tuple[TestClient, Built]) -> None:
+    client, _ = gw
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"message": "'
+        for _ in range(100):  # 100 x 64 KiB, without a Content-Length
+            yield b"x" * 65_536
+        yield b'"}'
+
+    r = client.post(
+        "/api/kr/chatbot", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 413
+
+
+def test_body_limit_can_be_raised_for_one_path(database: str, redis_url: str) -> None:
+    built = _gateway(
+        database,
+        redis_url,
+        max_body_bytes=4_096,
+        max_body_bytes_by_path={"/api/kr/realtime-prices": 100_000},
+    )
+    try:
+        with TestClient(built.app) as client:
+            tickers = {"tickers": ["005930"] * 400}  # ~4.4 KB
+            assert client.post("/api/kr/realtime-prices", json=tickers).status_code == 200
+            assert client.post(MEMORY, json={"k": "v" * 5_000}).status_code == 413
+    finally:
+        built.state.close()
+
+
+# 5. Low: a NUL byte in a text parameter was a 500 (psycopg.DataError).
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/api/v1/stocks?q=%00",
+        "/api/v1/stocks?q=a%01b",
+        "/api/v1/stocks/%00",
+        "/api/kr/jongga-v2/history/2026%0001",
+        "/api/v1/runs?kind=vcp%00",
+    ],
+)
+def test_control_characters_in_the_target_are_400(
+    gw: tuple[TestClient, Built], target: str
+) -> None:
+    client, _ = gw
+    r = client.get(target)
+    assert r.status_code == 400, r.text
+    assert "control character" in str(r.json()["error"])
+
+
+def test_control_characters_in_a_json_body_are_400_but_newlines_and_tabs_pass(
+    gw: tuple[TestClient, Built],
+) -> None:
+    client, _ = gw
+    who = _from("198.51.100.8")
+    r = client.post("/api/kr/chatbot", json={"message": "삼성\u0000전자"}, headers=who)
+    assert r.status_code == 400 and "control character" in r.json()["error"]
+    bad_key = client.post(MEMORY, json={"a\u0001": 1}, headers=who)
+    assert bad_key.status_code == 400
+    ok = client.post("/api/kr/chatbot", json={"message": "시장\t상태\r\n알려줘"}, headers=who)
+    assert ok.status_code == 200
