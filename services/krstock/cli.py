@@ -7,12 +7,47 @@ commands that use them (``tests/unit/test_cli_light.py`` checks).
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import typer
+from typer.core import TyperGroup
 
 from krstock import __version__
 from krstock.commands import apikey, bench, collect, db, demo, ingest, pipeline, scan, serve
+from krstock.errors import as_user_error
+from krstock.output import emit_json
+
+_ARGS_KEY = "krstock.args"
+
+
+class _OneLineErrors(TyperGroup):
+    """The one error path: any exception a command raises ends as one ``error: ...`` line on
+    stderr (and ``{"ok": false, "error": {...}}`` on stdout with --json) and the exit code of
+    its class (``krstock.errors``); ``--debug`` or ``KRSTOCK_DEBUG=1`` keep the traceback."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        ctx.meta[_ARGS_KEY] = list(args)
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # usage errors and exits: Typer already reports them
+        except Exception as exc:
+            args = ctx.meta.get(_ARGS_KEY, [])
+            if "--debug" in args or os.environ.get("KRSTOCK_DEBUG", "") not in ("", "0"):
+                raise
+            error = as_user_error(exc)
+            if "--json" in args:
+                emit_json({"ok": False, "error": error.to_dict()})
+            typer.echo(error.line(), err=True)
+            raise typer.Exit(error.exit_code) from None
+
 
 app = typer.Typer(
+    cls=_OneLineErrors,
     name="krstock",
     help="Korean stock signal platform: data, scans, tracking, services.",
     no_args_is_help=True,
@@ -29,6 +64,9 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def _root(
     log_level: str = typer.Option(None, help="Override KRSTOCK_LOG_LEVEL."),
+    _debug: bool = typer.Option(
+        False, "--debug", help="Show the traceback of an error (also KRSTOCK_DEBUG=1)."
+    ),
     _version: bool = typer.Option(
         False,
         "--version",

@@ -19,6 +19,7 @@ LAYERS: dict[str, int] = {
     "config": 0,
     "logging_setup": 0,
     "output": 0,
+    "errors": 0,
     "domain": 1,
     "db": 2,
     "cache": 2,

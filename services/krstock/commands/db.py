@@ -46,6 +46,18 @@ def resolve_url(explicit: str | None) -> str:
     raise typer.Exit(2)
 
 
+@db_app.callback()
+def _quiet_alembic_setup() -> None:
+    """Alembic logs each plugin it loads (on import) at INFO; a db command's output is what it
+    did, not that."""
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+def _revision(revision: str | None) -> str:
+    """A revision as people read it: no revision means an empty (unmigrated) database."""
+    return revision or "empty database"
+
+
 def _report(as_json: bool, summary: dict[str, Any], text: str) -> None:
     if as_json:
         emit_json(summary)
@@ -91,7 +103,7 @@ def upgrade(
         password = settings.app_role_password
         ensure_app_role(url, settings.app_role, password.get_secret_value() if password else None)
         summary["app_role"] = settings.app_role
-    _report(as_json, summary, f"upgraded {before} -> {summary['to_revision']}")
+    _report(as_json, summary, f"upgraded {_revision(before)} → {summary['to_revision']}")
 
 
 @db_app.command()
@@ -110,7 +122,7 @@ def downgrade(
     _report(
         as_json,
         {"ok": True, "from_revision": before, "to_revision": after},
-        f"downgraded {before} -> {after}",
+        f"downgraded {_revision(before)} → {_revision(after)}",
     )
 
 

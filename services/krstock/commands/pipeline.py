@@ -46,6 +46,32 @@ def _require_redis() -> str:
     return url
 
 
+def _require_reachable_redis(url: str, timeout_s: float = 3.0) -> None:
+    """Fail in seconds, in one line, when Redis does not answer: Celery would otherwise retry
+    its broker connection for half a minute and end in a long traceback."""
+    import redis
+
+    from krstock.errors import REDIS_HINT, ServiceUnavailable
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+    try:
+        client.ping()
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise ServiceUnavailable(
+            f"cannot reach Redis at {_redis_address(url)}: {exc}", REDIS_HINT
+        ) from exc
+    finally:
+        client.close()
+
+
+def _redis_address(url: str) -> str:
+    """host:port/db of a Redis URL, without its password."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port or 6379}{parts.path or ''}"
+
+
 def worker(
     queues: str = typer.Option(
         "collect,scan,ai,maintenance", "--queues", "-Q", help="Comma-separated queues."
@@ -148,7 +174,7 @@ def enqueue(
     if name is Task.COLLECT and "day" in kwargs:
         kwargs.setdefault("start", kwargs["day"])
         kwargs.setdefault("end", kwargs.pop("day"))
-    _require_redis()
+    _require_reachable_redis(_require_redis())
     from krstock.worker.celery_app import app
 
     queue = str(queue_for(name))

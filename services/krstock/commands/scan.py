@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from krstock.app.kinds import SCAN_KINDS, RunKind
+from krstock.errors import UsageError
 from krstock.output import emit_json, stderr_console
 
 # The strategies a backtest replays (krstock.app.catalogue.BACKTEST_KINDS, without importing
@@ -27,27 +28,18 @@ def _engine(url: str | None) -> Any:
 
     try:
         return make_engine(url or configured_url())
-    except Exception as exc:  # configuration errors get a clean message, not a traceback
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    except Exception as exc:  # no URL, or not a PostgreSQL one: the call is wrong
+        raise UsageError(str(exc), "pass --database-url or set KRSTOCK_DATABASE_URL") from exc
 
 
-def _run(
-    as_json: bool, database_url: str | None, kind: str | RunKind, **params: Any
-) -> dict[str, Any]:
-    """Run a request through ``krstock.app.runs`` on its own engine (closed afterwards); report
-    errors in one line (and as JSON with --json), exit 1."""
+def _run(database_url: str | None, kind: str | RunKind, **params: Any) -> dict[str, Any]:
+    """Run a request through ``krstock.app.runs`` on its own engine (closed afterwards); errors
+    go up to the one error path in ``krstock.cli``."""
     from krstock.app.runs import RunRequest, run
 
     engine = _engine(database_url)
     try:
         return dict(run(engine, RunRequest.parse(kind, **params)))
-    except (LookupError, ValueError, FileNotFoundError) as exc:
-        if as_json:
-            emit_json({"ok": False, "error": str(exc)})
-        else:
-            typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
     finally:
         engine.dispose()
 
@@ -101,7 +93,6 @@ def register(app: typer.Typer) -> None:
             ),
         ) -> None:
             result = _run(
-                as_json,
                 database_url,
                 kind,
                 day=_parse_day(day),
@@ -125,9 +116,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JSON_OPTION,
         database_url: str | None = URL_OPTION,
     ) -> None:
-        result = _run(
-            as_json, database_url, RunKind.MARKET_GATE, day=_parse_day(day), policy=policy
-        )
+        result = _run(database_url, RunKind.MARKET_GATE, day=_parse_day(day), policy=policy)
         if as_json:
             emit_json(result)
         else:
@@ -145,7 +134,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JSON_OPTION,
         database_url: str | None = URL_OPTION,
     ) -> None:
-        result = _run(as_json, database_url, RunKind.TRACK, day=_parse_day(day), policy=policy)
+        result = _run(database_url, RunKind.TRACK, day=_parse_day(day), policy=policy)
         if as_json:
             emit_json(result)
         else:
@@ -165,7 +154,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         with stderr_console.status(f"backtesting {strategy} {start}..{end}"):
             result = _run(
-                as_json,
                 database_url,
                 RunKind.BACKTEST,
                 strategy=strategy,
@@ -176,13 +164,24 @@ def register(app: typer.Typer) -> None:
         if as_json:
             emit_json(result)
         else:
-            s = result["summary"]
-            typer.echo(
-                f"backtest {strategy} {result['start']}..{result['end']}: "
-                f"{s.get('trades', 0)} trades, win rate {s.get('win_rate')}%, "
-                f"avg {s.get('avg_return_pct')}%, max drawdown {s.get('max_drawdown_pct')}%, "
-                f"benchmark {result['benchmark']['return_pct']}%"
-            )
+            typer.echo(_backtest_line(strategy, result))
+
+
+def _percent(value: Any) -> str:
+    """A percentage, or ``n/a`` when there is none (no trades, no benchmark index data)."""
+    return "n/a" if value is None else f"{value}%"
+
+
+def _backtest_line(strategy: str, result: dict[str, Any]) -> str:
+    s = result["summary"]
+    benchmark = (result.get("benchmark") or {}).get("return_pct")
+    return (
+        f"backtest {strategy} {result['start']}..{result['end']}: "
+        f"{s.get('trades', 0)} trades, win rate {_percent(s.get('win_rate'))}, "
+        f"avg {_percent(s.get('avg_return_pct'))}, "
+        f"max drawdown {_percent(s.get('max_drawdown_pct'))}, "
+        f"benchmark {_percent(benchmark)}"
+    )
 
 
 def _parse_day(text: str) -> date:

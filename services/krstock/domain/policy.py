@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from krstock.domain.closing_bet import ClosingBetPolicy, p10_closing_bet_policy
 from krstock.domain.flows import FlowPolicy
@@ -34,6 +34,15 @@ from krstock.domain.vcp_legacy import VcpLegacyPolicy
 PresetName = Literal["monolith", "p10"]
 PRESETS: tuple[PresetName, ...] = ("monolith", "p10")
 _LABEL_FIELDS = ("name", "description", "extends")
+_RESOURCE_FIELDS = ("apiVersion", "kind", "metadata", "spec", "status")
+ACCEPTED_SHAPES = (
+    "a SignalPolicy resource (apiVersion/kind/metadata/spec), its bare spec, "
+    "or the body of GET /api/v1/policies/NAME"
+)
+
+
+class PolicyFileError(ValueError):
+    """A policy document that cannot be read: its syntax, its shape or a field (named)."""
 
 
 class SignalPolicy(BaseModel):
@@ -107,17 +116,29 @@ class SignalPolicy(BaseModel):
         return cls.preset(str(data.get("extends", "monolith"))).merged(data)
 
     @classmethod
-    def from_text(cls, text: str, fmt: Literal["yaml", "json"] = "yaml") -> SignalPolicy:
-        """Parse YAML (a superset of JSON) or strict JSON text."""
-        data = json.loads(text) if fmt == "json" else yaml.safe_load(text)
-        return cls.from_mapping(data or {})
+    def from_text(
+        cls, text: str, fmt: Literal["yaml", "json"] = "yaml", *, source: str = "policy"
+    ) -> SignalPolicy:
+        """Parse YAML (a superset of JSON) or strict JSON text in any of the accepted shapes
+        (``ACCEPTED_SHAPES``); ``PolicyFileError`` names ``source`` and the wrong field."""
+        try:
+            data = json.loads(text) if fmt == "json" else yaml.safe_load(text)
+        except (ValueError, yaml.YAMLError) as exc:
+            raise PolicyFileError(f"{source}: not valid {fmt.upper()}: {_syntax(exc)}") from exc
+        overrides, prefix = _overrides_of(data, source)
+        try:
+            return cls.from_mapping(overrides)
+        except ValidationError as exc:
+            raise PolicyFileError(f"{source}: {_field_errors(exc, prefix)}") from exc
+        except ValueError as exc:  # an unknown preset in extends
+            raise PolicyFileError(f"{source}: {prefix}extends: {exc}") from exc
 
     @classmethod
     def from_file(cls, path: str | Path) -> SignalPolicy:
         """Load ``*.yaml``/``*.yml``/``*.json`` (the one file read in the domain: config only)."""
         p = Path(path)
         fmt: Literal["yaml", "json"] = "json" if p.suffix.lower() == ".json" else "yaml"
-        return cls.from_text(p.read_text(encoding="utf-8"), fmt)
+        return cls.from_text(p.read_text(encoding="utf-8"), fmt, source=f"policy file {p}")
 
     # ------------------------------------------------------------------ identity
 
@@ -133,6 +154,71 @@ class SignalPolicy(BaseModel):
     def fingerprint(self) -> str:
         """SHA-256 (hex) of the rules' canonical JSON: equal rules, equal fingerprints."""
         return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
+
+
+def _overrides_of(data: Any, source: str) -> tuple[dict[str, Any], str]:
+    """The overrides a document holds, and the path prefix its fields have in the document."""
+    if data is None:
+        return {}, ""
+    if not isinstance(data, Mapping):
+        raise PolicyFileError(f"{source}: expected {ACCEPTED_SHAPES}, got a {type(data).__name__}")
+    if {"apiVersion", "kind", "spec"} & set(data):
+        return _resource_overrides(data, source), "spec."
+    if "strategies" in data:
+        return _api_overrides(data, source), ""
+    return dict(data), ""
+
+
+def _resource_overrides(data: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """A SignalPolicy resource: its spec, named by metadata.name unless the spec names itself."""
+    kind = data.get("kind", "SignalPolicy")
+    if kind != "SignalPolicy":
+        raise PolicyFileError(f"{source}: kind: expected SignalPolicy, got {kind!r}")
+    unknown = sorted(set(data) - set(_RESOURCE_FIELDS))
+    if unknown:
+        raise PolicyFileError(
+            f"{source}: unknown top-level fields {', '.join(unknown)} "
+            "(a SignalPolicy resource has apiVersion, kind, metadata and spec)"
+        )
+    spec = data.get("spec") or {}
+    metadata = data.get("metadata") or {}
+    if not isinstance(spec, Mapping) or not isinstance(metadata, Mapping):
+        raise PolicyFileError(f"{source}: spec and metadata must be mappings")
+    overrides = dict(spec)
+    if metadata.get("name") and "name" not in overrides:
+        overrides["name"] = metadata["name"]
+    return overrides
+
+
+def _api_overrides(data: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """The API's policy body: labels at the top and each engine's section under strategies
+    (other top-level fields are the API's own and carry no rule)."""
+    strategies = data["strategies"]
+    if not isinstance(strategies, Mapping):
+        raise PolicyFileError(f"{source}: strategies must be a mapping of engine sections")
+    labels = {key: data[key] for key in _LABEL_FIELDS if key in data}
+    return {**labels, **strategies}
+
+
+def _field_errors(exc: ValidationError, prefix: str, limit: int = 3) -> str:
+    """``spec.vcp.min_contractions: Input should be ... (got 'x')``, at most ``limit``."""
+    errors = exc.errors()
+    items = [
+        f"{prefix}{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+        + ("" if error["type"] == "extra_forbidden" else f" (got {error.get('input')!r})")
+        for error in errors[:limit]
+    ]
+    more = f" (and {len(errors) - limit} more)" if len(errors) > limit else ""
+    return "; ".join(items) + more
+
+
+def _syntax(exc: Exception) -> str:
+    """Where a YAML/JSON parser stopped: its problem and line/column."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:
+        problem = getattr(exc, "problem", None) or exc
+        return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+    return str(exc).splitlines()[0]
 
 
 def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

@@ -425,7 +425,12 @@ def test_scan_cli_json() -> None:
     assert bad.exit_code == 1
     assert json.loads(bad.stdout) == {
         "ok": False,
-        "error": "no daily prices on 2025-12-27: collect that day first",
+        "error": {
+            "type": "InputError",
+            "message": "no daily prices on 2025-12-27: it is not a KRX trading day (Weekend); "
+            "the trading day before it is 2025-12-26",
+            "hint": None,
+        },
     }
     wrong = CliRunner().invoke(app, ["scan", "vcp", "--date", "12/27/2025"])
     assert wrong.exit_code == 2 and "not a date" in wrong.output
@@ -454,7 +459,7 @@ def test_track_and_backtest_cli_json() -> None:
         app, ["backtest", "vcp2", "--start", "2025-12-01", "--end", "2025-12-30", "--json"]
     )
     assert unknown.exit_code == 1
-    assert "unknown backtest strategy 'vcp2'" in json.loads(unknown.stdout)["error"]
+    assert "unknown backtest strategy 'vcp2'" in json.loads(unknown.stdout)["error"]["message"]
 
 
 @pytest.mark.usefixtures("cli_database")
