@@ -30,6 +30,8 @@ ACTIVE = ("PENDING", "RUNNING")
 # One producer app per broker URL (its connection pool is reused across requests).
 _CELERY_APPS: dict[str | None, Any] = {}
 STALE_AFTER = timedelta(hours=2)
+# The advisory-lock class of "start a run of kind K" (the object is the hash of K).
+_RUN_START_LOCK = 0x6B72_5255  # "krRU"
 
 
 def _kind(name: str) -> RunKind:
@@ -62,6 +64,19 @@ def active_run(session: Session, kind: str) -> ScanRun | None:
         .order_by(ScanRun.created_at.desc())
         .limit(1)
     ).first()
+
+
+def lock_kind(session: Session, kind: RunKind) -> None:
+    """Serializes starting runs of ``kind`` until this transaction ends, across processes.
+
+    The check for an active run and the insert of the new one then happen as one step: without
+    it, concurrent starts all read "none active" and all insert. A lock rather than a unique
+    index, because a stale run (older than ``STALE_AFTER``) must not block, and worker pipelines
+    record their step runs in the same table.
+    """
+    session.execute(
+        select(func.pg_advisory_xact_lock(_RUN_START_LOCK, func.hashtext(str(kind.value))))
+    )
 
 
 def _mark(engine: Engine, run_id: str, **values: Any) -> None:
@@ -146,6 +161,7 @@ def start_run(
     request = _request(engine, the_kind, scan_date, params, policy_name, scanjob).with_run_id()
     with Session(engine) as session:
         if reject_if_busy:
+            lock_kind(session, the_kind)  # held until the commit below
             busy = active_run(session, kind)
             if busy is not None:
                 raise ApiError(

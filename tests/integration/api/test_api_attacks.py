@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import importlib
+import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import psycopg
 import pytest
 import redis
@@ -14,6 +18,8 @@ from helpers.api_apps import Built, build_app, make_keys
 from helpers.api_seed import seed
 from sqlalchemy.engine import make_url
 
+from krstock.api import dispatch
+from krstock.api.infra.errors import ApiError
 from krstock.db.session import make_engine
 
 pytestmark = pytest.mark.integration
@@ -327,3 +333,91 @@ def test_control_characters_in_a_json_body_are_400_but_newlines_and_tabs_pass(
     assert bad_key.status_code == 400
     ok = client.post("/api/kr/chatbot", json={"message": "시장\t상태\r\n알려줘"}, headers=who)
     assert ok.status_code == 200
+
+
+# 4. Low: the "one active run per kind" check read, then inserted, with no lock.
+
+
+def test_concurrent_starts_of_one_kind_make_exactly_one_run(database: str, redis_url: str) -> None:
+    # Celery mode: the run stays PENDING (no worker here), so every loser must see it.
+    built = _gateway(database, redis_url, dispatch_mode="celery")
+    barrier = threading.Barrier(20)
+    headers = {"X-API-Key": built.keys["write"]}
+    started: list[str] = []
+    try:
+        with TestClient(built.app) as client:
+
+            def start(_: int) -> httpx.Response:
+                barrier.wait()
+                return client.post("/api/v1/runs", json={"kind": "market_gate"}, headers=headers)
+
+            with ThreadPoolExecutor(20) as pool:
+                responses = list(pool.map(start, range(20)))
+            started = [r.json()["run_id"] for r in responses if r.status_code == 202]
+            assert sorted(r.status_code for r in responses) == [202] + [409] * 19
+            losers = [r.json()["error"] for r in responses if r.status_code == 409]
+            assert {e["code"] for e in losers} == {"already_running"}
+            assert {e["details"]["run_id"] for e in losers} == set(started)
+            with psycopg.connect(database) as conn:
+                active = conn.execute(
+                    "SELECT count(*) FROM scan_runs WHERE status IN ('PENDING', 'RUNNING')"
+                    " AND kind = (SELECT kind FROM scan_runs WHERE id = %s)",
+                    (started[0],),
+                ).fetchone()
+            assert active == (1,)
+    finally:
+        _drop_queued(redis.Redis.from_url(redis_url), started)
+        built.state.close()
+
+
+def _drop_queued(client: redis.Redis, run_ids: list[str]) -> None:
+    """Removes the test's enqueued tasks from the broker (no worker here will take them)."""
+    for queue in client.scan_iter(_type="list"):
+        for message in client.lrange(queue, 0, -1):
+            if any(run_id.encode() in message for run_id in run_ids):
+                client.lrem(queue, 1, message)  # type: ignore[arg-type]  # bytes work too
+
+
+def test_concurrent_start_run_calls_make_exactly_one_run(database: str, redis_url: str) -> None:
+    # The same race without HTTP in between: 20 threads reach the check at the same moment.
+    importlib.import_module("celery")  # once, here: concurrent first imports can half-fail
+    engine = make_engine(database, pool_size=20, max_overflow=0)
+    barrier = threading.Barrier(20)
+    started: list[str] = []
+
+    def start(_: int) -> str:
+        barrier.wait()
+        try:
+            run = dispatch.start_run(engine, "closing_bet", "celery", broker_url=redis_url)
+        except ApiError as exc:
+            return str(exc.status)
+        started.append(run.id)
+        return "202"
+
+    try:
+        with ThreadPoolExecutor(20) as pool:
+            outcomes = sorted(pool.map(start, range(20)))
+        assert outcomes == ["202"] + ["409"] * 19
+    finally:
+        _drop_queued(redis.Redis.from_url(redis_url), started)
+        engine.dispose()
+
+
+def test_a_stale_running_run_does_not_block_a_new_one(database: str, redis_url: str) -> None:
+    engine = make_engine(database, pool_size=1, max_overflow=0)
+    started: list[str] = []
+    try:
+        with psycopg.connect(database) as conn:
+            conn.execute(
+                "INSERT INTO scan_runs (id, kind, status, created_at)"
+                " VALUES (%s, 'track', 'RUNNING', now() - interval '3 hours')",
+                (f"stale-{uuid.uuid4().hex[:8]}",),
+            )
+        run = dispatch.start_run(engine, "track", "celery", broker_url=redis_url)
+        started.append(run.id)
+        with pytest.raises(ApiError) as busy:
+            dispatch.start_run(engine, "track", "celery", broker_url=redis_url)
+        assert busy.value.status == 409 and busy.value.extra == {"run_id": run.id}
+    finally:
+        _drop_queued(redis.Redis.from_url(redis_url), started)
+        engine.dispose()
