@@ -115,9 +115,11 @@ class ApiSection(Section):
     max_body_bytes_by_path: dict[str, int] = Field(default_factory=dict)
     # Failed authentications per client address and window, before that address gets 429s.
     auth_failures_per_ip: int = Field(default=30, ge=1)
-    # /docs and /redoc (off in deployments that do not want the schema browsable); HSTS max-age
-    # for TLS deployments (0: no Strict-Transport-Security header).
+    # /docs and /redoc (off in deployments that do not want them), their assets' base URL (a
+    # cluster without internet serves swagger-ui-dist@5 and redoc@2 under its own URL), and
+    # HSTS max-age for TLS deployments (0: no Strict-Transport-Security header).
     docs_enabled: bool = True
+    docs_assets_url: str = "https://cdn.jsdelivr.net/npm"
     hsts_max_age_s: int = Field(default=0, ge=0)
 
     # Chat memory and history (Redis): the user is the API key, or the client address when

@@ -12,6 +12,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 
 from krstock import __version__
 from krstock.api import dispatch
+from krstock.api.infra.docs import install_docs
 from krstock.api.infra.errors import install_error_handlers
 from krstock.api.infra.guard import RequestGuardMiddleware
 from krstock.api.infra.middleware import RequestContextMiddleware
@@ -55,13 +56,14 @@ def create_service_app(
         description=description,
         version=__version__,
         lifespan=lifespan,
-        docs_url="/docs",
-        redoc_url="/redoc",
+        docs_url=None,  # install_docs adds them, with a CSP, unless docs_enabled is off
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.krstock = app_state
     app.state.service = service
     install_error_handlers(app)
+    install_docs(app, app_state.api)
     app.include_router(probes.router)
     for router in routers:
         app.include_router(router)
@@ -82,5 +84,7 @@ def create_service_app(
         ],
         expose_headers=["X-Request-ID", "ETag", "Retry-After", "X-Next-Cursor"],
     )
-    app.add_middleware(RequestContextMiddleware, service=service)
+    app.add_middleware(
+        RequestContextMiddleware, service=service, hsts_max_age_s=app_state.api.hsts_max_age_s
+    )
     return app

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -421,3 +424,48 @@ def test_a_stale_running_run_does_not_block_a_new_one(database: str, redis_url: 
     finally:
         _drop_queued(redis.Redis.from_url(redis_url), started)
         engine.dispose()
+
+
+# 7. Info: ?api_key= was accepted on every route, POSTs included.
+
+
+def test_a_key_in_the_url_counts_only_on_the_streaming_routes(
+    gw: tuple[TestClient, Built],
+) -> None:
+    client, built = gw
+    write = built.keys["write"]
+    r = client.post(f"/api/v1/runs?api_key={write}", json={"kind": "vcp"})
+    assert r.status_code == 401
+    assert "accepted only on the streaming routes" in r.json()["error"]["message"]
+    stream = client.get(f"/api/system/update-single?type=nope&api_key={write}")
+    assert stream.status_code == 400  # past the key check: the type is what is wrong
+
+
+def test_docs_pages_send_a_strict_csp_pinning_their_inline_script(
+    gw: tuple[TestClient, Built],
+) -> None:
+    client, _ = gw
+    for path in ("/docs", "/redoc"):
+        r = client.get(path)
+        assert r.status_code == 200
+        policy = r.headers["content-security-policy"]
+        script_src = next(p for p in policy.split("; ") if p.startswith("script-src"))
+        assert "'unsafe-inline'" not in script_src and "https://cdn.jsdelivr.net" in script_src
+        assert "frame-ancestors 'none'" in policy and "default-src 'none'" in policy
+    inline = re.search(r"<script>(.*?)</script>", client.get("/docs").text, re.DOTALL)
+    assert inline is not None
+    digest = base64.b64encode(hashlib.sha256(inline.group(1).encode()).digest()).decode()
+    assert f"'sha256-{digest}'" in client.get("/docs").headers["content-security-policy"]
+    assert "strict-transport-security" not in client.get("/health").headers  # off by default
+
+
+def test_docs_can_be_switched_off_and_hsts_on(database: str, redis_url: str) -> None:
+    built = _gateway(database, redis_url, docs_enabled=False, hsts_max_age_s=31_536_000)
+    try:
+        with TestClient(built.app) as client:
+            assert client.get("/docs").status_code == 404
+            assert client.get("/redoc").status_code == 404
+            r = client.get("/api/v1/policies")
+            assert r.headers["strict-transport-security"] == "max-age=31536000"
+    finally:
+        built.state.close()

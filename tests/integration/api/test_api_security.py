@@ -270,8 +270,8 @@ def test_access_log_has_request_id_route_status_and_no_secret(
     client, built = gw
     with caplog.at_level(logging.INFO, logger="krstock.api.access"):
         r = client.get(
-            f"/api/v1/stocks/005930?api_key={built.keys['read']}",
-            headers={"X-Request-ID": "req-42"},
+            f"/api/v1/stocks/005930?api_key={built.keys['read']}",  # ignored here, yet masked
+            headers={"X-Request-ID": "req-42", "X-API-Key": built.keys["read"]},
         )
     assert r.status_code == 200
     record = next(rec for rec in caplog.records if rec.name == "krstock.api.access")

@@ -25,7 +25,7 @@ SECURITY_HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"geolocation=(), microphone=(), camera=()"),
 ]
-# The docs pages load Swagger UI assets from a CDN; everything else is JSON and locks down fully.
+# Everything but the docs pages (which send their own policy) is JSON and locks down fully.
 _CSP_API = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _SECRET_QUERY = re.compile(r"(api_key=)[^&]*")
@@ -53,9 +53,15 @@ def _route_template(scope: Scope) -> str:
 class RequestContextMiddleware:
     """Assigns ``request.state.request_id``, echoes it, adds security headers, logs and counts."""
 
-    def __init__(self, app: ASGIApp, service: str) -> None:
+    def __init__(self, app: ASGIApp, service: str, hsts_max_age_s: int = 0) -> None:
         self.app = app
         self.service = service
+        # Only for TLS deployments: browsers then refuse plain HTTP to this host for max-age.
+        self.extra_headers = (
+            [(b"strict-transport-security", f"max-age={hsts_max_age_s}".encode())]
+            if hsts_max_age_s
+            else []
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -71,7 +77,6 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status_holder: dict[str, Any] = {"status": 500}
         path: str = scope.get("path", "")
-        is_docs = path in ("/docs", "/redoc") or path.startswith("/docs/")
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -79,7 +84,8 @@ class RequestContextMiddleware:
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
                 headers.extend(SECURITY_HEADERS)
-                if not is_docs:
+                headers.extend(self.extra_headers)
+                if not any(name == _CSP_API[0] for name, _ in headers):
                     headers.append(_CSP_API)
                 message["headers"] = headers
             await send(message)

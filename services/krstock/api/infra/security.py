@@ -1,7 +1,8 @@
 """API-key authentication as FastAPI dependencies, wired on every write, trigger and admin route.
 
-Keys come from ``X-API-Key``, ``Authorization: Bearer <key>`` or, for browser EventSource
-streams that cannot set headers, ``?api_key=``. Bodies of 401/403 say exactly why.
+Keys come from ``X-API-Key``, ``Authorization: Bearer <key>`` or, only on the streams whose
+browser clients cannot set headers (EventSource, WebSocket), ``?api_key=``: elsewhere a key in
+the URL (kept by proxies and browser history) is not looked at. Bodies of 401/403 say why.
 """
 
 from __future__ import annotations
@@ -32,13 +33,26 @@ _REASONS = {
 }
 
 
+# The SSE routes (GET); every WebSocket route may take ``?api_key=`` too.
+STREAM_PATHS = frozenset({"/api/system/update-data-stream", "/api/system/update-single"})
+_URL_KEY_ELSEWHERE = (
+    "; ?api_key= is accepted only on the streaming routes, send the X-API-Key header"
+)
+
+
+def url_key_allowed(request: HTTPConnection) -> bool:
+    if request.scope["type"] == "websocket":
+        return True
+    return request.scope.get("method") == "GET" and request.scope.get("path") in STREAM_PATHS
+
+
 def presented_key(request: HTTPConnection) -> str | None:
     key = request.headers.get("x-api-key")
     if not key:
         auth = request.headers.get("authorization", "")
         if auth[:7].lower() == "bearer ":
             key = auth[7:].strip()
-    if not key:
+    if not key and url_key_allowed(request):
         key = request.query_params.get("api_key")
     return key or None
 
@@ -56,9 +70,11 @@ def authenticate(request: HTTPConnection, scope: str, required: bool) -> KeyReco
     key = presented_key(request)
     if key is None:
         if required:
+            hint = _URL_KEY_ELSEWHERE if "api_key" in request.query_params else ""
             raise ApiError(
                 401,
-                f"an API key with the '{scope}' scope is required: send it in the X-API-Key header",
+                f"an API key with the '{scope}' scope is required: send it in the X-API-Key "
+                f"header{hint}",
                 "missing_api_key",
                 headers={"WWW-Authenticate": "ApiKey"},
             )
