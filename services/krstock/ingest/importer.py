@@ -13,7 +13,9 @@ import collections
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import psycopg
@@ -58,6 +60,25 @@ KRX_CSV_RULES = UpdateRules(keep_on_null=DERIVED_PRICE_COLUMNS)
 
 class ImportSetupError(RuntimeError):
     """The import cannot start (missing folder, no importable file)."""
+
+
+@dataclass
+class LegacyImportSummary(ImportSummary):
+    """The summary plus ``flagged``: rows kept whose numbers cannot be right, per file."""
+
+    flagged: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        body = super().to_dict()
+        body["flagged"] = {
+            name: {"rows": len(rows), "by_flag": _count_flags(rows), "items": rows}
+            for name, rows in self.flagged.items()
+        }
+        return body
+
+
+def _count_flags(rows: list[dict[str, Any]]) -> dict[str, int]:
+    return dict(collections.Counter(flag for row in rows for flag in row["flags"]))
 
 
 def _write_stocks(conn: Connection, stocks: pd.DataFrame, mode: str) -> UpsertCounts:
@@ -145,7 +166,7 @@ def import_legacy(
     rejects_path: Path | None = None,
     progress: Progress | None = None,
     on_start: Callable[[int], None] | None = None,
-) -> ImportSummary:
+) -> LegacyImportSummary:
     """Import a monolith ``data/`` folder (or its parent). ``engine`` None: parse only."""
     if not root.is_dir():
         raise ImportSetupError(f"{root} is not a folder")
@@ -210,13 +231,21 @@ def import_legacy(
                 result.found = count_existing(conn, result.main_table, verify_keys[name])
     path = rejects_path or default_rejects_path("legacy")
     write_rejects(path, rejects, failed)
-    return ImportSummary(
+    for item in parsed:
+        if item.flagged:
+            log.warning(
+                "import: %s: %d rows kept but flagged (see flagged in the summary)",
+                item.file,
+                len(item.flagged),
+            )
+    return LegacyImportSummary(
         files=results,
         rejects_file=str(path),
         failed=failed,
         skipped=skipped,
         dry_run=dry_run,
         database=engine is not None,
+        flagged={item.file: item.flagged for item in parsed if item.flagged},
     )
 
 

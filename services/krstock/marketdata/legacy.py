@@ -36,6 +36,12 @@ from krstock.marketdata.legacy_io import (
     stock_frame,
     tokenize_csv,
 )
+from krstock.marketdata.legacy_quality import (
+    MONOLITH_PRESET,
+    QUALITY_FLAGS_KEY,
+    closing_bet_preset,
+    ledger_flags,
+)
 
 SOURCE = "legacy"
 KST = "Asia/Seoul"
@@ -55,6 +61,7 @@ SIGNAL_COLUMNS = [
     "entry_price", "stop_price", "target_price", "quantity", "position_size",
     "foreign_5d", "inst_5d", "flow_unit", "contraction_ratio", "current_price",
     "exit_price", "exit_date", "exit_reason", "return_pct", "hold_days", "run_id", "payload",
+    "policy_name",
 ]  # fmt: skip
 SIGNAL_KEYS = ["strategy", "signal_date", "ticker"]
 
@@ -141,6 +148,8 @@ class ParsedFile:
     verify: str
     rejects: list[Reject] = field(default_factory=list)
     duplicates: int = 0
+    # Rows kept but whose numbers cannot be right (legacy_quality): one dict per row.
+    flagged: list[dict[str, Any]] = field(default_factory=list)
 
     def table(self, name: str) -> TableRows:
         if name == "stocks":
@@ -163,7 +172,7 @@ def _dates_or_none(values: np.ndarray) -> pd.Series:
     return pd.Series(values.astype("datetime64[s]"))
 
 
-def _row_payloads(table: CsvTable, ok: np.ndarray) -> list[dict[str, str]]:
+def _row_payloads(table: CsvTable, ok: np.ndarray) -> list[dict[str, Any]]:
     cols = [table.columns[c][ok] for c in table.header]
     return [dict(zip(table.header, row, strict=True)) for row in zip(*cols, strict=True)]
 
@@ -417,7 +426,10 @@ def parse_signals_log(text: str, file: str) -> ParsedFile:
 
     Gen1 stores no close reason; it is derived from the Gen1 tracker's two exits
     (return <= -7 % → STOP_LOSS, otherwise hold_days >= 5 → TIME_EXIT) and left empty when
-    neither rule explains the close. The original row is kept in ``payload``.
+    neither rule explains the close. The original row is kept in ``payload``, with
+    ``quality_flags`` added when its close cannot be right (``legacy_quality.ledger_flags``).
+    The ledger does not say which preset wrote it (p10's VCP volume check leaves no trace in a
+    row): ``policy_name`` is ``monolith``, the tracker whose exits it follows.
     """
     layout, table = tokenize_csv(text, file, LEDGER_LAYOUTS)
     checks = RowChecks(table)
@@ -457,6 +469,11 @@ def parse_signals_log(text: str, file: str) -> ParsedFile:
     reason[closed & (hold_days >= TRACKER_MAX_HOLD_DAYS)] = "TIME_EXIT"
     reason[closed & (returns <= TRACKER_STOP_LOSS_PCT)] = "STOP_LOSS"
     ok = checks.ok
+    payloads = _row_payloads(table, ok)
+    flags = ledger_flags(days[ok], exit_date[ok], entry[ok], exit_price[ok])
+    for payload, row_flags in zip(payloads, flags, strict=True):
+        if row_flags:
+            payload[QUALITY_FLAGS_KEY] = row_flags
     signals = pd.DataFrame(
         {
             "strategy": VCP_STRATEGY,
@@ -482,18 +499,41 @@ def parse_signals_log(text: str, file: str) -> ParsedFile:
             "return_pct": returns[ok],
             "hold_days": _ints(hold_days[ok]),
             "run_id": None,
-            "payload": _row_payloads(table, ok),
+            "payload": payloads,
+            "policy_name": MONOLITH_PRESET,
         }
     )[SIGNAL_COLUMNS]
     signals, duplicates = dedupe_last(signals, SIGNAL_KEYS)
+    flagged = _flagged_rows(signals)
     names = table.columns["name"][ok] if layout == "gen2" else None
     markets = table.columns["market"][ok] if layout == "gen2" else None
     return ParsedFile(
         file, "signals", layout, table.rows_read,
         [TableRows("signals", signals, SIGNAL_KEYS)],
         _stocks_from_rows(tickers[ok], names, markets), "fill", "signals",
-        table.rejects + checks.rejects(), duplicates,
+        table.rejects + checks.rejects(), duplicates, flagged,
     )  # fmt: skip
+
+
+def _flagged_rows(signals: pd.DataFrame) -> list[dict[str, Any]]:
+    """The import report's view of the rows that carry quality flags."""
+    out = []
+    for row in signals.to_dict("records"):
+        flags = row["payload"].get(QUALITY_FLAGS_KEY)
+        if flags:
+            exit_day = row["exit_date"]
+            out.append(
+                {
+                    "ticker": row["ticker"],
+                    "signal_date": str(row["signal_date"])[:10],
+                    "exit_date": None if pd.isna(exit_day) else str(exit_day)[:10],
+                    "entry_price": float(row["entry_price"]),
+                    "exit_price": float(row["exit_price"]),
+                    "return_pct": float(row["return_pct"]),
+                    "flags": list(flags),
+                }
+            )
+    return out
 
 
 # --------------------------------------------------------------------------- JSON parsers
@@ -646,6 +686,7 @@ def parse_jongga(text: str, file: str) -> ParsedFile:
     data = _load_json(text, file)
     day = _file_day(data, "date", file)
     run_id = f"legacy-jongga-{_compact(day)}"
+    preset = closing_bet_preset(data["signals"])
 
     def parse(item: dict[str, Any]) -> dict[str, Any]:
         ticker = _item_ticker(item, "stock_code", "ticker")
@@ -694,6 +735,7 @@ def parse_jongga(text: str, file: str) -> ParsedFile:
             "hold_days": None,
             "run_id": run_id,
             "payload": item,
+            "policy_name": preset,
             "_name": item.get("stock_name") or item.get("name") or "",
             "_market": item.get("market") or "",
         }
@@ -721,7 +763,7 @@ def parse_jongga(text: str, file: str) -> ParsedFile:
         CLOSING_STRATEGY,
         day,
         counts,
-        {"legacy_file": file},
+        {"legacy_file": file, "preset": preset},
         _timestamp(data.get("updated_at")),
     )
     return ParsedFile(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, not_, select, true
 from sqlalchemy.orm import Session
 
 from krstock.api.infra.state import AppState
@@ -22,11 +22,46 @@ from krstock.domain.tracking import (
 )
 from krstock.domain.tracking import performance_report as report
 from krstock.domain.vcp_legacy import VcpLegacyPolicy
+from krstock.marketdata.legacy_quality import QUALITY_FLAGS_KEY
+
+SUM_BASIS = "sum of the closed trades' return_pct (the monolith's figure, not an equity return)"
+COMPOUNDED_BASIS = (
+    "equity compounded over exit days: each day's closed trades share the equity equally "
+    "(the day's mean return_pct), days in exit-date order"
+)
 
 
-def performance_report(session: Session, strategies: tuple[str, ...]) -> dict[str, Any]:
+def _counted(include_flagged: bool) -> ColumnElement[bool]:
+    """Rows that count in performance figures: imported rows flagged as impossible
+    (``payload.quality_flags``) are left out unless asked."""
+    return true() if include_flagged else not_(Signal.payload.has_key(QUALITY_FLAGS_KEY))
+
+
+def _flagged_count(session: Session, strategies: tuple[str, ...]) -> int:
+    query = select(func.count()).where(
+        Signal.strategy.in_(strategies), Signal.payload.has_key(QUALITY_FLAGS_KEY)
+    )
+    return int(session.scalar(query) or 0)
+
+
+def compounded_return(closed: list[tuple[date | None, float]]) -> float:
+    """``COMPOUNDED_BASIS`` in percent, from (exit date, return_pct) pairs."""
+    by_day: dict[date | None, list[float]] = {}
+    for day, pct in closed:
+        by_day.setdefault(day, []).append(pct)
+    equity = 1.0
+    for day in sorted(by_day, key=lambda d: (d is None, d)):
+        returns = by_day[day]
+        equity *= 1 + sum(returns) / len(returns) / 100
+    return round((equity - 1) * 100, 2)
+
+
+def performance_report(
+    session: Session, strategies: tuple[str, ...], include_flagged: bool = False
+) -> dict[str, Any]:
     """SignalTracker.get_performance_report's fields (§3.5): the domain's one definition, fed
-    with the strategy's signal rows (five narrow columns, one indexed query)."""
+    with the strategy's signal rows (five narrow columns, one indexed query). ``flagged``
+    says how many flagged rows exist and whether they were counted."""
     rows = [
         {
             "signal_date": r.signal_date.isoformat(),
@@ -42,7 +77,7 @@ def performance_report(session: Session, strategies: tuple[str, ...]) -> dict[st
                 Signal.return_pct,
                 Signal.hold_days,
                 Signal.exit_date,
-            ).where(Signal.strategy.in_(strategies))
+            ).where(Signal.strategy.in_(strategies), _counted(include_flagged))
         )
         if r.status != "CLOSED" or r.return_pct is not None
     ]
@@ -55,13 +90,14 @@ def performance_report(session: Session, strategies: tuple[str, ...]) -> dict[st
             near_high_pct=vcp.near_high_pct,
             tracking=TrackingPolicy(),
         )
-    return report(rows, strategy_params=params)
+    flagged = {"rows": _flagged_count(session, strategies), "included": include_flagged}
+    return {**report(rows, strategy_params=params), "flagged": flagged}
 
 
-def legacy_performance(session: Session) -> dict[str, Any]:
+def legacy_performance(session: Session, include_flagged: bool = False) -> dict[str, Any]:
     """/api/kr/performance: the VCP report's fields, and one report per strategy."""
-    vcp = performance_report(session, VCP_STRATEGIES)
-    closing = performance_report(session, CLOSING_BET_STRATEGIES)
+    vcp = performance_report(session, VCP_STRATEGIES, include_flagged)
+    closing = performance_report(session, CLOSING_BET_STRATEGIES, include_flagged)
     return {
         **vcp,
         "performance": [
@@ -71,7 +107,9 @@ def legacy_performance(session: Session) -> dict[str, Any]:
     }
 
 
-def backtest_summary(session: Session, today: date) -> dict[str, Any]:
+def backtest_summary(
+    session: Session, today: date, include_flagged: bool = False
+) -> dict[str, Any]:
     """The /api/kr/backtest-summary cards, by the domain's definitions (tracking.py)."""
     returns = [
         float(r or 0.0)  # NULLs are filtered out by the query
@@ -80,6 +118,7 @@ def backtest_summary(session: Session, today: date) -> dict[str, Any]:
                 Signal.strategy.in_(VCP_STRATEGIES),
                 Signal.status == "CLOSED",
                 Signal.return_pct.is_not(None),
+                _counted(include_flagged),
             )
         )
     ]
@@ -103,13 +142,16 @@ def backtest_summary(session: Session, today: date) -> dict[str, Any]:
     }
 
 
-def cumulative_return(state: AppState, session: Session, today: date) -> dict[str, Any]:
-    """/api/kr/cumulative-return: closed VCP trades summed, open positions at live prices."""
+def cumulative_return(
+    state: AppState, session: Session, today: date, include_flagged: bool = False
+) -> dict[str, Any]:
+    """/api/kr/cumulative-return: closed VCP trades summed (the monolith's figure) and
+    compounded (an equity figure), open positions at live prices."""
     rows = list(
         session.scalars(
             select(Signal)
             .where(Signal.strategy.in_(VCP_STRATEGIES))
-            .where(Signal.status.in_(("OPEN", "CLOSED")))
+            .where(Signal.status.in_(("OPEN", "CLOSED")), _counted(include_flagged))
             .order_by(Signal.signal_date, Signal.id)
         )
     )
@@ -123,8 +165,16 @@ def cumulative_return(state: AppState, session: Session, today: date) -> dict[st
     priced = [p["return_pct"] for p in positions if p["return_pct"] is not None]
     winners = sum(1 for r in priced if r > 0)
     closed = [s for s in rows if s.status == "CLOSED"]
+    returns = [(s.exit_date, float(s.return_pct or 0)) for s in closed]
     return {
-        "cumulative_return": round(sum(float(s.return_pct or 0) for s in closed), 2),
+        "cumulative_return": round(sum(r for _, r in returns), 2),
+        "cumulative_return_basis": SUM_BASIS,
+        "compounded_return": compounded_return(returns),
+        "compounded_return_basis": COMPOUNDED_BASIS,
+        "flagged": {
+            "rows": _flagged_count(session, VCP_STRATEGIES),
+            "included": include_flagged,
+        },
         "trades": [_trade(s) for s in closed],
         "open_return": round(sum(priced), 2),
         "win_rate": round(winners / len(priced) * 100, 1) if priced else 0.0,

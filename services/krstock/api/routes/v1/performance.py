@@ -29,13 +29,20 @@ STRATEGY_GROUPS: dict[str, tuple[str, ...]] = {
 
 @router.get("/performance", summary="Performance report per strategy (§3.5 fields)")
 def performance(
-    request: Request, state: StateDep, strategy: ReportedStrategy | None = None
+    request: Request,
+    state: StateDep,
+    strategy: ReportedStrategy | None = None,
+    include_flagged: bool = Query(
+        default=False,
+        description="count imported rows flagged as impossible (left out by default)",
+    ),
 ) -> Response:
     def compute() -> dict[str, Any]:
         names = [strategy] if strategy else list(STRATEGY_GROUPS)
         with state.session() as session:
             data = [
-                {"strategy": n, **performance_report(session, STRATEGY_GROUPS[n])} for n in names
+                {"strategy": n, **performance_report(session, STRATEGY_GROUPS[n], include_flagged)}
+                for n in names
             ]
         return {"data": data, "count": len(data)}
 

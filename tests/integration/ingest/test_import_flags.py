@@ -1,0 +1,109 @@
+"""Imported history that cannot be right is kept, flagged and reported (issue 12, item 7); each
+imported signal names the preset its file came from.
+
+The real monolith ledger closes ten rows on their signal day (an entry is the signal day's
+close: no exit can come that day) and has 009810 go 261 → 1,350 (+417 %) in three sessions,
+which KRX's ±30 % daily limit does not allow (at most ×1.3³ = ×2.197).
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from krstock.db.session import make_engine
+from krstock.ingest.importer import import_legacy
+from krstock.marketdata.legacy_quality import closing_bet_preset
+
+pytestmark = pytest.mark.integration
+
+SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+FILES = (
+    "korean_stocks_list.csv",
+    "signals_log.csv",
+    "jongga_v2_results_20260115.json",
+    "jongga_v2_results_20260205.json",
+)
+
+
+@pytest.fixture(scope="module")
+def imported(
+    admin_url: str, migrated_template: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    legacy = SHARED_DATA / "legacy"
+    if not legacy.is_dir():
+        pytest.skip(f"{legacy} is absent (real data lives beside the project)")
+    folder = tmp_path_factory.mktemp("flags") / "data"
+    folder.mkdir()
+    for name in FILES:
+        shutil.copy(legacy / name, folder / name)
+    name = f"krstock_t_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url, pool_size=1, max_overflow=0)
+    try:
+        summary = import_legacy(folder.parent, engine, rejects_path=folder.parent / "r.csv")
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT ticker, signal_date::text, payload->'quality_flags' AS flags "
+                    "FROM signals WHERE payload ? 'quality_flags'"
+                )
+            ).all()
+            presets = dict(
+                conn.execute(
+                    text(
+                        "SELECT strategy || ' ' || signal_date::text, min(policy_name) "
+                        "FROM signals GROUP BY 1 HAVING count(DISTINCT policy_name) = 1"
+                    )
+                ).all()
+            )
+            nulls = conn.execute(
+                text("SELECT count(*) FROM signals WHERE policy_name IS NULL")
+            ).scalar_one()
+        yield {"summary": summary.to_dict(), "rows": rows, "presets": presets, "nulls": nulls}
+    finally:
+        engine.dispose()
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_the_import_report_lists_the_rows_that_cannot_be_right(imported: dict[str, Any]) -> None:
+    flagged = imported["summary"]["flagged"]["signals_log.csv"]
+    assert flagged["rows"] == 12
+    assert flagged["by_flag"] == {"closed_on_signal_day": 10, "beyond_price_limit": 2}
+    beyond = {(r["ticker"], r["signal_date"], r["exit_price"]) for r in flagged["items"]
+              if r["flags"] == ["beyond_price_limit"]}  # fmt: skip
+    assert beyond == {("009810", "2026-02-06", 1350.0), ("009810", "2026-02-09", 1284.0)}
+    same_day = [r for r in flagged["items"] if r["flags"] == ["closed_on_signal_day"]]
+    assert all(r["exit_date"] == r["signal_date"] for r in same_day)
+    # Kept (user data), every one of them, and the summary is still ok.
+    summary = imported["summary"]
+    assert summary["ok"] and summary["verification"]["signals_log.csv"]["found_in_db"] == 981
+    assert len(imported["rows"]) == 12
+
+
+def test_every_imported_signal_names_its_preset(imported: dict[str, Any]) -> None:
+    assert imported["nulls"] == 0
+    presets = imported["presets"]
+    # The original engine's files stay within its floors (≥ 500억 traded, ≥ 5 % up) ...
+    assert presets["closing-bet 2026-01-15"] == "monolith"
+    # ... the 2026-02-05 file holds signals below them: p10's lowered thresholds.
+    assert presets["closing-bet 2026-02-05"] == "p10"
+    assert {v for k, v in presets.items() if k.startswith("vcp-legacy")} == {"monolith"}
+
+
+def test_preset_rule_on_single_items() -> None:
+    monolith = {"trading_value": 60_000_000_000, "change_pct": 7.5}
+    assert closing_bet_preset([monolith]) == "monolith"
+    assert closing_bet_preset([monolith, {**monolith, "trading_value": 2_011_968_220}]) == "p10"
+    assert closing_bet_preset([{**monolith, "change_pct": 4.7}]) == "p10"
