@@ -203,3 +203,40 @@ def test_enqueue_wait_with_redis_down_fails_fast_in_one_line() -> None:
     )  # fmt: skip
     assert_one_line(done, 3, "cannot reach Redis at 127.0.0.1:9", "KRSTOCK_REDIS_URL")
     assert done.seconds < 10
+
+
+# ------------------------------------------------------------------ loose ends
+
+
+def test_a_clean_import_leaves_no_rejects_file(db_url: str, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "korean_stocks_list.csv").write_text(
+        "ticker,name,market,sector\n005930,삼성전자,KOSPI,\n", encoding="utf-8"
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    done = krstock("import", "legacy", str(data), "--database-url", db_url, cwd=work)
+    assert done.returncode == 0, done.stderr
+    assert "no rows rejected (no rejects report)" in done.stdout
+    assert list(work.iterdir()) == []
+    done = krstock("import", "legacy", str(data), "--database-url", db_url, "--json", cwd=work)
+    assert json.loads(done.stdout)["rejects_file"] is None and list(work.iterdir()) == []
+
+
+def test_an_empty_scan_and_a_backtest_say_why_in_text(db_url: str) -> None:
+    collected = krstock(
+        "collect", "--source", "sample", "--start", "2025-06-02", "--end", TRADING_DAY,
+        "--database-url", db_url,
+    )  # fmt: skip
+    assert collected.returncode == 0, collected.stderr
+    done = krstock("scan", "closing-bet", "--date", TRADING_DAY, "--database-url", db_url)
+    assert done.returncode == 0, done.stderr
+    # A few days of prices: the scan says the history is short and how to get it.
+    assert "trading days of prices up to 2025-06-05; the scan reads" in done.stdout
+    assert "to get it: krstock collect" in done.stdout
+    done = krstock(
+        "backtest", "vcp", "--start", "2025-06-02", "--end", TRADING_DAY, "--database-url", db_url
+    )
+    assert done.returncode == 0, done.stderr
+    assert "None" not in done.stdout and "benchmark " in done.stdout

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("krstock.ingest")
 
-CANNOT_CONNECT = "cannot use the database (is it running and migrated: krstock db upgrade?)"
 DATABASE_URL_HELP = "PostgreSQL URL (default: KRSTOCK_DATABASE_URL)."
 NO_DATABASE = (
     "no database: pass --database-url or set KRSTOCK_DATABASE_URL "
@@ -61,7 +60,8 @@ def _print_summary(summary: ImportSummary) -> None:
         table.add_row(name, "[red]failed[/red]", "", "", "", message[:60])
     typer.echo("")
     Console().print(table)
-    typer.echo(f"rejects report: {summary.rejects_file}")
+    report = summary.rejects_report
+    typer.echo(f"rejects report: {report}" if report else "no rows rejected (no rejects report)")
     for name in summary.skipped:
         typer.echo(f"not imported (unknown file): {name}")
 
@@ -84,10 +84,9 @@ def _run_import(
     rejects: Path | None,
     as_json: bool,
 ) -> None:
-    """One import command: a progress bar sized once the files are known, setup and connection
-    problems as exit code 2, the summary (exit code 1 when a file failed)."""
-    from sqlalchemy.exc import OperationalError
-
+    """One import command: a progress bar sized once the files are known, setup problems as exit
+    code 2 (an unreachable or unmigrated database goes up to the CLI's one error path: exit 3),
+    the summary (exit code 1 when a file failed)."""
     from krstock.ingest.importer import ImportSetupError
 
     engine = _engine(database_url, required=not dry_run)
@@ -103,9 +102,6 @@ def _run_import(
             )
     except ImportSetupError as exc:
         stderr_console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
-        raise typer.Exit(2) from exc
-    except OperationalError as exc:
-        stderr_console.print(f"[red]error:[/red] {CANNOT_CONNECT}: {exc.orig}", soft_wrap=True)
         raise typer.Exit(2) from exc
     finally:
         if engine is not None:

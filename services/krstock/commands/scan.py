@@ -68,8 +68,36 @@ def _print_signals(result: dict[str, Any], limit: int = 20) -> None:
             f"{s['quantity']:,}" if s.get("quantity") else "",
         )
     console.print(table)
-    if result.get("blocked"):
-        console.print(f"[yellow]no new signals: {result['blocked']}[/yellow]")
+    for line in explain(result):
+        console.print(line, style="yellow", soft_wrap=True, markup=False)
+
+
+def explain(result: dict[str, Any]) -> list[str]:
+    """What the table cannot show: the inputs the run lacked (``reasons``: one line each, with
+    the command that gets them), a day the gate blocked, or, with no signals and nothing
+    missing, that there were simply no setups."""
+    reasons = result.get("reasons") or []
+    lines = [_reason_line(reason) for reason in reasons]
+    if result.get("blocked") and not any(_code(r) == "blocked_by_gate" for r in reasons):
+        lines.append(f"no new signals: {result['blocked']}")
+    if not result.get("signals") and not lines:
+        lines.append(
+            f"no signals: every input was there; none of the {result.get('scanned', 0)} stocks "
+            f"scanned met the {result.get('kind')} rules (policy {result.get('policy')})"
+        )
+    return lines
+
+
+def _code(reason: Any) -> str | None:
+    return reason.get("code") if isinstance(reason, dict) else None
+
+
+def _reason_line(reason: Any) -> str:
+    if not isinstance(reason, dict):
+        return f"missing: {reason}"
+    label = "no new signals" if _code(reason) == "blocked_by_gate" else "missing"
+    fix = f"; to get it: {reason['fix']}" if reason.get("fix") else ""
+    return f"{label}: {reason.get('message', reason.get('code'))}{fix}"
 
 
 def register(app: typer.Typer) -> None:
@@ -124,6 +152,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"market gate {result['date']}: {gate['status']} {gate['score']}")
             for reason in gate["reasons"]:
                 typer.echo(f"  - {reason}")
+            for reason in result.get("reasons") or []:
+                typer.echo(_reason_line(reason))
 
     app.add_typer(scan_app, name="scan")
 

@@ -55,6 +55,15 @@ class ImportSummary:
     database: bool = True
 
     @property
+    def has_rejects(self) -> bool:
+        """Whether the rejects report was written: only when a row or a file was rejected."""
+        return bool(self.failed) or any(r.rejected for r in self.files.values())
+
+    @property
+    def rejects_report(self) -> str | None:
+        return self.rejects_file if self.has_rejects else None
+
+    @property
     def ok(self) -> bool:
         """No file failed and every file's keys were found back (when a database was used)."""
         return not self.failed and all(
@@ -72,7 +81,7 @@ class ImportSummary:
                 }
                 for name, r in self.files.items()
             },
-            "rejects_file": self.rejects_file,
+            "rejects_file": self.rejects_report,
             "verification": {
                 name: {
                     "rows_in_file": r.read,
@@ -109,14 +118,19 @@ def default_rejects_path(kind: str) -> Path:
     return Path.cwd() / f"krstock-import-{kind}-rejects-{stamp}.csv"
 
 
-def write_rejects(path: Path, rejects: Iterable[Reject], failed: dict[str, str]) -> None:
+def write_rejects(path: Path, rejects: Iterable[Reject], failed: dict[str, str]) -> bool:
     """The rejects report (UTF-8 with BOM so spreadsheet tools show Korean): one line per
-    rejected row, plus one line (no line number) per file that failed as a whole."""
+    rejected row, plus one line (no line number) per file that failed as a whole. Written only
+    when something was rejected (a clean import leaves no file behind); returns whether."""
+    rows = list(rejects)
+    if not rows and not failed:
+        return False
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(REJECT_COLUMNS)
-        for reject in rejects:
+        for reject in rows:
             writer.writerow([reject.file, reject.line or "", reject.reason, reject.raw])
         for file, message in failed.items():
             writer.writerow([file, "", f"file not imported: {message}", ""])
+    return True

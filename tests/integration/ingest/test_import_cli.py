@@ -184,7 +184,7 @@ def test_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
     assert code == 2 and "no *.csv files" in output
     (empty / "korean_stocks_list.csv").write_text(STOCKS)
     code, _, output = invoke(["import", "legacy", str(empty), "--database-url", db_url])
-    assert code == 2 and "cannot use the database" in output
+    assert code == 3 and "cannot use the database" in output
 
 
 def test_krx_csv_command(db_url: str, db_engine: Engine, tmp_path: Path) -> None:
