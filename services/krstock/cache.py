@@ -8,6 +8,7 @@ cache never turns into an error for the client.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -16,11 +17,26 @@ from typing import Any
 import orjson
 import redis
 from prometheus_client import Counter
+from sqlalchemy.engine import URL, make_url
 
 log = logging.getLogger("krstock.cache")
 CACHE = Counter("krstock_cache_requests_total", "Cache lookups", ["group", "outcome"])
 
 GROUPS = ("stock", "signals", "prices", "gate", "misc")
+
+
+def database_scope(database_url: str | URL) -> str:
+    """A short identity of one database: a hash of its host, port and name (no user or
+    password, so the API and the worker, which may log in differently, agree on it)."""
+    url = make_url(database_url)
+    identity = f"{url.host or ''}:{url.port or 5432}/{url.database or ''}"
+    return hashlib.sha256(identity.encode()).hexdigest()[:12]
+
+
+def scoped_prefix(prefix: str, database_url: str | URL) -> str:
+    """``prefix`` tied to one database, so a Redis shared by several databases never serves
+    one database's cached body (e.g. its Market Gate) for another."""
+    return f"{prefix}:db-{database_scope(database_url)}"
 
 
 def dumps(value: Any) -> bytes:

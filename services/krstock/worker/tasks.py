@@ -457,7 +457,7 @@ def refresh_prices(self: Any) -> dict[str, Any]:
     """The monolith's 5-minute refresher: mark every OPEN signal to market (current price and
     return) from the best source available, during KRX sessions only."""
     from krstock.app.prices import refresh_open_signals
-    from krstock.cache import JsonCache
+    from krstock.cache import JsonCache, scoped_prefix
 
     ctx = _ctx()
     calendar = krx_calendar(ctx)
@@ -465,5 +465,6 @@ def refresh_prices(self: Any) -> dict[str, Any]:
     if not calendar.is_trading_day(now.date()):
         return {"updated": 0, "skipped": "not a KRX trading day"}
     api = ctx.settings.api
-    updated = refresh_open_signals(ctx.engine, JsonCache(ctx.redis, api.cache_prefix))
+    cache = JsonCache(ctx.redis, scoped_prefix(api.cache_prefix, ctx.engine.url))  # as the API's
+    updated = refresh_open_signals(ctx.engine, cache)
     return {"updated": updated}

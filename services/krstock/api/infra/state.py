@@ -18,7 +18,7 @@ from starlette.requests import HTTPConnection
 
 from krstock.api.infra.client import ServiceClient
 from krstock.api.infra.registry import ServiceRegistry
-from krstock.cache import JsonCache
+from krstock.cache import JsonCache, scoped_prefix
 from krstock.config import ApiSection, Settings, get_settings
 from krstock.db.session import configured_url, make_engine
 
@@ -36,7 +36,8 @@ class AppState:
 
     def __post_init__(self) -> None:
         self._sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
-        self.cache = JsonCache(self.redis, self.api.cache_prefix, self.api.cache_enabled)
+        prefix = scoped_prefix(self.api.cache_prefix, self.engine.url)  # one database's keys
+        self.cache = JsonCache(self.redis, prefix, self.api.cache_enabled)
         self.registry = ServiceRegistry(self.api)
         self.client = ServiceClient(self.registry, self.api)
 
