@@ -201,8 +201,13 @@ def check(
     url = resolve_url(database_url)
     try:
         summary = gather_check(url)
-    except Exception as exc:
-        _fail(as_json, {"connected": False}, f"cannot check the database: {exc}")
+    except Exception as exc:  # a check reports the state: exit 1, in one line
+        from krstock.errors import as_user_error
+
+        error = as_user_error(exc)
+        reason = error.message.removeprefix("cannot use the database: ")
+        reason += f"; {error.hint}" if error.hint else ""
+        _fail(as_json, {"connected": False}, f"cannot check the database: {reason}")
         return
     lines = [
         f"connected: {summary['connected']} (PostgreSQL {summary.get('server_version')})",
