@@ -469,3 +469,14 @@ def test_docs_can_be_switched_off_and_hsts_on(database: str, redis_url: str) -> 
             assert r.headers["strict-transport-security"] == "max-age=31536000"
     finally:
         built.state.close()
+
+
+def test_a_client_sent_forwarded_for_does_not_pick_someone_elses_anonymous_chat(
+    gw: tuple[TestClient, Built],
+) -> None:
+    client, _ = gw
+    victim = _from("198.51.100.20")
+    assert client.post(MEMORY, json={"mine": 1}, headers=victim).status_code == 200
+    # Behind a trusted proxy that appends, the client's own entry comes first.
+    spoofed = _from("198.51.100.20, 198.51.100.21")
+    assert client.get(MEMORY, headers=spoofed).json() == {"memory": {}}

@@ -26,10 +26,12 @@ _last_warning = 0.0
 
 
 def client_ip(request: HTTPConnection) -> str:
+    """The client's address: the socket peer, or behind a trusted proxy the last
+    ``X-Forwarded-For`` entry (the one that proxy added; earlier ones are the client's say)."""
     if get_state(request).api.trust_forwarded_for:
         forwarded = request.headers.get("x-forwarded-for", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
+        if forwarded.strip():
+            return forwarded.split(",")[-1].strip()
     return request.client.host if request.client else "unknown"
 
 
