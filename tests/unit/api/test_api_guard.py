@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.types import Message
 
-from krstock.api.infra.guard import RequestGuardMiddleware
+from krstock.api.infra.guard import RequestGuardMiddleware, control_in_json
 from krstock.config import Settings
 
 
@@ -44,3 +44,17 @@ def test_a_chunked_body_is_refused_at_the_chunk_that_passes_the_limit() -> None:
     chunks = [b"x" * 600] * 10
     status, reads = _run([(b"transfer-encoding", b"chunked")], chunks)
     assert (status, reads) == (413, 2)
+
+
+def test_a_malformed_content_length_is_400() -> None:
+    status, reads = _run([(b"content-length", b"12abc")], [b"x"])
+    assert (status, reads) == (400, 0)
+
+
+def test_control_characters_are_found_deep_in_json_and_in_keys() -> None:
+    deep: object = "a\x00"
+    for _ in range(3000):  # deeper than Python's recursion limit
+        deep = [deep]
+    assert control_in_json(deep) is not None
+    assert control_in_json({"ok\x01": 1}) == "$ (a key)"
+    assert control_in_json({"text": "line\r\nnext\ttab", "n": [1, None, True]}) is None

@@ -110,14 +110,14 @@ def check_body(scope: Scope, body: bytes) -> None:
             parsed = orjson.loads(body)
         except orjson.JSONDecodeError:
             return  # the route's own parsing answers malformed JSON
-        where = _control_in_json(parsed)
+        where = control_in_json(parsed)
         if where is not None:
             raise RequestRefused(400, f"the JSON body holds a control character in {where}")
     elif b"\x00" in body:
         raise RequestRefused(400, "the request body holds a NUL byte")
 
 
-def _control_in_json(value: Any) -> str | None:
+def control_in_json(value: Any) -> str | None:
     """Where a string of ``value`` (keys included) holds a control character; iterative, as
     bodies may nest deeper than Python's recursion limit."""
     stack: list[tuple[str, Any]] = [("$", value)]
