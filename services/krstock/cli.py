@@ -99,5 +99,11 @@ for _module in (db, ingest, collect, scan, demo, pipeline, serve, apikey, bench)
     _module.register(app)
 
 
+# libpq's connect timeout where a connection sets none (Alembic's engine, pg_dump/pg_restore):
+# an address that never answers fails in seconds rather than after the kernel's TCP retries.
+CONNECT_TIMEOUT_S = "5"
+
+
 def main() -> None:
+    os.environ.setdefault("PGCONNECT_TIMEOUT", CONNECT_TIMEOUT_S)
     app()

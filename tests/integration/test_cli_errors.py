@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +83,25 @@ def json_error(done: Any) -> dict[str, Any]:
 def test_an_unreachable_database_is_one_line_and_exit_3(command: list[str]) -> None:
     done = krstock(*command, "--database-url", UNREACHABLE_DB)
     assert_one_line(done, 3, "cannot use the database", "port 9", "is PostgreSQL running?")
+    assert done.seconds < 10
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A port that accepts TCP connections and never answers (a hung or firewalled server)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        yield listener.getsockname()[1]
+
+
+@pytest.mark.parametrize("command", [["scan", "vcp", "--date", TRADING_DAY], ["db", "upgrade"]])
+def test_a_database_that_never_answers_fails_within_seconds(
+    command: list[str], silent_server: int
+) -> None:
+    url = f"postgresql://postgres@127.0.0.1:{silent_server}/krstock"
+    done = krstock(*command, "--database-url", url)
+    assert_one_line(done, 3, "cannot use the database: connection timeout expired")
     assert done.seconds < 10
 
 

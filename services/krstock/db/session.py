@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -37,6 +38,13 @@ def libpq_url(url: str) -> str:
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def _connect_timeout_s() -> int:
+    """libpq's own PGCONNECT_TIMEOUT when set (the ``krstock`` command sets 5 s, so that a
+    database that never answers fails fast), else 10 s."""
+    value = os.environ.get("PGCONNECT_TIMEOUT", "")
+    return int(value) if value.isdigit() else 10
+
+
 def make_engine(url: str, settings: Settings | None = None, **overrides: object) -> Engine:
     """A pooled engine for ``url``, sized and time-limited by ``settings``."""
     settings = settings or get_settings()
@@ -46,7 +54,7 @@ def make_engine(url: str, settings: Settings | None = None, **overrides: object)
         "pool_timeout": settings.db_pool_timeout_s,
         "pool_pre_ping": True,
         "connect_args": {
-            "connect_timeout": 10,
+            "connect_timeout": _connect_timeout_s(),
             "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
             "application_name": "krstock",
         },
