@@ -10,7 +10,8 @@ from typing import Any
 import typer
 
 from krstock.config import MARKET_SOURCES
-from krstock.output import emit_json, progress_bar, stderr_console
+from krstock.errors import InputError, UsageError
+from krstock.output import emit_json, progress_bar
 
 FOLDER_SOURCES = {"krx-csv"}
 NO_DATABASE = (
@@ -76,7 +77,6 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     ) -> None:
         """Collect [start, end] from a market data source into the database (idempotent)."""
-        from rich.markup import escape
 
         from krstock.app.collect import run_collect
         from krstock.config import get_settings
@@ -97,8 +97,7 @@ def register(app: typer.Typer) -> None:
         chosen = [t.strip().zfill(6) for t in tickers.split(",") if t.strip()] if tickers else None
         url = database_url or get_settings().database_url
         if not url:
-            stderr_console.print(f"[red]error:[/red] {NO_DATABASE}")
-            raise typer.Exit(2)
+            raise UsageError(NO_DATABASE)
         engine = make_engine(url, pool_size=1, max_overflow=0)
         try:
             market = get_source(source, **_source_options(source, path, engine))
@@ -113,8 +112,7 @@ def register(app: typer.Typer) -> None:
                     engine, start=first, end=last, source=market, tickers=chosen, progress=advance
                 )
         except SourceError as exc:
-            stderr_console.print(f"[red]source error:[/red] {escape(str(exc))}")
-            raise typer.Exit(1) from exc
+            raise InputError(f"source error: {exc}") from exc
         finally:
             engine.dispose()
         if as_json:

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from krstock.output import emit_json, progress_bar, stderr_console
+from krstock.errors import UsageError
+from krstock.output import emit_json, progress_bar
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -32,8 +33,7 @@ def _engine(database_url: str | None, *, required: bool) -> Engine | None:
     url = database_url or get_settings().database_url
     if not url:
         if required:
-            stderr_console.print(f"[red]error:[/red] {NO_DATABASE}", soft_wrap=True)
-            raise typer.Exit(2)
+            raise UsageError(NO_DATABASE)
         return None
     return make_engine(url, pool_size=1, max_overflow=0)
 
@@ -100,9 +100,8 @@ def _run_import(
                 progress=lambda step: bar.advance(1, description=f"{label}: {step}"),
                 on_start=bar.set_total,
             )
-    except ImportSetupError as exc:
-        stderr_console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
-        raise typer.Exit(2) from exc
+    except ImportSetupError as exc:  # a folder it cannot import, an unmigrated database
+        raise UsageError(str(exc)) from exc
     finally:
         if engine is not None:
             engine.dispose()

@@ -8,11 +8,12 @@ import socket
 import tempfile
 import threading
 from datetime import date
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 
 from krstock.app.kinds import SCAN_KINDS, RunKind, Task, parse_kind, queue_for, task_for
+from krstock.errors import UsageError
 from krstock.output import emit_json, stderr_console
 
 TASK_HELP = (
@@ -31,9 +32,9 @@ def _task_named(task: str) -> tuple[Task, str | None]:
     return task_for(kind), (str(kind) if kind in SCAN_KINDS else None)
 
 
-def _fail(message: str, code: int = 2) -> None:
-    stderr_console.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(code)
+def _fail(message: str) -> NoReturn:
+    """A usage mistake: one line through the CLI's error path (exit 2)."""
+    raise UsageError(message)
 
 
 def _require_redis() -> str:
