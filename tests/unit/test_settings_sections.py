@@ -149,6 +149,7 @@ NOT_SETTINGS = {
     "KRSTOCK_TOOLS_DIR": "scripts/install-helm.sh",
     "KRSTOCK_KIND_CLUSTER": "tests/e2e/kind-e2e.sh",
     "KRSTOCK_GEMINI_API_KEY": "documented for the AI feature, which adds the field with its reader",
+    "KRSTOCK_DEBUG": "krstock.cli's error path reads it (keep tracebacks), settings or not",
 }
 NOT_SETTINGS_PREFIXES = ("KRSTOCK_OPERATOR_", "KRSTOCK_TEST_", "KRSTOCK_E2E_")
 
