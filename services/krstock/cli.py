@@ -8,14 +8,14 @@ commands that use them (``tests/unit/test_cli_light.py`` checks).
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
 
 from krstock import __version__
 from krstock.commands import apikey, bench, collect, db, demo, ingest, pipeline, scan, serve
-from krstock.errors import as_user_error
+from krstock.errors import KrstockError, UsageError, as_user_error
 from krstock.output import emit_json
 
 _ARGS_KEY = "krstock.args"
@@ -33,17 +33,35 @@ class _OneLineErrors(TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, typer.TyperException):
-            raise  # usage errors and exits: Typer already reports them
+        except (typer.Exit, typer.Abort):
+            raise
+        except typer.TyperException as exc:
+            if not _is_usage_error(exc):
+                raise  # help shown for a bare group, and the like: Typer reports them
+            failed = getattr(exc, "ctx", None)  # the (sub)command whose arguments were wrong
+            command = failed.command_path if failed is not None else "krstock"
+            message = exc.format_message().rstrip(".")
+            _report(ctx, UsageError(message, f"see '{command} --help'"), exc)
         except Exception as exc:
-            args = ctx.meta.get(_ARGS_KEY, [])
-            if "--debug" in args or os.environ.get("KRSTOCK_DEBUG", "") not in ("", "0"):
-                raise
-            error = as_user_error(exc)
-            if "--json" in args:
-                emit_json({"ok": False, "error": error.to_dict()})
-            typer.echo(error.line(), err=True)
-            raise typer.Exit(error.exit_code) from None
+            _report(ctx, as_user_error(exc), exc)
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    """Click's usage errors (a missing or malformed option), not its help-on-no-arguments."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return "UsageError" in names and "NoArgsIsHelpError" not in names
+
+
+def _report(ctx: Any, error: KrstockError, cause: Exception) -> NoReturn:
+    """One line on stderr (and the error object on stdout with --json), then the class's exit
+    code; with --debug or KRSTOCK_DEBUG=1 the original exception and its traceback instead."""
+    args = ctx.meta.get(_ARGS_KEY, [])
+    if "--debug" in args or os.environ.get("KRSTOCK_DEBUG", "") not in ("", "0"):
+        raise cause
+    if "--json" in args:
+        emit_json({"ok": False, "error": error.to_dict()})
+    typer.echo(error.line(), err=True)
+    raise typer.Exit(error.exit_code) from None
 
 
 app = typer.Typer(

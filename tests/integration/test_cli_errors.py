@@ -132,6 +132,21 @@ def test_debug_keeps_the_traceback() -> None:
     assert done.returncode != 0 and "Traceback" in done.stderr
 
 
+# ------------------------------------------------------------------ usage
+
+
+def test_usage_mistakes_are_one_line_and_exit_2() -> None:
+    done = krstock("scan", "vcp")
+    assert_one_line(done, 2, "Missing option '--date'", "see 'krstock scan vcp --help'")
+    done = krstock("scan", "vcp", "--date", "12/27/2025", "--json")
+    assert_one_line(done, 2, "'12/27/2025' is not a date")
+    assert json_error(done)["type"] == "UsageError"
+    done = krstock("enqueue", "scan", "--date", TRADING_DAY)
+    assert_one_line(done, 2, "error: scan needs --kind")
+    help_shown = krstock("db")  # a bare group shows its help, as before
+    assert "Usage" in help_shown.stdout + help_shown.stderr
+
+
 # ------------------------------------------------------------------ dates
 
 
