@@ -270,4 +270,5 @@ def _serve_gateway(host: str, port: int) -> None:
     stderr_console.print(
         f"serving the gateway on http://{host}:{port} (docs at /docs); Ctrl-C stops"
     )
-    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+    # proxy_headers off: only KRSTOCK_TRUST_FORWARDED_FOR makes the app believe X-Forwarded-For.
+    uvicorn.run(create_app(), host=host, port=port, log_level="warning", proxy_headers=False)

@@ -44,5 +44,8 @@ def register(app: typer.Typer) -> None:
             workers=workers,
             access_log=False,  # the app writes its own JSON access log with request ids
             log_config=None,
-            proxy_headers=True,
+            # The app alone decides whether to believe X-Forwarded-For
+            # (KRSTOCK_TRUST_FORWARDED_FOR); uvicorn's own proxy handling would believe it
+            # from any loopback peer and hand the app a client address it never chose.
+            proxy_headers=False,
         )
