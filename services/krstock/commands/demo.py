@@ -1,15 +1,21 @@
 """``krstock demo``: the whole platform on one machine, no cluster, no setup.
 
-Embedded PostgreSQL unless KRSTOCK_DATABASE_URL is set, in-process Redis unless KRSTOCK_REDIS_URL
-is set, eager tasks, the synthetic market unless ``--source krx``. It backfills enough history,
-runs the daily pipeline over the last trading days so that signals open and close, prints a
-summary and then serves the gateway on localhost (unless ``--no-serve``).
+Embedded PostgreSQL unless KRSTOCK_DATABASE_URL is set (its data in a per-user folder, reused by
+the next run unless ``--fresh``), in-process Redis (fakeredis, served on a loopback port so the
+gateway shares it) unless KRSTOCK_REDIS_URL is set, eager tasks, the synthetic market unless
+``--source krx``. It backfills enough history, runs the daily pipeline over the last trading days
+so that signals open and close, prints a summary and then serves the gateway on localhost (unless
+``--no-serve``). On a terminal only warnings and its own progress show unless ``--verbose``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
+import sys
 import time
+import warnings
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,19 +30,33 @@ BACKFILL_CALENDAR_DAYS = 400  # ≥ 260 trading days: the VCP's 12-month RS and 
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
+        ctx: typer.Context,
         source: str = typer.Option("sample", help="sample (synthetic market) or krx (internet)."),
         end: str | None = typer.Option(
             None, "--end", help="Last trading day to run (default: the sample market's last day)."
         ),
         days: int = typer.Option(8, min=1, max=60, help="Trading days of daily pipeline runs."),
-        pgdata: Path | None = typer.Option(None, help="Embedded PostgreSQL data directory."),
+        data_dir: Path | None = typer.Option(
+            None,
+            "--data-dir",
+            help="Folder of the embedded database (default: ~/.local/state/krstock/demo; "
+            "as root /tmp/krstock-demo-0).",
+        ),
+        fresh: bool = typer.Option(
+            False, "--fresh", help="Delete the embedded database of an earlier run first."
+        ),
         serve: bool = typer.Option(True, "--serve/--no-serve", help="Serve the gateway after."),
         host: str = typer.Option("127.0.0.1", help="Gateway host."),
         port: int = typer.Option(8000, help="Gateway port."),
+        verbose: bool = typer.Option(
+            False, "--verbose", "-v", help="Show every log line (libraries' info too)."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     ) -> None:
         """Run the main job on embedded defaults and show what it found."""
-        summary = run_demo(source=source, end=end, days=days, pgdata=pgdata)
+        configured_level = logging.getLogger().level
+        _choose_log_level(verbose, ctx.find_root().params.get("log_level"))
+        summary = run_demo(source=source, end=end, days=days, data_dir=data_dir, fresh=fresh)
         if as_json:
             emit_json(summary)
         else:
@@ -44,24 +64,73 @@ def register(app: typer.Typer) -> None:
         if serve:
             if summary["database"].startswith("embedded"):
                 _print_demo_key(host, port)
+            logging.getLogger().setLevel(min(configured_level, logging.getLogger().level))
             _serve_gateway(host, port)
 
 
-def _database_url(pgdata: Path | None) -> tuple[str, str]:
-    from krstock.app.local import DEFAULT_PGDATA, embedded_postgres_url
+def _choose_log_level(verbose: bool, cli_level: str | None) -> None:
+    """On a terminal, hide the libraries' info lines (alembic, pg_ctl, Celery results) that
+    would bury the summary; ``--verbose``, ``--log-level`` or KRSTOCK_LOG_LEVEL keep them."""
+    if verbose:
+        logging.getLogger().setLevel(logging.INFO)
+        return
+    if cli_level or "KRSTOCK_LOG_LEVEL" in os.environ or not sys.stderr.isatty():
+        return
+    logging.getLogger().setLevel(max(logging.WARNING, logging.getLogger().level))
+    # platformdirs warns when XDG_RUNTIME_DIR is unset (containers); nothing for the user to do.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+
+
+def _database_url(data_dir: Path | None, fresh: bool) -> tuple[str, str]:
+    from krstock.app.local import (
+        default_demo_dir,
+        embedded_postgres_url,
+        has_database,
+        pgdata_in,
+        remove_database,
+    )
     from krstock.config import get_settings
 
     configured = get_settings().database_url
     if configured:
         return configured, "configured (KRSTOCK_DATABASE_URL)"
+    folder = (data_dir or default_demo_dir()).expanduser().absolute()
+    if fresh:
+        remove_database(folder)
+    elif has_database(folder):
+        stderr_console.print(
+            f"reusing the demo database of an earlier run in {pgdata_in(folder)} "
+            "(--fresh starts from an empty one)",
+            soft_wrap=True,
+        )
     with stderr_console.status("starting embedded PostgreSQL"):
-        url = embedded_postgres_url(pgdata or DEFAULT_PGDATA)
+        url = embedded_postgres_url(folder)
     os.environ["KRSTOCK_DATABASE_URL"] = url
-    return url, f"embedded ({pgdata or DEFAULT_PGDATA})"
+    return url, f"embedded ({pgdata_in(folder)})"
+
+
+def _redis_url() -> tuple[str, str]:
+    """The configured Redis, else an in-process one served on loopback for this run: the
+    pipeline and the gateway (chat memory, cache, events) then share one Redis."""
+    from krstock.app.local import start_local_redis
+    from krstock.config import get_settings
+
+    configured = get_settings().redis_url
+    if configured:
+        return configured, "configured (KRSTOCK_REDIS_URL)"
+    url, _stop = start_local_redis()  # a daemon thread: it ends with the process
+    os.environ["KRSTOCK_REDIS_URL"] = url
+    where = url.removeprefix("redis://").rsplit("/", 1)[0]
+    return url, f"in-process Redis (fakeredis) on {where}"
 
 
 def run_demo(
-    *, source: str = "sample", end: str | None = None, days: int = 8, pgdata: Path | None = None
+    *,
+    source: str = "sample",
+    end: str | None = None,
+    days: int = 8,
+    data_dir: Path | None = None,
+    fresh: bool = False,
 ) -> dict[str, Any]:
     from krstock.app.collect import run_collect
     from krstock.config import get_settings
@@ -72,7 +141,8 @@ def run_demo(
     from krstock.worker.rundaily import run_daily_in_process
 
     started = time.perf_counter()
-    url, db_mode = _database_url(pgdata)
+    url, db_mode = _database_url(data_dir, fresh)
+    _, redis_mode = _redis_url()
     os.environ["KRSTOCK_MARKET_SOURCE"] = source  # the daily runs collect from the same source
     get_settings.cache_clear()
     settings = get_settings()
@@ -89,8 +159,8 @@ def run_demo(
         backfill = run_collect(engine, start=backfill_start, end=backfill_end, source=market)
 
     pipeline_runs = []
-    for day in run_days:
-        with stderr_console.status(f"daily pipeline {day}"):
+    for number, day in enumerate(run_days, start=1):
+        with stderr_console.status(f"daily pipeline {day} ({number}/{len(run_days)})"):
             outcome = run_daily_in_process(day, source=source)
         pipeline_runs.append(
             {
@@ -105,7 +175,7 @@ def run_demo(
         "source": source,
         "source_note": "synthetic market (not real prices)" if source == "sample" else source,
         "database": db_mode,
-        "redis": "configured" if settings.redis_url else "in-process (fakeredis)",
+        "redis": redis_mode,
         "backfill": {
             "start": backfill_start.isoformat(),
             "end": backfill_end.isoformat(),
@@ -267,6 +337,9 @@ def _serve_gateway(host: str, port: int) -> None:
 
     from krstock.api.gateway import create_app
 
+    # uvicorn re-raises SIGTERM after its shutdown: exit normally then, so that atexit stops the
+    # embedded PostgreSQL instead of leaving it running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     stderr_console.print(
         f"serving the gateway on http://{host}:{port} (docs at /docs); Ctrl-C stops"
     )

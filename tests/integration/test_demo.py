@@ -1,0 +1,125 @@
+"""``krstock demo`` as a newcomer runs it: on a terminal, with no database or Redis configured.
+
+One real run (embedded PostgreSQL, in-process Redis on loopback, one pipeline day) that serves
+the gateway: /ready reports Redis ok and the chatbot answers; only warnings and progress come
+before the summary; SIGTERM stops it and its embedded PostgreSQL. Then the next start says that
+it reuses the database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+pytestmark = pytest.mark.integration
+CLI = [sys.executable, "-c", "from krstock.cli import main; main()"]
+LOG_INFO_LINE = re.compile(r"^\d\d:\d\d:\d\d info ", re.MULTILINE)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _demo_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KRSTOCK_")}
+    return {**env, "COLUMNS": "200", "TERM": "xterm"}
+
+
+def _drain(fd: int, chunks: list[bytes]) -> None:
+    """Read the terminal while the demo runs: a full terminal buffer would block its writes."""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # the terminal's other end closed
+            return
+        if not chunk:
+            return
+        chunks.append(chunk)
+
+
+def _wait_ready(port: int, proc: subprocess.Popen[bytes], seconds: float) -> httpx.Response:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2.0)
+        except httpx.HTTPError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise
+            time.sleep(0.5)
+
+
+def _postgres_on(pgdata: Path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(attrs=["name", "cmdline"]):
+        if proc.info["name"] == "postgres" and str(pgdata) in (proc.info["cmdline"] or []):
+            found.append(proc)
+    return found
+
+
+def test_the_demo_serves_a_gateway_with_redis_and_a_working_chatbot(tmp_path: Path) -> None:
+    data_dir = tmp_path / "demo"
+    port = _free_port()
+    controller, terminal = pty.openpty()  # stderr is a terminal, as for a newcomer
+    proc = subprocess.Popen(
+        [*CLI, "demo", "--days", "1", "--data-dir", str(data_dir), "--port", str(port), "--json"],
+        env=_demo_env(),
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=_drain, args=(controller, chunks), daemon=True)
+    reader.start()
+    try:
+        ready = _wait_ready(port, proc, seconds=180)
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["checks"]["redis"] == "ok"
+        chat = httpx.post(
+            f"http://127.0.0.1:{port}/api/kr/chatbot", json={"message": "시장 상태"}, timeout=10
+        )
+        assert chat.status_code == 200, chat.text
+        assert "마켓 게이트" in chat.json()["response"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        stdout, _ = proc.communicate(timeout=60)
+    reader.join(timeout=10)
+    os.close(controller)
+    stderr = b"".join(chunks).decode(errors="replace")
+
+    summary = json.loads(stdout)
+    assert re.fullmatch(r"in-process Redis \(fakeredis\) on 127\.0\.0\.1:\d+", summary["redis"])
+    assert summary["database"] == f"embedded ({data_dir / 'pgdata'})"
+    assert [run["status"] for run in summary["pipeline"]] == ["SUCCEEDED"]
+    before_serving = stderr.split("serving the gateway", 1)[0]
+    assert not LOG_INFO_LINE.search(before_serving), before_serving[-3000:]
+    assert "reusing" not in before_serving
+    assert "Traceback" not in stderr
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert not _postgres_on(data_dir / "pgdata"), "SIGTERM left the embedded PostgreSQL running"
+
+    # The next run reuses that database and says so; it fails fast on an impossible --end.
+    again = subprocess.run(
+        [*CLI, "demo", "--no-serve", "--data-dir", str(data_dir), "--end", "not-a-date"],
+        env=_demo_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "reusing the demo database of an earlier run" in again.stderr
+    assert "--fresh" in again.stderr
+    assert not _postgres_on(data_dir / "pgdata")
