@@ -264,6 +264,34 @@ def _round(x: float, nd: int) -> float:
     return round(float(x), nd)
 
 
+PERIOD_END_EXIT = "last exit date"
+PERIOD_END_SIGNAL = "last signal date (no signal has closed yet)"
+
+
+def _period(
+    rows: Sequence[Mapping[str, Any]], closed: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """``period`` as the monolith wrote it (first signal ~ last exit) and its two ends apart.
+
+    With no closed signal there is no exit date: the end is then the last signal date, and
+    ``period_end_basis`` says so (the monolith printed ``"2026-11-11 ~ "``)."""
+    if not rows:
+        return {"period": "", "period_start": None, "period_end": None, "period_end_basis": None}
+    first = min(str(r["signal_date"]) for r in rows)
+    exits = [str(r["exit_date"]) for r in closed if r.get("exit_date")]
+    end, basis = (max(exits), PERIOD_END_EXIT) if exits else (_last_signal(rows), PERIOD_END_SIGNAL)
+    return {
+        "period": f"{first} ~ {end}",
+        "period_start": first,
+        "period_end": end,
+        "period_end_basis": basis,
+    }
+
+
+def _last_signal(rows: Sequence[Mapping[str, Any]]) -> str:
+    return max(str(r["signal_date"]) for r in rows)
+
+
 def performance_report(
     rows: Sequence[Mapping[str, Any]],
     *,
@@ -279,11 +307,9 @@ def performance_report(
     returns = np.array([float(r["return_pct"]) for r in closed], dtype=np.float64)
     holds = np.array([float(r.get("hold_days") or 0) for r in closed], dtype=np.float64)
     wins = int(np.sum(returns > 0))
-    first = min((str(r["signal_date"]) for r in rows), default="")
-    last = max((str(r["exit_date"]) for r in closed if r.get("exit_date")), default="")
     has = len(closed) > 0
     return {
-        "period": f"{first} ~ {last}" if rows else "",
+        **_period(rows, closed),
         "total_signals": len(rows),
         "closed_signals": len(closed),
         "open_signals": sum(1 for r in rows if r.get("status") == "OPEN"),
