@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 import os
 import socket
 import sys
@@ -203,6 +204,15 @@ def example(name: str) -> dict[str, Any]:
     return yaml.safe_load((ROOT / "examples" / name).read_text(encoding="utf-8"))
 
 
+def _drop_kopf_handlers() -> None:
+    """kopf's root handler writes to its runner's captured stderr, closed once the operator
+    stops: a later record would print "I/O operation on closed file"."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if type(handler).__name__ == "_KopfStreamHandler":
+            root.removeHandler(handler)
+
+
 @asynccontextmanager
 async def running_operator(*, keda: bool) -> AsyncIterator[Harness]:
     """Emulator + fake API + the real operator (its own thread), torn down in order."""
@@ -246,6 +256,7 @@ async def running_operator(*, keda: bool) -> AsyncIterator[Harness]:
             yield harness
         finally:
             await asyncio.to_thread(runner.__exit__, None, None, None)
+            _drop_kopf_handlers()
             for key, value in saved.items():
                 if value is None:
                     os.environ.pop(key, None)
