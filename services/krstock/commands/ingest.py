@@ -64,6 +64,13 @@ def _print_summary(summary: ImportSummary) -> None:
     typer.echo(f"rejects report: {report}" if report else "no rows rejected (no rejects report)")
     for name in summary.skipped:
         typer.echo(f"not imported (unknown file): {name}")
+    for name, rows in getattr(summary, "flagged", {}).items():
+        # Kept (they are the user's data) but left out of performance figures unless asked.
+        flags = ", ".join(sorted({flag for row in rows for flag in row["flags"]}))
+        typer.echo(
+            f"flagged in {name}: {len(rows)} rows whose numbers cannot be right ({flags}); "
+            "kept, left out of performance figures unless include_flagged=true"
+        )
 
 
 def _finish(summary: ImportSummary, as_json: bool) -> None:

@@ -119,6 +119,8 @@ def test_vcp_signals_from_the_real_signals_log(client: TestClient) -> None:
     assert monolith["total_return"] == 1596.04 and monolith["best_trade"] == 417.24
     summary = client.get("/api/kr/backtest-summary").json()["vcp"]
     assert summary["status"] == "OK" and summary["count"] == 801
+    asked = client.get("/api/kr/backtest-summary", params={"include_flagged": "true"}).json()
+    assert asked["vcp"]["count"] == 813
 
 
 def test_cumulative_return_reports_the_sum_and_an_equity_figure(client: TestClient) -> None:

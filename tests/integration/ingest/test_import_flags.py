@@ -70,7 +70,13 @@ def imported(
             nulls = conn.execute(
                 text("SELECT count(*) FROM signals WHERE policy_name IS NULL")
             ).scalar_one()
-        yield {"summary": summary.to_dict(), "rows": rows, "presets": presets, "nulls": nulls}
+        yield {
+            "summary": summary.to_dict(),
+            "summary_object": summary,
+            "rows": rows,
+            "presets": presets,
+            "nulls": nulls,
+        }
     finally:
         engine.dispose()
         with psycopg.connect(admin_url, autocommit=True) as conn:
@@ -107,3 +113,15 @@ def test_preset_rule_on_single_items() -> None:
     assert closing_bet_preset([monolith]) == "monolith"
     assert closing_bet_preset([monolith, {**monolith, "trading_value": 2_011_968_220}]) == "p10"
     assert closing_bet_preset([{**monolith, "change_pct": 4.7}]) == "p10"
+
+
+def test_the_text_report_says_which_rows_are_flagged(
+    imported: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from krstock.commands.ingest import _print_summary
+
+    _print_summary(imported["summary_object"])
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("flagged in"))
+    assert line.startswith("flagged in signals_log.csv: 12 rows whose numbers cannot be right")
+    assert "beyond_price_limit" in line and "closed_on_signal_day" in line
+    assert "include_flagged=true" in line

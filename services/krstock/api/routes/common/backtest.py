@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from krstock.api.deps import READ_ACCESS, SessionDep
 from krstock.api.services.clock import today_kst
@@ -14,5 +14,11 @@ router = APIRouter()
 
 
 @router.get("/kr/backtest-summary", dependencies=[READ_ACCESS], summary="VCP and closing-bet cards")
-def backtest(session: SessionDep) -> dict[str, Any]:
-    return backtest_summary(session, today_kst())
+def backtest(
+    session: SessionDep,
+    include_flagged: bool = Query(
+        default=False,
+        description="count imported rows flagged as impossible (left out by default)",
+    ),
+) -> dict[str, Any]:
+    return backtest_summary(session, today_kst(), include_flagged)
