@@ -374,8 +374,9 @@ class CopyStream(Generic[T]):
             self._rows_start = _header_length(data)
         if self._rows_start > len(data) - len(_TRAILER):
             raise _malformed("the header runs into the trailer")
-        while self.parse_block(data, sizes, final=True):
-            pass
+        parsed = True
+        while parsed:  # block after block until every row is parsed
+            parsed = self.parse_block(data, sizes, final=True)
         return self.digested
 
 
@@ -417,11 +418,17 @@ def _next_result(pgconn: PGconn) -> PGresult | None:
     return pgconn.get_result()
 
 
+def _drain_results(pgconn: PGconn) -> None:
+    """Read and drop the results left, so the connection is ready for its next command."""
+    result = _next_result(pgconn)
+    while result is not None:
+        result = _next_result(pgconn)
+
+
 def _finish(pgconn: PGconn, result: PGresult | None, expected: pq.ExecStatus) -> None:
     """Read the results left (the connection is then ready for the next command) and raise
     PostgreSQL's error when ``result`` is not ``expected``."""
-    while _next_result(pgconn) is not None:
-        pass
+    _drain_results(pgconn)
     if result is None or result.status != expected:
         if result is not None and result.status == pq.ExecStatus.FATAL_ERROR:
             raise psycopg.errors.error_from_result(result)
@@ -454,8 +461,7 @@ def _abandon(raw: psycopg.Connection[Any]) -> None:
     try:
         raw.cancel_safe()
         _receive(pgconn, bytearray(), array("q"), lambda: False)
-        while _next_result(pgconn) is not None:
-            pass
+        _drain_results(pgconn)
     except Exception:
         raw.close()
 
