@@ -10,6 +10,7 @@ Fixtures:
 - ``db_url``: a fresh database migrated to head, superuser URL (``postgresql://...``).
 - ``db_engine``: a SQLAlchemy engine (psycopg 3) on ``db_url``.
 - ``app_db_url``: the same database through the least-privilege application role.
+- ``fresh_database``: ``with fresh_database() as url:`` for module-scoped databases.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import importlib.util
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from types import ModuleType
 
@@ -132,6 +134,24 @@ def _clone_pool(admin_url: str, migrated_template: str) -> Iterator[_ClonePool]:
         yield pool
     finally:
         pool.close()
+
+
+@pytest.fixture(scope="session")
+def fresh_database(
+    admin_url: str, _clone_pool: _ClonePool
+) -> Callable[[], AbstractContextManager[str]]:
+    """For module-scoped fixtures: ``with fresh_database() as url:`` gives a fresh database
+    migrated to head (superuser URL), dropped afterwards."""
+
+    @contextmanager
+    def clone() -> Iterator[str]:
+        name = _clone_pool.take()
+        try:
+            yield _with_db(admin_url, name)
+        finally:
+            _clone_pool.release(name)
+
+    return clone
 
 
 @pytest.fixture

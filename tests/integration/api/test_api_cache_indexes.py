@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import date
 from typing import Any
 
-import psycopg
 import pytest
 import redis
 from fastapi.testclient import TestClient
 from helpers.api_apps import build_app
 from helpers.api_seed import seed
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
 
 from krstock.api.infra.events import CacheInvalidator
 from krstock.bus.events import MarketStatusChanged, SignalCreated
@@ -48,17 +47,12 @@ BIG_TABLES = ("daily_prices", "investor_flows", "signals", "ai_analyses", "scan_
 
 
 @pytest.fixture(scope="module")
-def database(admin_url: str, migrated_template: str) -> Iterator[str]:
-    name = f"krstock_t_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url, pool_size=1, max_overflow=1)
-    seed(engine, tickers=40, days=80)
-    engine.dispose()
-    yield url
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def database(fresh_database: Callable[[], AbstractContextManager[str]]) -> Iterator[str]:
+    with fresh_database() as url:
+        engine = make_engine(url, pool_size=1, max_overflow=1)
+        seed(engine, tickers=40, days=80)
+        engine.dispose()
+        yield url
 
 
 def test_bus_events_invalidate_the_matching_cache_groups(redis_url: str) -> None:

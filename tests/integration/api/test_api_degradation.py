@@ -8,17 +8,15 @@ from __future__ import annotations
 import socket
 import threading
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 
-import psycopg
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 from helpers.api_apps import Built, build_app, make_keys
 from helpers.api_seed import SeedSummary, seed
 from prometheus_client import REGISTRY
-from sqlalchemy.engine import make_url
 
 from krstock.db.session import make_engine
 
@@ -54,17 +52,14 @@ class ServiceThread:
 
 
 @pytest.fixture(scope="module")
-def database(admin_url: str, migrated_template: str) -> Iterator[tuple[str, SeedSummary]]:
-    name = f"krstock_t_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url, pool_size=1, max_overflow=1)
-    summary = seed(engine, tickers=40, days=80)
-    engine.dispose()
-    yield url, summary
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def database(
+    fresh_database: Callable[[], AbstractContextManager[str]],
+) -> Iterator[tuple[str, SeedSummary]]:
+    with fresh_database() as url:
+        engine = make_engine(url, pool_size=1, max_overflow=1)
+        summary = seed(engine, tickers=40, days=80)
+        engine.dispose()
+        yield url, summary
 
 
 def test_gateway_proxies_then_degrades_to_stale_then_recovers(

@@ -5,14 +5,13 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from helpers.api_apps import Built, build_app, make_keys
 from helpers.api_seed import seed
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
@@ -31,17 +30,12 @@ READ_POSTS = {
 
 
 @pytest.fixture(scope="module")
-def database(admin_url: str, migrated_template: str) -> Iterator[str]:
-    name = f"krstock_t_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url, pool_size=1, max_overflow=1)
-    seed(engine, tickers=40, days=80)
-    engine.dispose()
-    yield url
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def database(fresh_database: Callable[[], AbstractContextManager[str]]) -> Iterator[str]:
+    with fresh_database() as url:
+        engine = make_engine(url, pool_size=1, max_overflow=1)
+        seed(engine, tickers=40, days=80)
+        engine.dispose()
+        yield url
 
 
 @pytest.fixture(scope="module")

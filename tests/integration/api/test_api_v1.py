@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from helpers.api_apps import Built, build_app, make_keys
 from helpers.api_seed import SeedSummary, seed
-from sqlalchemy.engine import make_url
 from starlette.websockets import WebSocketDisconnect
 
 from krstock.db.session import make_engine
@@ -22,17 +20,14 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def database(admin_url: str, migrated_template: str) -> Iterator[tuple[str, SeedSummary]]:
-    name = f"krstock_t_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url, pool_size=1, max_overflow=1)
-    summary = seed(engine, tickers=40, days=120)
-    engine.dispose()
-    yield url, summary
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def database(
+    fresh_database: Callable[[], AbstractContextManager[str]],
+) -> Iterator[tuple[str, SeedSummary]]:
+    with fresh_database() as url:
+        engine = make_engine(url, pool_size=1, max_overflow=1)
+        summary = seed(engine, tickers=40, days=120)
+        engine.dispose()
+        yield url, summary
 
 
 @pytest.fixture(scope="module")
