@@ -226,6 +226,28 @@ class AiSection(Section):
     llm_rate_per_s: float = Field(default=1.0, gt=0)
 
 
+class NewsSection(Section):
+    """News collectors with an API (docs/ai.md, News): Naver Search and OpenDART, keyed; the
+    Naver Finance HTML page only when opted in. Without keys collection keeps the market
+    source's own news and says so."""
+
+    naver_client_id: SecretStr | None = None
+    naver_client_secret: SecretStr | None = None
+    dart_api_key: SecretStr | None = None
+    # Base URLs (a proxy, or a loopback fake in tests).
+    naver_api_base_url: str = "https://openapi.naver.com"
+    dart_api_base_url: str = "https://opendart.fss.or.kr"
+    naver_finance_base_url: str = "https://finance.naver.com"
+    news_html_fallback: bool = False
+    news_timeout_s: float = Field(default=5.0, gt=0)
+    # Naver requests per second (its limit is 25,000 a day) and per collect run: the movers of
+    # the last day (change >= news_min_change_pct, by trading value), at most news_max_tickers.
+    news_rate_per_s: float = Field(default=5.0, gt=0)
+    news_max_tickers: int = Field(default=30, ge=1, le=500)
+    news_min_change_pct: float = 5.0
+    dart_max_pages: int = Field(default=30, ge=1, le=200)
+
+
 class Settings(BaseSettings):
     """Every knob of the platform; the defaults run a laptop demo."""
 
@@ -262,6 +284,7 @@ class Settings(BaseSettings):
     api: ApiSection = Field(default_factory=ApiSection)
     worker: WorkerSection = Field(default_factory=WorkerSection)
     ai: AiSection = Field(default_factory=AiSection)
+    news: NewsSection = Field(default_factory=NewsSection)
 
     @classmethod
     def settings_customise_sources(
