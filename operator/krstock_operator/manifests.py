@@ -189,6 +189,10 @@ def worker_deployment(
     args = ["--concurrency", str(spec.workers.concurrency)]
     if settings.worker_metrics_port:
         args += ["--metrics-port", str(settings.worker_metrics_port)]
+        # The same port for the worker's own settings (its metrics server reads this name).
+        env.append(
+            {"name": "KRSTOCK_WORKER_METRICS_PORT", "value": str(settings.worker_metrics_port)}
+        )
         annotations["prometheus.io/scrape"] = "true"
         annotations["prometheus.io/port"] = str(settings.worker_metrics_port)
     container: dict[str, Any] = {
