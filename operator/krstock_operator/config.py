@@ -16,16 +16,19 @@ class OperatorSettings(BaseSettings):
     # The platform image the workers and the enqueue Jobs run (the operator has its own image).
     image: str = "ghcr.io/krstock/krstock:0.1.0"
     image_pull_policy: str = "IfNotPresent"
-    # Secret / ConfigMap with KRSTOCK_* settings (database, Redis) mounted into workers via envFrom.
+    # Secret / ConfigMap with KRSTOCK_* settings (database, Redis) mounted into workers via envFrom
+    # (the chart's names for a release called krstock).
     env_secret: str | None = "krstock-env"
-    env_configmap: str | None = None
+    env_configmap: str | None = "krstock-config"
     worker_service_account: str | None = None
     # Where the API lives (run records: GET /api/v1/runs?scanjob=NS/NAME) and its optional key.
-    api_url: str = "http://krstock-gateway:8000"
+    # Fully qualified: enqueue pods run in the ScanJob's namespace, not the gateway's.
+    api_url: str = "http://krstock-gateway.krstock.svc.cluster.local:8000"
     api_key: str | None = None
     api_timeout_s: float = Field(default=5.0, gt=0)
     # KEDA redis scaler: the broker address (host:port) and an optional TriggerAuthentication.
-    redis_address: str = "krstock-redis:6379"
+    # Fully qualified too: KEDA resolves the address from its own namespace.
+    redis_address: str = "krstock-redis.krstock.svc.cluster.local:6379"
     redis_database: int = Field(default=0, ge=0)
     keda_authentication_ref: str | None = None
     keda_cache_s: float = Field(default=30.0, ge=0)  # how long a KEDA discovery answer holds

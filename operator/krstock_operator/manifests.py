@@ -161,7 +161,11 @@ def _common_env(owner: Owner, ctx: ClusterContext) -> list[dict[str, Any]]:
 
 
 def _pod_spec_extras(settings: OperatorSettings) -> dict[str, Any]:
-    extras: dict[str, Any] = {"securityContext": _pod_security()}
+    # Workers and enqueue pods never call the Kubernetes API: no token in them.
+    extras: dict[str, Any] = {
+        "securityContext": _pod_security(),
+        "automountServiceAccountToken": False,
+    }
     if settings.worker_service_account:
         extras["serviceAccountName"] = settings.worker_service_account
     return extras

@@ -105,7 +105,7 @@ def test_scheduled_vcp_with_keda() -> None:
     pod = cron["jobTemplate"]["spec"]["template"]["spec"]
     assert pod["restartPolicy"] == "Never"
     assert pod["containers"][0]["command"] == [
-        "python", "-m", "krstock_operator.enqueue", "--api", "http://krstock-gateway:8000",
+        "python", "-m", "krstock_operator.enqueue", "--api", "http://krstock-gateway.krstock.svc.cluster.local:8000",
         "--kind", "vcp", "--scanjob", "markets/daily-vcp",
         "--policy", "/etc/krstock/sp/krstock-default.json", "--param", "top_n=1000",
     ]  # fmt: skip
@@ -123,6 +123,13 @@ def test_scheduled_vcp_with_keda() -> None:
     }
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["KRSTOCK_POLICY_FILE"] == "/etc/krstock/sp/krstock-default.json"
+    assert env["KRSTOCK_WORKER_METRICS_PORT"] == "9808"  # the worker's metrics server reads it
+    # The chart's settings ConfigMap and env Secret (a release named krstock), optional.
+    assert container["envFrom"] == [
+        {"configMapRef": {"name": "krstock-config", "optional": True}},
+        {"secretRef": {"name": "krstock-env", "optional": True}},
+    ]
+    assert pod["automountServiceAccountToken"] is False
     assert {
         "name": "policies",
         "configMap": {"name": "krstock-signalpolicies", "optional": True},
@@ -141,7 +148,7 @@ def test_scheduled_vcp_with_keda() -> None:
     (trigger,) = scaled["triggers"]
     assert trigger["type"] == "redis"
     assert trigger["metadata"]["listName"] == "scan"
-    assert trigger["metadata"]["address"] == "krstock-redis:6379"
+    assert trigger["metadata"]["address"] == "krstock-redis.krstock.svc.cluster.local:6379"
 
 
 def test_without_keda_auto_means_fixed_replicas() -> None:
