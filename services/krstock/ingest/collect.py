@@ -3,6 +3,11 @@
 Tables are written in chunks of trading days, each chunk in its own transaction, so a long
 collection shows progress and a failure keeps what was already written; re-running the same
 range inserts nothing (``bulk_upsert`` only touches rows whose values changed).
+
+News: the source's own (the sample market's; krx and yahoo publish none), plus, when keyed, the
+API collectors' (``krstock.marketdata.news_feed``: Naver Search, OpenDART) for the range's last
+day and its movers; each row's ``origin`` names the provider, and the summary's ``news`` says
+which providers ran, what each returned, or why none did.
 """
 
 from __future__ import annotations
@@ -13,11 +18,14 @@ from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
+from krstock.config import get_settings
 from krstock.db.bulk import UpsertCounts, bulk_upsert
+from krstock.db.models import Stock
 from krstock.domain.calendar import krx_trading_dates
 from krstock.marketdata.base import NEWS_COLUMNS, MarketDataSource
+from krstock.marketdata.news_feed import NO_KEYS, NewsFeed, news_feed_from_settings
 from krstock.marketdata.registry import provided_by
 
 # Table -> its natural key (the upsert conflict target).
@@ -77,12 +85,15 @@ def collect(
     tickers: list[str] | None = None,
     progress: Progress | None = None,
     chunk_days: int = CHUNK_TRADING_DAYS,
+    news_feed: NewsFeed | None = None,
 ) -> dict[str, Any]:
     """Write stocks, daily_prices, investor_flows, index_prices, fx_rates and news_items for
     [start, end] from ``source``. ``progress(percent, message)`` is called after each step.
 
-    Returns ``{source, start, end, tables: {name: {rows, inserted, updated}}, duration_s}``; a
-    table the source does not provide is reported with ``skipped``.
+    ``news_feed`` (default: the one the settings configure, none without keys) adds the news
+    APIs' items for ``end``. Returns ``{source, start, end, tables: {name: {rows, inserted,
+    updated}}, news, duration_s}``; a table the source does not provide is reported with
+    ``skipped``.
     """
     if end < start:
         raise ValueError(f"end {end} is before start {start}")
@@ -120,9 +131,11 @@ def collect(
     want_news = provided("news_items")
     news_universe = universe or []
     news_seen: set[tuple[str, str]] = set()  # news(day) also returns the day before's items
+    last_prices: pd.DataFrame | None = None  # the last chunk's, for the news APIs' movers
     for number, (first, last) in enumerate(chunks, start=1):
         if want_prices:
-            write("daily_prices", source.daily_prices(first, last, tickers))
+            last_prices = source.daily_prices(first, last, tickers)
+            write("daily_prices", last_prices)
         if want_flows:
             write("investor_flows", source.investor_flows(first, last, tickers))
         if want_news and news_universe:
@@ -139,6 +152,12 @@ def collect(
 
     if days and provided("index_prices"):
         write("index_prices", source.index_prices(start, end))
+    feed = news_feed if news_feed is not None else news_feed_from_settings(get_settings().news)
+    try:
+        news_report = _api_news(engine, source, feed, end, tickers, last_prices, news_seen, write)
+    finally:
+        if news_feed is None:
+            feed.close()
     report(95.0, f"index series from {source.name}")
     if days and provided("fx_rates"):
         write("fx_rates", source.fx_rates(start, end))
@@ -151,5 +170,60 @@ def collect(
         "end": end.isoformat(),
         "trading_days": len(days),
         "tables": tally.tables,
+        "news": news_report,
         "duration_s": round(time.perf_counter() - began, 3),
     }
+
+
+def news_targets(
+    prices: pd.DataFrame | None, day: date, tickers: list[str] | None, limit: int, min_change: float
+) -> list[str]:
+    """Whose news the APIs are asked for: the tickers given (up to ``limit``), else the day's
+    movers (change >= ``min_change`` %) by trading value, as the closing-bet scan reads them."""
+    if tickers is not None:
+        return list(tickers)[:limit]
+    if prices is None or prices.empty:
+        return []
+    on_day = pd.to_datetime(prices["date"]).dt.date == day
+    today = prices[on_day & (prices["change_pct"] >= min_change)]
+    return today.sort_values("trading_value", ascending=False)["ticker"].head(limit).tolist()
+
+
+def _api_news(
+    engine: Engine,
+    source: MarketDataSource,
+    feed: NewsFeed,
+    day: date,
+    tickers: list[str] | None,
+    prices: pd.DataFrame | None,
+    seen: set[tuple[str, str]],
+    write: Callable[[str, pd.DataFrame], None],
+) -> dict[str, Any]:
+    """The news APIs' items for ``day`` into news_items. The report: ``providers`` (name ->
+    requests, items, kept, error) and the window, or an empty ``providers`` and a ``note``
+    saying why none ran."""
+    own = f"news only from the {source.name} source"
+    if not feed.enabled:
+        return {"providers": {}, "note": f"{NO_KEYS}: {own}"}
+    if source.name == "sample":
+        return {
+            "providers": {},
+            "note": f"the sample market's companies are synthetic: {own}",
+        }
+    settings = get_settings().news
+    targets = news_targets(
+        prices, day, tickers, settings.news_max_tickers, settings.news_min_change_pct
+    )
+    if not targets:
+        return {"providers": {}, "note": f"no movers on {day} to collect news for"}
+    with engine.connect() as conn:
+        names = dict(
+            conn.execute(select(Stock.ticker, Stock.name).where(Stock.ticker.in_(targets))).all()
+        )
+    frame, summary = feed.collect(day, {t: names[t] for t in targets if names.get(t)})
+    keys = list(zip(frame["ticker"], frame["url"], strict=True))
+    fresh = [key not in seen for key in keys]
+    seen.update(keys)
+    if any(fresh):
+        write("news_items", frame.loc[fresh])
+    return summary
