@@ -1,79 +1,36 @@
-"""The chart's operator part: lints strictly, renders valid Kubernetes objects, least privilege."""
+"""The chart's operator part: least privilege, and wired to the platform the chart installs."""
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from conftest import Render, by_kind, named
 
-import kubernetes_validate
-import pytest
-import yaml
+from krstock_operator import rbac
+from krstock_operator.config import OperatorSettings
 
-from krstock_operator import crdgen, rbac
-
-ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "charts" / "krstock"
-Helm = Callable[..., subprocess.CompletedProcess[str]]
-Render = Callable[..., list[dict[str, Any]]]
-
-
-def _by_kind(docs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
-    for doc in docs:
-        out.setdefault(doc["kind"], []).append(doc)
-    return out
-
-
-def test_lint_strict(helm: Helm) -> None:
-    result = helm("lint", "--strict", str(CHART))
-    assert "0 chart(s) failed" in result.stdout
-
-
-@pytest.mark.parametrize("version", ["1.29.0", "1.30.0", "1.31.0"])
-def test_rendered_objects_validate(render: Render, version: str) -> None:
-    docs = render(kube_version=version)
-    kinds = _by_kind(docs)
-    assert set(kinds) == {
-        "CustomResourceDefinition",
-        "ServiceAccount",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "Deployment",
-        "Service",
-    }
-    for doc in docs:
-        kubernetes_validate.validate(doc, version, strict=True)
-        labels = doc["metadata"].get("labels", {})
-        assert labels.get("app.kubernetes.io/part-of") == "krstock", doc["metadata"]["name"]
-
-
-def test_chart_crds_are_the_generated_ones(render: Render) -> None:
-    crds = {d["metadata"]["name"]: d for d in _by_kind(render())["CustomResourceDefinition"]}
-    assert crds == {
-        "scanjobs.krstock.io": crdgen.scanjob_crd(),
-        "signalpolicies.krstock.io": crdgen.signalpolicy_crd(),
-    }
-    for name in ("scanjob.yaml", "signalpolicy.yaml"):
-        assert (CHART / "crds" / name).read_bytes() == (ROOT / "crds" / name).read_bytes()
+FQDN = "krstock.svc.cluster.local"
 
 
 def test_clusterrole_is_exactly_the_operator_rules(render: Render) -> None:
-    (role,) = _by_kind(render())["ClusterRole"]
+    docs = by_kind(render())
+    (role,) = docs["ClusterRole"]
     assert rbac.granted(role["rules"]) == rbac.granted(rbac.RULES)
     verbs = {verb for rule in role["rules"] for verb in rule["verbs"]}
     assert not verbs & {"*", "get", "update", "deletecollection", "escalate", "bind"}
-    (binding,) = _by_kind(render())["ClusterRoleBinding"]
-    (account,) = _by_kind(render())["ServiceAccount"]
+    (binding,) = docs["ClusterRoleBinding"]
+    account = named(render(), "ServiceAccount", "krstock-operator")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": "krstock"}
     ]
 
 
+def _operator_env(docs: list[dict]) -> dict[str, dict]:
+    deployment = named(docs, "Deployment", "krstock-operator")
+    return {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
 def test_operator_deployment(render: Render) -> None:
-    (deployment,) = _by_kind(render())["Deployment"]
+    deployment = named(render(), "Deployment", "krstock-operator")
     spec = deployment["spec"]
     assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
     pod = spec["template"]["spec"]
@@ -82,19 +39,47 @@ def test_operator_deployment(render: Render) -> None:
     (container,) = pod["containers"]
     assert container["command"] == ["python", "-m", "krstock_operator"]
     assert container["image"] == "ghcr.io/krstock/krstock-operator:0.1.0"
-    env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["KRSTOCK_OPERATOR_IMAGE"] == "ghcr.io/krstock/krstock:0.1.0"
-    assert env["KRSTOCK_OPERATOR_API_URL"] == "http://krstock-gateway:8000"
-    assert env["KRSTOCK_OPERATOR_REDIS_ADDRESS"] == "krstock-redis:6379"
-    assert env["KRSTOCK_OPERATOR_LIVENESS_ENDPOINT"] == "http://0.0.0.0:8080/healthz"
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"metrics": 9090, "health": 8080}
     # Every KRSTOCK_OPERATOR_* variable the chart sets is a real operator setting.
-    from krstock_operator.config import OperatorSettings
-
     known = {f"KRSTOCK_OPERATOR_{name.upper()}" for name in OperatorSettings.model_fields}
-    assert {k for k in env if k.startswith("KRSTOCK_OPERATOR_")} <= known
+    assert {k for k in _operator_env(render()) if k.startswith("KRSTOCK_OPERATOR_")} <= known
+
+
+def test_operator_is_wired_to_the_chart_with_fully_qualified_addresses(render: Render) -> None:
+    docs = render()
+    env = _operator_env(docs)
+    value = {k: e.get("value") for k, e in env.items()}
+    assert value["KRSTOCK_OPERATOR_IMAGE"] == "ghcr.io/krstock/krstock:0.1.0"
+    # Enqueue pods run in the ScanJob's namespace and KEDA in its own: no short names.
+    assert value["KRSTOCK_OPERATOR_API_URL"] == f"http://krstock-gateway.{FQDN}:8000"
+    assert value["KRSTOCK_OPERATOR_REDIS_ADDRESS"] == f"krstock-redis.{FQDN}:6379"
+    assert value["KRSTOCK_OPERATOR_REDIS_DATABASE"] == "0"
+    # The workers load exactly the Secret and ConfigMap the chart's services load.
+    assert value["KRSTOCK_OPERATOR_ENV_SECRET"] == "krstock-env"
+    assert value["KRSTOCK_OPERATOR_ENV_CONFIGMAP"] == "krstock-config"
+    named(docs, "Secret", "krstock-env")
+    named(docs, "ConfigMap", "krstock-config")
+    gateway = named(docs, "Deployment", "krstock-gateway")["spec"]["template"]["spec"]
+    assert [next(iter(ref.values()))["name"] for ref in gateway["containers"][0]["envFrom"]] == [
+        "krstock-config",
+        "krstock-env",
+    ]
+    key = env["KRSTOCK_OPERATOR_API_KEY"]["valueFrom"]["secretKeyRef"]
+    assert key == {"name": "krstock-env", "key": "KRSTOCK_API_KEY", "optional": True}
+    assert value["KRSTOCK_OPERATOR_LIVENESS_ENDPOINT"] == "http://0.0.0.0:8080/healthz"
+
+
+def test_external_redis_and_other_cluster_domain(render: Render) -> None:
+    docs = render(
+        "--set", "redis.enabled=false", "--set", "redis.host=redis.example.internal",
+        "--set", "clusterDomain=corp.local", "--set", "redis.database=3",
+    )  # fmt: skip
+    value = {k: e.get("value") for k, e in _operator_env(docs).items()}
+    assert value["KRSTOCK_OPERATOR_REDIS_ADDRESS"] == "redis.example.internal:6379"
+    assert value["KRSTOCK_OPERATOR_REDIS_DATABASE"] == "3"
+    assert value["KRSTOCK_OPERATOR_API_URL"] == "http://krstock-gateway.krstock.svc.corp.local:8000"
 
 
 def test_values_override_and_disable(render: Render) -> None:
@@ -103,35 +88,13 @@ def test_values_override_and_disable(render: Render) -> None:
         "--set", "platform.apiKeySecret=krstock-api",
         "--set", "operator.resyncSeconds=30",
     )  # fmt: skip
-    (deployment,) = _by_kind(docs)["Deployment"]
-    env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = _operator_env(docs)
     assert env["KRSTOCK_OPERATOR_API_URL"]["value"] == "https://api.example.org"
-    assert env["KRSTOCK_OPERATOR_API_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "krstock-api"
+    assert env["KRSTOCK_OPERATOR_API_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": "krstock-api",
+        "key": "api-key",
+    }
     assert env["KRSTOCK_OPERATOR_RESYNC_SECONDS"]["value"] == "30"
-    disabled = _by_kind(render("--set", "operator.enabled=false"))
-    assert set(disabled) == {"CustomResourceDefinition"}
-
-
-@pytest.mark.parametrize(
-    "bad",
-    [
-        "operator.resyncSeconds=0",
-        "operator.image.pullPolicy=Sometimes",
-        "platform.redisAddress=redis://x",
-        "operator.replicas=2",
-    ],
-)
-def test_values_schema_rejects_bad_values(helm: Helm, bad: str) -> None:
-    result = helm("template", "krstock", str(CHART), "--set", bad, check=False)
-    assert result.returncode != 0
-    assert "values don't meet the specifications of the schema" in result.stderr
-
-
-def test_values_yaml_matches_its_schema() -> None:
-    import json
-
-    import jsonschema
-
-    schema = json.loads((CHART / "values.schema.json").read_text())
-    jsonschema.Draft7Validator.check_schema(schema)
-    jsonschema.Draft7Validator(schema).validate(yaml.safe_load((CHART / "values.yaml").read_text()))
+    disabled = by_kind(render("--set", "operator.enabled=false"))
+    assert "ClusterRole" not in disabled and "ScanJob" not in disabled
+    assert "krstock-operator" not in {d["metadata"]["name"] for d in disabled["Deployment"]}
