@@ -189,10 +189,12 @@ class ChatStore:
             self._call(self.client.hdel, self.memory_key, key)
         self._account(self._size())
 
-    def append(self, role: str, content: str) -> None:
-        entry = orjson.dumps(
-            {"role": role, "content": content, "timestamp": datetime.now(UTC).isoformat()}
-        )
+    def append(self, role: str, content: str, source: str | None = None) -> None:
+        """One message; a model's reply also records who wrote it (``source``)."""
+        record = {"role": role, "content": content, "timestamp": datetime.now(UTC).isoformat()}
+        if source is not None:
+            record["source"] = source
+        entry = orjson.dumps(record)
         pipe = self.client.pipeline()
         pipe.rpush(self.history_key, entry)
         pipe.ltrim(self.history_key, -HISTORY_KEEP, -1)

@@ -1,4 +1,6 @@
-"""/api/kr/chatbot routes: a rule-based chat with per-user memory and history.
+"""/api/kr/chatbot routes: Gemini with read-only tools over the database when a key is
+configured, rules otherwise (``krstock.api.services.chatbot``); every answer states its
+``source``. Per-user memory and history live in Redis (the app's own Redis URL, nothing else).
 
 The user is the verified API key, or the client address where anonymous chat is allowed;
 ``X-User-Id`` (or the body's ``user_id``, as the monolith's frontend sends it) is only a
@@ -48,7 +50,7 @@ def _store(
 StoreDep = Annotated[ChatStore, Depends(_store)]
 
 
-@router.post("", summary="Chat (rule-based, answers from the DB)")
+@router.post("", summary="Chat (Gemini with read-only tools, or rules; answers from the DB)")
 def chat(
     request: Request,
     state: StateDep,
@@ -64,15 +66,16 @@ def chat(
     # The user may also come in the body, as the monolith's frontend sends it.
     sub = x_user_id or (body or {}).get("user_id")
     store = _chat_store(request, state, sub if isinstance(sub, str) else None)
-    reply = chatbot.answer(session, store, message)
+    reply = chatbot.answer(session, store, message, chatbot.chat_model_for(state))
     store.append("user", message)
-    store.append("model", reply)
-    return JSONResponse({"response": reply, "source": chatbot.SOURCE})
+    store.append("model", reply.text, source=reply.source)
+    return JSONResponse(reply.body())
 
 
 @router.get("/welcome", summary="Welcome message")
-def chat_welcome() -> dict[str, Any]:
-    return {"message": chatbot.WELCOME, "source": chatbot.SOURCE}
+def chat_welcome(state: StateDep) -> dict[str, Any]:
+    model = chatbot.chat_model_for(state)
+    return {"message": chatbot.WELCOME, "source": chatbot.GEMINI if model else chatbot.RULES}
 
 
 @router.get("/memory", summary="This user's memory")
@@ -110,6 +113,6 @@ def chat_history_clear(store: StoreDep) -> dict[str, str]:
     return {"status": "cleared"}
 
 
-@router.get("/status", summary="Chatbot status (source: rules)")
-def chat_status(store: StoreDep) -> dict[str, Any]:
-    return chatbot.status(store)
+@router.get("/status", summary="Chatbot status (source: gemini or rules, the model, tools)")
+def chat_status(store: StoreDep, state: StateDep) -> dict[str, Any]:
+    return chatbot.status(store, chatbot.chat_model_for(state))

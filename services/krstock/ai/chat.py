@@ -1,0 +1,188 @@
+"""A chat turn answered by Gemini with read-only tools, under our control.
+
+The SDK's automatic function calling is off: this loop asks the model, runs the tools it calls
+(arguments validated by each tool's pydantic model first; a bad call gets an error back, not a
+run), and stops after ``max_rounds`` tool rounds. The final text is accepted only when every
+number and date in it is in a tool result or the user's own words (``chat_numbers``); otherwise
+the turn is rejected and the caller answers by rules, saying so. No tool writes anything.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from krstock.ai.chat_numbers import Facts, unsupported
+
+if TYPE_CHECKING:  # google-genai is the ``ai`` extra: imported when a model is used
+    from google.genai import Client, types
+
+CALLS_PER_ROUND_MAX = 5  # a round asking for more gets the first five run, the rest refused
+RESULT_MAX_BYTES = 16_000  # what one tool result may put into the prompt
+
+
+@dataclass(frozen=True)
+class ChatTool:
+    """A read-only function the model may call: its arguments are ``args`` (validated)."""
+
+    name: str
+    description: str
+    args: type[BaseModel]
+    run: Callable[[Any], dict[str, Any]]
+
+    def declaration(self) -> types.FunctionDeclaration:
+        from google.genai import types
+
+        return types.FunctionDeclaration(
+            name=self.name,
+            description=self.description,
+            parameters_json_schema=self.args.model_json_schema(),
+        )
+
+
+@dataclass
+class ToolCall:
+    name: str
+    args: dict[str, Any]
+    ok: bool
+    error: str | None = None
+
+
+@dataclass
+class ChatAnswer:
+    text: str
+    rounds: int
+    calls: list[ToolCall]
+    usage: dict[str, int] = field(default_factory=dict)
+    latency_ms: int = 0
+
+
+class ChatRejected(RuntimeError):
+    """The model's turn cannot be used (round cap, ungrounded number, no text, call failed)."""
+
+    def __init__(self, reason: str, calls: Sequence[ToolCall] = (), rounds: int = 0) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.calls = list(calls)
+        self.rounds = rounds
+
+
+def _run_tool(
+    tools: dict[str, ChatTool], call: types.FunctionCall
+) -> tuple[dict[str, Any], ToolCall]:
+    name = call.name or ""
+    args = dict(call.args or {})
+    tool = tools.get(name)
+    if tool is None:
+        error = f"unknown tool {name!r}; tools: {', '.join(sorted(tools))}"
+        return {"error": error}, ToolCall(name, args, False, error)
+    try:
+        parsed = tool.args.model_validate(args)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in exc.errors()
+        )
+        error = f"invalid arguments for {name}: {problems}"
+        return {"error": error}, ToolCall(name, args, False, error)
+    result = tool.run(parsed)
+    if len(orjson.dumps(result)) > RESULT_MAX_BYTES:
+        result = {"error": f"{name}: the result is too large; ask for fewer items"}
+        return result, ToolCall(name, args, False, result["error"])
+    return result, ToolCall(name, args, True)
+
+
+def _usage(response: types.GenerateContentResponse, total: dict[str, int]) -> None:
+    meta = response.usage_metadata
+    if meta is None:
+        return
+    for key, value in (
+        ("prompt_tokens", meta.prompt_token_count),
+        ("output_tokens", meta.candidates_token_count),
+        ("thought_tokens", meta.thoughts_token_count),
+        ("total_tokens", meta.total_token_count),
+    ):
+        total[key] = total.get(key, 0) + int(value or 0)
+
+
+def converse(
+    client: Client,
+    model: str,
+    *,
+    system: str,
+    history: Sequence[tuple[str, str]],
+    message: str,
+    tools: Sequence[ChatTool],
+    max_rounds: int = 4,
+    temperature: float = 0.2,
+    grounding: Sequence[Any] = (),
+) -> ChatAnswer:
+    """One turn: ``history`` is (role "user"|"model", text) oldest first. ``grounding`` holds
+    what the answer's numbers may also come from besides tool results (the user's memory).
+    Raises ``ChatRejected`` with the reason when the turn cannot be used."""
+    import httpx2
+    from google.genai import errors, types
+
+    started = time.perf_counter()
+    by_name = {tool.name: tool for tool in tools}
+    config = types.GenerateContentConfig(
+        system_instruction=system,
+        temperature=temperature,
+        tools=[types.Tool(function_declarations=[t.declaration() for t in tools])],
+        automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+    )
+    contents: list[types.Content] = [
+        types.Content(role=role, parts=[types.Part(text=text)]) for role, text in history
+    ]
+    contents.append(types.Content(role="user", parts=[types.Part(text=message)]))
+    results: list[dict[str, Any]] = []
+    calls: list[ToolCall] = []
+    usage: dict[str, int] = {}
+    for rounds in range(max_rounds + 1):
+        try:
+            response = client.models.generate_content(model=model, contents=contents, config=config)
+        except errors.APIError as exc:
+            raise ChatRejected(
+                f"Gemini answered {exc.code} {exc.status or ''}".strip(), calls, rounds
+            ) from exc
+        except (httpx2.HTTPError, OSError) as exc:
+            raise ChatRejected(f"Gemini unreachable: {type(exc).__name__}", calls, rounds) from exc
+        _usage(response, usage)
+        wanted = response.function_calls or []
+        if not wanted:
+            text = (response.text or "").strip()
+            if not text:
+                finish = response.candidates[0].finish_reason if response.candidates else None
+                raise ChatRejected(f"no answer text (finish reason {finish})", calls, rounds)
+            missing = unsupported(text, Facts.of(results, message, *grounding))
+            if missing:
+                raise ChatRejected(
+                    f"the answer states {', '.join(missing[:5])}, found in no tool result",
+                    calls,
+                    rounds,
+                )
+            latency = int((time.perf_counter() - started) * 1000)
+            return ChatAnswer(text, rounds, calls, usage, latency)
+        if rounds == max_rounds:
+            raise ChatRejected(
+                f"round cap: still calling tools after {max_rounds} rounds", calls, rounds
+            )
+        if response.candidates and response.candidates[0].content:
+            contents.append(response.candidates[0].content)
+        parts = []
+        for index, call in enumerate(wanted):
+            if index >= CALLS_PER_ROUND_MAX:
+                result = {"error": f"at most {CALLS_PER_ROUND_MAX} tool calls per round"}
+                record = ToolCall(call.name or "", dict(call.args or {}), False, result["error"])
+            else:
+                result, record = _run_tool(by_name, call)
+            calls.append(record)
+            if record.ok:
+                results.append(result)
+            parts.append(types.Part.from_function_response(name=call.name or "", response=result))
+        contents.append(types.Content(role="user", parts=parts))
+    raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover

@@ -1,0 +1,174 @@
+"""Is every number in a chat answer one the tools returned? (The model may judge facts, never
+supply them: docs/ai.md.)
+
+An answer's numbers are read with their units — ``%``, ``원``, the Korean ``만/억/조`` (a run
+such as ``1조 2,345억`` is one amount) — and each must match a number found in the tool results
+(or the user's own message) to the precision it is written with: ``3.2%`` matches 3.2145,
+``2조`` matches 1,980,000,000,000, ``71,200원`` only 71,200. Signs are not compared (``-3.2%``
+and ``3.2% 하락`` say the same). Dates (``2026-12-04``, ``12월 4일``) must appear as dates in
+the results. Small counts without a unit (0-10: "상위 3개", list numbering) are let through.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+UNITS = {
+    "천억": 1e11, "백억": 1e10, "십억": 1e9, "천만": 1e7, "백만": 1e6,
+    "조": 1e12, "억": 1e8, "만": 1e4, "천": 1e3,
+}  # fmt: skip
+FREE_COUNT_MAX = 10
+_NUM = r"\d[\d,]*(?:\.\d+)?"
+_AMOUNT = re.compile(rf"({_NUM})\s*({'|'.join(UNITS)})?(\s*%|\s*퍼센트)?")
+_ISO_DATE = re.compile(r"(?<!\d)(\d{4})[-./](\d{1,2})[-./](\d{1,2})(?!\d)")
+_KO_DATE = re.compile(r"(?:(\d{4})\s*년\s*)?(\d{1,2})\s*월\s*(\d{1,2})\s*일")
+_COMPACT_DATE = re.compile(r"(?<!\d)(20\d{2})(0[1-9]|1[0-2])([0-2]\d|3[01])(?!\d)")
+
+
+@dataclass(frozen=True)
+class Number:
+    text: str
+    value: float
+    tolerance: float  # half a unit of the last written digit, in the value's scale
+    percent: bool
+    has_unit: bool
+
+
+def _to_float(raw: str) -> float | None:
+    try:
+        value = float(raw.replace(",", ""))
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _decimals(raw: str) -> int:
+    return len(raw.split(".", 1)[1]) if "." in raw else 0
+
+
+def numbers_in(text: str) -> list[Number]:
+    """The amounts written in ``text`` (dates taken out first), a 조/억/만 run merged into one."""
+    text = _strip_dates(text)
+    found: list[Number] = []
+    pending: tuple[str, float, float, float] | None = None  # text, value, tolerance, last unit
+    end_of_pending = -1
+    for match in _AMOUNT.finditer(text):
+        raw, unit, pct = match.group(1), match.group(2), match.group(3)
+        value = _to_float(raw)
+        if value is None:
+            continue
+        scale = UNITS.get(unit or "", 1.0)
+        tolerance = 0.5 * 10 ** (-_decimals(raw)) * scale
+        joined = (
+            pending is not None
+            and unit is not None
+            and scale < pending[3]
+            and text[end_of_pending : match.start()].strip() == ""
+        )
+        if joined and pending is not None:
+            pending = (
+                pending[0] + " " + match.group(0).strip(),
+                pending[1] + value * scale,
+                tolerance,
+                scale,
+            )
+        else:
+            if pending is not None:
+                found.append(Number(pending[0], pending[1], pending[2], False, True))
+                pending = None
+            if unit is not None and not pct:
+                pending = (match.group(0).strip(), value * scale, tolerance, scale)
+            else:
+                found.append(
+                    Number(match.group(0).strip(), value * scale, tolerance, bool(pct), bool(unit))
+                )
+        end_of_pending = match.end()
+    if pending is not None:
+        found.append(Number(pending[0], pending[1], pending[2], False, True))
+    return found
+
+
+def _strip_dates(text: str) -> str:
+    for pattern in (_ISO_DATE, _KO_DATE, _COMPACT_DATE):
+        text = pattern.sub(" ", text)
+    return text
+
+
+def dates_in(text: str) -> set[tuple[int | None, int, int]]:
+    """(year or None, month, day) of every date written in ``text``."""
+    found: set[tuple[int | None, int, int]] = set()
+    for y, m, d in _ISO_DATE.findall(text) + _COMPACT_DATE.findall(text):
+        found.add((int(y), int(m), int(d)))
+    for y, m, d in _KO_DATE.findall(text):
+        found.add((int(y) if y else None, int(m), int(d)))
+    return found
+
+
+def _leaves(value: Any) -> Iterable[Any]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _leaves(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _leaves(item)
+    else:
+        yield value
+
+
+@dataclass
+class Facts:
+    """The numbers and dates an answer may use."""
+
+    values: list[float]
+    dates: set[tuple[int | None, int, int]]
+
+    @classmethod
+    def of(cls, *sources: Any) -> Facts:
+        values: list[float] = []
+        dates: set[tuple[int | None, int, int]] = set()
+        for leaf in _leaves(list(sources)):
+            if isinstance(leaf, bool) or leaf is None:
+                continue
+            if isinstance(leaf, (int, float)):
+                if math.isfinite(leaf):
+                    values.append(float(leaf))
+                continue
+            text = str(leaf)
+            dates |= dates_in(text)
+            values += [n.value for n in numbers_in(text)]
+        return cls(values, dates)
+
+    def has_date(self, date: tuple[int | None, int, int]) -> bool:
+        year, month, day = date
+        return any(
+            (m, d) == (month, day) and (year is None or y is None or y == year)
+            for y, m, d in self.dates
+        )
+
+    def has(self, number: Number) -> bool:
+        wanted = abs(number.value)
+        return any(abs(abs(v) - wanted) <= number.tolerance + 1e-9 for v in self.values)
+
+
+def unsupported(answer: str, facts: Facts) -> list[str]:
+    """What in ``answer`` matches no fact (empty: every number and date is grounded)."""
+    missing = [
+        f"{y}-{m:02d}-{d:02d}" if y else f"{m}월 {d}일"
+        for y, m, d in sorted(dates_in(answer), key=str)
+        if not facts.has_date((y, m, d))
+    ]
+    for number in numbers_in(answer):
+        free = (
+            not number.has_unit
+            and not number.percent
+            and number.tolerance >= 0.5
+            and abs(number.value) <= FREE_COUNT_MAX
+        )
+        if not free and not facts.has(number):
+            missing.append(number.text)
+    return missing
