@@ -55,20 +55,34 @@ def _tilt_path(path: str) -> Path:
     return (ROOT / "tilt" / path).resolve()
 
 
+IMAGES = {
+    "ghcr.io/krstock/krstock": "Dockerfile",
+    "ghcr.io/krstock/krstock-operator": "operator/Dockerfile",
+}
+
+
 @pytest.mark.parametrize("local", ["", "1"])
-def test_tiltfile_builds_the_operator_and_installs_the_chart(local: str) -> None:
+def test_tiltfile_builds_both_images_and_installs_the_chart(local: str) -> None:
     calls = evaluate_tiltfile({"KRSTOCK_OPERATOR_LOCAL": local})
     names = [name for name, _, _ in calls]
-    (build,) = [c for c in calls if c[0] == "docker_build"]
-    image, context = build[1][:2]
-    assert image == "ghcr.io/krstock/krstock-operator"
-    assert _tilt_path(context) == ROOT
-    assert _tilt_path(build[2]["dockerfile"]).is_file()
+    builds = {c[1][0]: c for c in calls if c[0] == "docker_build"}
+    assert set(builds) == set(IMAGES)
+    for image, dockerfile in IMAGES.items():
+        _, args, kwargs = builds[image]
+        assert _tilt_path(args[1]) == ROOT
+        assert _tilt_path(kwargs["dockerfile"]) == ROOT / dockerfile
+        for path in kwargs["only"]:  # everything the Dockerfile copies is in the build context
+            assert _tilt_path(path).exists(), path
     (chart_call,) = [c for c in calls if c[0] == "helm"]
     assert _tilt_path(chart_call[1][0]) == ROOT / "charts" / "krstock"
+    for values in chart_call[2]["values"]:
+        assert _tilt_path(values).is_file()
     enabled = "operator.enabled=" + ("false" if local else "true")
     assert enabled in chart_call[2]["set"]
-    assert ("k8s_resource" in names) is (not local)
+    resources = [c[1][0] for c in calls if c[0] == "k8s_resource"]
+    assert "krstock-gateway" in resources and "krstock-timescaledb" in resources
+    assert ("krstock-operator" in resources) is (not local)
+    assert "local_resource" in names
     local_op = next(c for c in calls if c[0] == "local_resource" and c[1][0] == "operator-local")
     assert "kopf run --dev" in local_op[2]["serve_cmd"]
     assert (ROOT / local_op[2]["serve_cmd"].split()[-1]).is_file()
@@ -78,27 +92,73 @@ def test_tiltfile_builds_the_operator_and_installs_the_chart(local: str) -> None
         assert _tilt_path(path).is_file(), path
 
 
+def test_tilt_resources_are_rendered_workloads(render: Any) -> None:
+    """Every k8s_resource names a workload the chart renders with the dev values."""
+    calls = evaluate_tiltfile({"KRSTOCK_OPERATOR_LOCAL": ""})
+    workloads = {
+        d["metadata"]["name"]
+        for d in render("-f", str(ROOT / "tilt" / "dev-values.yaml"))
+        if d["kind"] in ("Deployment", "StatefulSet")
+    }
+    for _, args, _ in (c for c in calls if c[0] == "k8s_resource"):
+        assert args[0] in workloads, args[0]
+
+
 def test_skaffold_config() -> None:
     config = yaml.safe_load((ROOT / "skaffold.yaml").read_text())
     assert config["apiVersion"] == "skaffold/v4beta14" and config["kind"] == "Config"
-    (artifact,) = config["build"]["artifacts"]
-    assert (ROOT / artifact["context"] / artifact["docker"]["dockerfile"]).is_file()
+    artifacts = {a["image"]: a for a in config["build"]["artifacts"]}
+    assert set(artifacts) == set(IMAGES)
     (release,) = config["manifests"]["helm"]["releases"]
     assert (ROOT / release["chartPath"] / "Chart.yaml").is_file()
-    image_key = artifact["image"].replace("/", "_").replace(".", "_").replace("-", "_")
-    assert image_key in release["setValueTemplates"]["operator.image.repository"]
+    for path in release["valuesFiles"]:
+        assert (ROOT / path).is_file()
+    templates = release["setValueTemplates"]
+    for image, dockerfile in IMAGES.items():
+        artifact = artifacts[image]
+        assert (ROOT / artifact["context"] / artifact["docker"]["dockerfile"]) == ROOT / dockerfile
+        key = image.replace("/", "_").replace(".", "_").replace("-", "_")
+        prefix = "operator.image" if image.endswith("-operator") else "image"
+        assert templates[f"{prefix}.repository"] == "{{.IMAGE_REPO_" + key + "}}"
+        assert templates[f"{prefix}.tag"] == "{{.IMAGE_TAG_" + key + "}}"
     for path in config["profiles"][0]["manifests"]["rawYaml"]:
         assert (ROOT / path).is_file()
 
 
-def test_argocd_application_points_at_the_chart() -> None:
+def test_argocd_application_installs_the_whole_chart_with_production_values(render: Any) -> None:
     app = yaml.safe_load((ROOT / "deploy" / "argocd" / "krstock.yaml").read_text())
     assert app["apiVersion"] == "argoproj.io/v1alpha1" and app["kind"] == "Application"
-    source = app["spec"]["source"]
-    assert (ROOT / source["path"] / "Chart.yaml").is_file()
-    for values in source["helm"]["valueFiles"]:
-        assert (ROOT / source["path"] / values).is_file()
-    assert "ServerSideApply=true" in app["spec"]["syncPolicy"]["syncOptions"]
+    chart, values_ref = app["spec"]["sources"]
+    assert (ROOT / chart["path"] / "Chart.yaml").is_file()
+    assert values_ref["ref"] == "values" and values_ref["repoURL"] == chart["repoURL"]
+    files = [f.replace("$values/", "") for f in chart["helm"]["valueFiles"]]
+    for path in files:
+        assert (ROOT / path).is_file(), path
+    options = app["spec"]["syncPolicy"]["syncOptions"]
+    assert "ServerSideApply=true" in options and "SkipDryRunOnMissingResource=true" in options
+    # The ignoreDifferences on worker replicas did nothing (Argo CD never tracks operator-made
+    # Deployments); nothing the chart renders has replicas an autoscaler owns.
+    assert "ignoreDifferences" not in app["spec"]
+    docs = render("-f", str(ROOT / files[0]))
+    gateway = next(
+        d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "krstock-gateway"
+    )
+    assert "replicas" not in gateway["spec"]  # the HPA owns it
+    waves = {
+        (d["kind"], d["metadata"]["name"]): d["metadata"]
+        .get("annotations", {})
+        .get("argocd.argoproj.io/sync-wave")
+        for d in docs
+    }
+    assert waves[("StatefulSet", "krstock-timescaledb")] == "0"
+    assert waves[("StatefulSet", "krstock-redis")] == "0"
+    (job,) = [k for k in waves if k[0] == "Job"]
+    assert waves[job] == "1"
+    for name in ("gateway", "scanner", "signals", "analyzer", "operator"):
+        assert waves[("Deployment", f"krstock-{name}")] == "2", name
+    assert {waves[k] for k in waves if k[0] == "ScanJob"} == {"3"}
+    # Production names its own Secrets: the chart creates none.
+    assert not [d for d in docs if d["kind"] == "Secret"]
 
 
 def test_operator_dockerfile_copies_only_what_the_operator_imports() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from conftest import (
+from chart_helpers import (
     CHART,
     DEFAULTS,
     HELMS,
