@@ -133,6 +133,8 @@ class ApiSection(Section):
     chat_user_max_bytes: int = Field(default=256 * 1024, ge=4096)
     chat_keyed_max_bytes: int = Field(default=64 * 1024 * 1024, ge=65536)
     chat_anonymous_max_bytes: int = Field(default=16 * 1024 * 1024, ge=65536)
+    # Gemini's tool rounds per chat turn (a round is one model answer asking for tools).
+    chat_max_rounds: int = Field(default=4, ge=1, le=8)
 
 
 def _iso_dates(value: object) -> object:
