@@ -63,10 +63,14 @@ class ChatAnswer:
 
 
 class ChatRejected(RuntimeError):
-    """The model's turn cannot be used (round cap, ungrounded number, no text, call failed)."""
+    """The model's turn cannot be used. ``kind`` (a metric label): ungrounded, round_cap,
+    no_text, api_error, unreachable; ``reason`` the sentence saying what happened."""
 
-    def __init__(self, reason: str, calls: Sequence[ToolCall] = (), rounds: int = 0) -> None:
+    def __init__(
+        self, kind: str, reason: str, calls: Sequence[ToolCall] = (), rounds: int = 0
+    ) -> None:
         super().__init__(reason)
+        self.kind = kind
         self.reason = reason
         self.calls = list(calls)
         self.rounds = rounds
@@ -146,21 +150,23 @@ def converse(
         try:
             response = client.models.generate_content(model=model, contents=contents, config=config)
         except errors.APIError as exc:
-            raise ChatRejected(
-                f"Gemini answered {exc.code} {exc.status or ''}".strip(), calls, rounds
-            ) from exc
+            status = f"Gemini answered {exc.code} {exc.status or ''}".strip()
+            raise ChatRejected("api_error", status, calls, rounds) from exc
         except (httpx2.HTTPError, OSError) as exc:
-            raise ChatRejected(f"Gemini unreachable: {type(exc).__name__}", calls, rounds) from exc
+            reason = f"Gemini unreachable: {type(exc).__name__}"
+            raise ChatRejected("unreachable", reason, calls, rounds) from exc
         _usage(response, usage)
         wanted = response.function_calls or []
         if not wanted:
             text = (response.text or "").strip()
             if not text:
                 finish = response.candidates[0].finish_reason if response.candidates else None
-                raise ChatRejected(f"no answer text (finish reason {finish})", calls, rounds)
+                reason = f"no answer text (finish reason {finish})"
+                raise ChatRejected("no_text", reason, calls, rounds)
             missing = unsupported(text, Facts.of(results, message, *grounding))
             if missing:
                 raise ChatRejected(
+                    "ungrounded",
                     f"the answer states {', '.join(missing[:5])}, found in no tool result",
                     calls,
                     rounds,
@@ -169,7 +175,10 @@ def converse(
             return ChatAnswer(text, rounds, calls, usage, latency)
         if rounds == max_rounds:
             raise ChatRejected(
-                f"round cap: still calling tools after {max_rounds} rounds", calls, rounds
+                "round_cap",
+                f"round cap: still calling tools after {max_rounds} rounds",
+                calls,
+                rounds,
             )
         if response.candidates and response.candidates[0].content:
             contents.append(response.candidates[0].content)

@@ -16,6 +16,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any, Literal
 
+from prometheus_client import Counter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -32,6 +33,11 @@ from krstock.config import Settings
 from krstock.db.models import Signal, Stock
 
 log = logging.getLogger("krstock.api.chatbot")
+ANSWERS = Counter(
+    "krstock_chat_answers_total",
+    "Chat answers by source, and why the rules answered (no_model, command, or the rejection)",
+    ["source", "reason"],
+)
 
 RULES = "rules"
 GEMINI = "gemini"
@@ -39,9 +45,16 @@ SOURCE = RULES  # the source when no model is configured (the welcome text's)
 CONTEXT_TURNS = 10
 CHAT_MODEL_KEY = "chat_model"  # in AppState.extras
 _CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
+COMMANDS = (
+    "명령: /help, /status, /memory view|add <키> <값>|remove <키>|clear, /clear [all], /refresh"
+)
 HELP = (
-    "규칙 기반 도우미입니다 (LLM 아님). 질문 예: '시장 상태', '추천 종목', '005930', '삼성전자'.\n"
-    "명령: /help, /status, /memory view|add <키> <값>|remove <키>|clear, /clear"
+    "규칙 기반 도우미입니다 (LLM 아님). 질문 예: '시장 상태', '추천 종목', '005930', '삼성전자', "
+    "'성과'.\n" + COMMANDS
+)
+GEMINI_HELP = (
+    "Gemini 도우미입니다: 데이터베이스를 조회하는 도구(마켓 게이트, 시그널, 종목, 성과, "
+    "종목 검색)로 답하고, 도구 결과에 없는 숫자가 있으면 규칙 기반 답으로 바꿉니다.\n" + COMMANDS
 )
 WELCOME = (
     "안녕하세요! krstock 도우미입니다. 마켓 게이트, 오늘의 시그널, 종목별 최신 시그널을 "
@@ -306,7 +319,9 @@ def _command(store: ChatStore, message: str, llm: str | None) -> str:
     parts = message.split(maxsplit=3)
     head = parts[0].lower()
     if head == "/help":
-        return HELP
+        return GEMINI_HELP if llm else HELP
+    if head == "/refresh":
+        return "캐시가 없습니다: 질문할 때마다 데이터베이스에서 읽습니다."
     if head == "/status":
         source = f"gemini ({llm})" if llm else "rules"
         return f"source={source}, memory={len(store.memory())}, history={len(store.history())}"
@@ -399,8 +414,10 @@ def answer(
 ) -> Reply:
     text = message.strip()
     if text.startswith("/"):
+        ANSWERS.labels(RULES, "command").inc()
         return Reply(_command(store, text, model.model if model else None), RULES)
     if model is None:
+        ANSWERS.labels(RULES, "no_model").inc()
         return Reply(rules_answer(session, text), RULES)
     memory = store.memory()
     history = [
@@ -420,12 +437,14 @@ def answer(
         )
     except ChatRejected as exc:
         log.warning("chat answered by rules: %s", exc.reason)
+        ANSWERS.labels(RULES, exc.kind).inc()
         return Reply(
             rules_answer(session, text),
             RULES,
             note=f"Gemini's answer was not used ({exc.reason}); answered by rules",
             tool_calls=[asdict(c) for c in exc.calls],
         )
+    ANSWERS.labels(GEMINI, "ok").inc()
     return Reply(got.text, GEMINI, tool_calls=[asdict(c) for c in got.calls])
 
 
