@@ -14,7 +14,7 @@ from helpers.fake_news_apis import FakeNewsApis, dart_filing, naver_item
 from sqlalchemy import Engine, text
 
 from krstock.db.reader import recent_news
-from krstock.ingest.collect import collect
+from krstock.ingest.collect import collect, news_targets
 from krstock.marketdata.base import PRICE_COLUMNS, STOCK_COLUMNS, SourceError
 from krstock.marketdata.news_dart import DartClient
 from krstock.marketdata.news_feed import NewsFeed
@@ -176,3 +176,11 @@ def test_the_synthetic_market_is_not_searched(db_engine: Engine, fake: FakeNewsA
     assert "synthetic" in summary["news"]["note"] and fake.requests == []
     origins = {row[3] for row in _news(db_engine)}
     assert origins <= {"sample"}
+
+
+def test_news_targets_are_the_days_movers_by_trading_value_capped() -> None:
+    prices = FourStocks().daily_prices(DAY, DAY)
+    assert news_targets(prices, DAY, None, limit=2, min_change=5.0) == ["005930", "000660"]
+    assert news_targets(prices, DAY, None, limit=9, min_change=8.0) == ["100001"]
+    assert news_targets(prices, date(2026, 12, 3), None, limit=9, min_change=0.0) == []
+    assert news_targets(None, DAY, ["035720", "005930"], limit=1, min_change=5.0) == ["035720"]
