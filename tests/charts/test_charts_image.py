@@ -234,7 +234,9 @@ def _maintain_exists() -> bool:
     return True
 
 
-SCENARIO_ARGS = {name: ("-f", str(path)) for name, path in SCENARIOS.items()}
+SCENARIO_ARGS: dict[str, tuple[str, ...]] = {
+    name: ("-f", str(path)) for name, path in SCENARIOS.items()
+}
 SCENARIO_ARGS["maintenance-on"] = (
     "-f", str(SCENARIOS["defaults"]), "--set", "schedules.maintenance.enabled=true",
 )  # fmt: skip
