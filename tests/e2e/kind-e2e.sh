@@ -26,13 +26,21 @@ trap cleanup EXIT
 kind create cluster --name "${CLUSTER}" --kubeconfig "${KUBECONFIG_FILE}" --wait 120s
 export KUBECONFIG="${KUBECONFIG_FILE}"
 
+# Both images: the platform (services, workers, migrations) and the operator.
+DOCKER_BUILDKIT=1 docker build -f Dockerfile -t "ghcr.io/krstock/krstock:${TAG}" .
 docker build -f operator/Dockerfile -t "ghcr.io/krstock/krstock-operator:${TAG}" .
+kind load docker-image --name "${CLUSTER}" "ghcr.io/krstock/krstock:${TAG}"
 kind load docker-image --name "${CLUSTER}" "ghcr.io/krstock/krstock-operator:${TAG}"
 
+# The whole platform with the throwaway dev passwords (tilt/dev-values.yaml); --wait-for-jobs
+# waits for the migration Job too.
 "${HELM}" upgrade --install krstock charts/krstock --namespace krstock --create-namespace \
+  -f tilt/dev-values.yaml \
+  --set image.tag="${TAG}" --set image.pullPolicy=Never \
   --set operator.image.tag="${TAG}" --set operator.image.pullPolicy=Never \
-  --set operator.resyncSeconds=10 --wait --timeout 180s
+  --set operator.resyncSeconds=10 --wait --wait-for-jobs --timeout 600s
 "${KUBECTL}" -n krstock rollout status deployment/krstock-operator --timeout=120s
+"${HELM}" test krstock --namespace krstock --timeout 120s
 
 KRSTOCK_E2E_KUBECONFIG="${KUBECONFIG_FILE}" KRSTOCK_E2E_KUBECTL="${KUBECTL}" \
   .venv/bin/python -m pytest -q -p no:cacheprovider tests/e2e -m e2e
