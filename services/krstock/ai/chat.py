@@ -24,6 +24,10 @@ if TYPE_CHECKING:  # google-genai is the ``ai`` extra: imported when a model is 
 
 CALLS_PER_ROUND_MAX = 5  # a round asking for more gets the first five run, the rest refused
 RESULT_MAX_BYTES = 16_000  # what one tool result may put into the prompt
+REPAIR = (
+    "검증 실패: 답의 {numbers}은(는) 어떤 도구 결과에도 없습니다. 도구 결과에 있는 숫자만 "
+    "그대로 쓰거나 필요한 도구를 호출한 뒤 다시 답하세요. 추정하거나 계산한 숫자는 쓰지 마세요."
+)
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ class ChatAnswer:
     calls: list[ToolCall]
     usage: dict[str, int] = field(default_factory=dict)
     latency_ms: int = 0
+    repairs: int = 0  # how many times the answer was sent back for ungrounded numbers
 
 
 class ChatRejected(RuntimeError):
@@ -122,12 +127,15 @@ def converse(
     message: str,
     tools: Sequence[ChatTool],
     max_rounds: int = 4,
+    repairs: int = 1,
     temperature: float = 0.2,
     grounding: Sequence[Any] = (),
 ) -> ChatAnswer:
     """One turn: ``history`` is (role "user"|"model", text) oldest first. ``grounding`` holds
     what the answer's numbers may also come from besides tool results (the user's memory).
-    Raises ``ChatRejected`` with the reason when the turn cannot be used."""
+    An answer with ungrounded numbers is sent back ``repairs`` times naming them (the model may
+    call tools again, within ``max_rounds``). Raises ``ChatRejected`` with the reason when the
+    turn cannot be used."""
     import httpx2
     from google.genai import errors, types
 
@@ -146,7 +154,9 @@ def converse(
     results: list[dict[str, Any]] = []
     calls: list[ToolCall] = []
     usage: dict[str, int] = {}
-    for rounds in range(max_rounds + 1):
+    rounds = 0  # tool rounds so far
+    repairs_left = repairs
+    while True:
         try:
             response = client.models.generate_content(model=model, contents=contents, config=config)
         except errors.APIError as exc:
@@ -164,15 +174,22 @@ def converse(
                 reason = f"no answer text (finish reason {finish})"
                 raise ChatRejected("no_text", reason, calls, rounds)
             missing = unsupported(text, Facts.of(results, message, *grounding))
+            if missing and repairs_left > 0 and response.candidates:
+                repairs_left -= 1
+                contents.append(types.Content(role="model", parts=[types.Part(text=text)]))
+                repair = REPAIR.format(numbers=", ".join(missing[:5]))
+                contents.append(types.Content(role="user", parts=[types.Part(text=repair)]))
+                continue
             if missing:
+                after = " (after a repair)" if repairs_left < repairs else ""
                 raise ChatRejected(
                     "ungrounded",
-                    f"the answer states {', '.join(missing[:5])}, found in no tool result",
+                    f"the answer states {', '.join(missing[:5])}, found in no tool result" + after,
                     calls,
                     rounds,
                 )
             latency = int((time.perf_counter() - started) * 1000)
-            return ChatAnswer(text, rounds, calls, usage, latency)
+            return ChatAnswer(text, rounds, calls, usage, latency, repairs - repairs_left)
         if rounds == max_rounds:
             raise ChatRejected(
                 "round_cap",
@@ -180,6 +197,7 @@ def converse(
                 calls,
                 rounds,
             )
+        rounds += 1
         if response.candidates and response.candidates[0].content:
             contents.append(response.candidates[0].content)
         parts = []
@@ -194,4 +212,3 @@ def converse(
                 results.append(result)
             parts.append(types.Part.from_function_response(name=call.name or "", response=result))
         contents.append(types.Content(role="user", parts=parts))
-    raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
