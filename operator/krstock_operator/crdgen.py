@@ -1,10 +1,12 @@
 """Generate the CustomResourceDefinitions: ``python -m krstock_operator.crdgen [--check]``.
 
-ScanJob comes from ``scanjob_schema``; SignalPolicy's spec schema comes from the engines' shared
-``SignalPolicy`` pydantic model (``model_json_schema()`` converted to a structural schema), so the
-CRD, the API and the engines share one definition of every threshold. Both CRDs are written to
-``crds/`` (the source of truth) and to ``charts/krstock/crds/`` (Helm needs real files there);
-``--check`` fails when either copy is stale.
+ScanJob comes from ``scanjob_schema`` (its backtest strategy names from the platform's run
+catalogue, read here because the operator's image does not carry it); SignalPolicy's spec
+schema comes from the engines' shared ``SignalPolicy`` pydantic model (``model_json_schema()``
+converted to a structural schema), so the CRD, the API and the engines share one definition of
+every threshold. Both CRDs are written to ``crds/`` (the source of truth) and to
+``charts/krstock/crds/`` (Helm needs real files there); ``--check`` fails when either copy is
+stale.
 """
 
 from __future__ import annotations
@@ -19,7 +21,12 @@ from typing import Any
 import yaml
 
 from krstock_operator import GROUP, VERSION
-from krstock_operator.scanjob_schema import MAX_POLICY_NAME, PRINTER_COLUMNS, SCANJOB_SCHEMA
+from krstock_operator.scanjob_schema import (
+    MAX_POLICY_NAME,
+    PRINTER_COLUMNS,
+    SCANJOB_SCHEMA,
+    backtest_rules,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUTS = (ROOT / "crds", ROOT / "charts" / "krstock" / "crds")
@@ -240,13 +247,40 @@ def _crd(
     }
 
 
+def backtest_strategies() -> tuple[str, ...]:
+    """Every spelling the platform accepts for a backtestable strategy, from its run catalogue.
+
+    The catalogue (pandas, the engines) is not in the operator's image, so its answer is read
+    here, when the CRD is written, and kept in the CRD's CEL rule; a test checks that every
+    listed name parses as a backtest strategy and that the catalogue has no other."""
+    from krstock.app.catalogue import BACKTEST_KINDS
+    from krstock.app.kinds import parse_kind, spellings
+
+    names: set[str] = set()
+    for kind in BACKTEST_KINDS:
+        for name in spellings(kind):
+            names.update({name, name.replace("_", "-"), name.replace("-", "_")})
+    return tuple(sorted(n for n in names if parse_kind(n, BACKTEST_KINDS) in BACKTEST_KINDS))
+
+
+def scanjob_schema() -> dict[str, Any]:
+    """The ScanJob schema with the backtest rules that need the run catalogue."""
+    schema = copy.deepcopy(SCANJOB_SCHEMA)
+    spec = schema["properties"]["spec"]
+    from krstock.app.catalogue import BACKTEST_KINDS
+
+    rules = backtest_rules(backtest_strategies(), tuple(str(k) for k in BACKTEST_KINDS))
+    spec.setdefault("x-kubernetes-validations", []).extend(rules)
+    return schema
+
+
 def scanjob_crd() -> dict[str, Any]:
     return _crd(
         "ScanJob",
         "scanjobs",
         "scanjob",
         ["sj", "scan"],
-        SCANJOB_SCHEMA,
+        scanjob_schema(),
         PRINTER_COLUMNS,
         "A scan, collection, pipeline or backtest run on a schedule (or once) by krstock workers",
     )

@@ -51,6 +51,54 @@ def _cel(rule: str, message: str) -> dict[str, str]:
     return {"rule": rule, "message": message}
 
 
+# Parameters that are dates (the run's day, a backtest's or a collection's range), checked at
+# admission: a calendar date YYYY-MM-DD (February up to the 29th; the task refuses a 29th that
+# its year lacks), and start no later than end.
+DATE_PARAMETERS = ("day", "start", "end")
+DATE_REGEX = (
+    "^[0-9]{4}-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])"
+    "|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-9]))$"
+)
+DATE_PARAMETER_RULES = [
+    *(
+        _cel(
+            f"!('{name}' in self) || self['{name}'].matches('{DATE_REGEX}')",
+            f"parameters.{name} must be a date YYYY-MM-DD such as 2025-01-02",
+        )
+        for name in DATE_PARAMETERS
+    ),
+    _cel(
+        "!('start' in self && 'end' in self) || self['start'] <= self['end']",
+        "parameters.start must not be after parameters.end",
+    ),
+]
+
+
+def backtest_rules(strategies: tuple[str, ...], canonical: tuple[str, ...]) -> list[dict[str, str]]:
+    """The spec's rules for backtest parameters, given every spelling of a backtestable
+    strategy and their canonical names (from the platform's run catalogue, which crdgen reads
+    when it writes the CRD)."""
+    names = ", ".join(canonical) + " (or their monolith spellings, e.g. jongga_v2)"
+    return [
+        _cel(
+            "!has(self.parameters) || !('strategy' in self.parameters) "
+            f"|| self.parameters['strategy'] in {_quoted(strategies)}",
+            f"parameters.strategy must be a backtestable strategy: {names}",
+        ),
+        _cel(
+            "self.scanner != 'backtest' || (has(self.parameters) "
+            "&& 'strategy' in self.parameters && 'start' in self.parameters)",
+            "a backtest ScanJob needs parameters.strategy and parameters.start "
+            "(end defaults to the run's day)",
+        ),
+        _cel(
+            "self.scanner == 'backtest' || !has(self.parameters) "
+            "|| !('strategy' in self.parameters)",
+            "parameters.strategy applies only to scanner: backtest",
+        ),
+    ]
+
+
 def _quoted(values: tuple[str, ...]) -> str:
     return "[" + ", ".join(f"'{v}'" for v in values) + "]"
 
@@ -209,9 +257,11 @@ SPEC_SCHEMA: dict[str, Any] = {
         },
         "parameters": {
             "type": "object",
-            "description": "extra task parameters (e.g. backtest start/end), passed as --param",
+            "description": "extra task parameters (a backtest's strategy, start and end), "
+            "passed as --param; dates are YYYY-MM-DD",
             "maxProperties": 32,
             "additionalProperties": {"type": "string", "maxLength": 256},
+            "x-kubernetes-validations": DATE_PARAMETER_RULES,
         },
         "workers": {
             "type": "object",

@@ -274,3 +274,119 @@ def test_signalpolicy_names_fit_the_runs_policy_field() -> None:
     assert any("limited to 43 characters" in e for e in validate(POLICY, long_name))
     assert validate(POLICY, {**_policy({}), "metadata": {"name": "p" * 43}}) == []
     assert len("/etc/krstock/sp/" + "p" * 43 + ".json") == 64  # the API's policy max_length
+
+
+# --- backtest parameters: refused at admission what the run would refuse later (issue 13.3) ---
+
+
+def _backtest(**parameters: str) -> dict[str, Any]:
+    return _scanjob(name="bt", scanner="backtest", parameters=parameters)
+
+
+GOOD_BACKTESTS = [
+    {"strategy": "vcp", "start": "2025-01-02", "end": "2025-12-30"},
+    {"strategy": "closing-bet", "start": "2025-02-28"},
+    {"strategy": "jongga_v2", "start": "2024-02-29", "end": "2024-03-31"},  # monolith spelling
+    {"strategy": "vcp-legacy", "start": "2025-06-02", "end": "2025-06-02"},
+]
+BAD_BACKTESTS = [
+    ({"strategy": "momentum", "start": "2025-01-02"}, "backtestable strategy"),
+    # trend-template is a scan but the catalogue cannot replay it (no exit rule)
+    ({"strategy": "trend-template", "start": "2025-01-02"}, "backtestable strategy"),
+    ({"strategy": "VCP ", "start": "2025-01-02"}, "backtestable strategy"),
+    ({"strategy": "vcp", "start": "2025-13-01"}, "parameters.start must be a date"),
+    ({"strategy": "vcp", "start": "2025-02-30"}, "parameters.start must be a date"),
+    ({"strategy": "vcp", "start": "2025-04-31"}, "parameters.start must be a date"),
+    ({"strategy": "vcp", "start": "02/01/2025"}, "parameters.start must be a date"),
+    ({"strategy": "vcp", "start": "2025-01-02", "end": "yesterday"}, "parameters.end must be"),
+    ({"strategy": "vcp", "start": "2025-01-02", "day": "2025-1-2"}, "parameters.day must be"),
+    ({"strategy": "vcp", "start": "2025-06-02", "end": "2025-01-02"}, "start must not be after"),
+    ({"start": "2025-01-02"}, "needs parameters.strategy and parameters.start"),
+    ({"strategy": "vcp"}, "needs parameters.strategy and parameters.start"),
+]
+
+
+@pytest.mark.parametrize("parameters", GOOD_BACKTESTS, ids=lambda p: p.get("strategy"))
+def test_good_backtest_parameters_are_admitted_and_the_platform_accepts_them(
+    parameters: dict[str, str],
+) -> None:
+    from krstock.app.runs import RunRequest
+
+    assert validate(SCANJOB, _backtest(**parameters)) == []
+    params = {**parameters, "day": parameters.get("end", "2025-12-30")}
+    request = RunRequest.parse("backtest", **params)  # what the run does with them
+    assert request.strategy is not None and request.start is not None
+
+
+@pytest.mark.parametrize(("parameters", "message"), BAD_BACKTESTS)
+def test_bad_backtest_parameters_are_refused_by_the_cel_rules(
+    parameters: dict[str, str], message: str
+) -> None:
+    errors = validate(SCANJOB, _backtest(**parameters))
+    assert any(message in e for e in errors), errors
+
+
+def test_refused_strategies_and_dates_are_ones_the_run_would_fail_on() -> None:
+    """Admission refuses what used to be accepted and failed at run time, with the same verdict."""
+    from krstock.app.runs import RunRequest
+
+    for parameters in (
+        {"strategy": "momentum", "start": "2025-01-02"},
+        {"strategy": "trend-template", "start": "2025-01-02"},
+        {"strategy": "vcp", "start": "2025-02-30"},
+        {"strategy": "vcp", "start": "2025-01-02", "end": "yesterday"},
+    ):
+        assert validate(SCANJOB, _backtest(**parameters)) != []
+        with pytest.raises(ValueError):
+            RunRequest.parse("backtest", **{"end": "2025-12-30", **parameters})
+
+
+def test_the_crd_lists_exactly_the_catalogues_backtest_strategies() -> None:
+    from krstock.app.catalogue import BACKTEST_KINDS
+    from krstock.app.kinds import RunKind, parse_kind
+
+    names = crdgen.backtest_strategies()
+    assert {parse_kind(n, BACKTEST_KINDS) for n in names} == set(BACKTEST_KINDS)
+    assert {str(k) for k in BACKTEST_KINDS} <= set(names)
+    assert RunKind.TREND_TEMPLATE not in BACKTEST_KINDS and "trend-template" not in names
+    rule = next(
+        r["rule"]
+        for r in openapi_schema(SCANJOB)["properties"]["spec"]["x-kubernetes-validations"]
+        if "strategy" in r["rule"] and " in [" in r["rule"]
+    )
+    assert all(f"'{n}'" in rule for n in names)
+
+
+def test_strategy_belongs_to_backtests_and_other_date_parameters_are_checked() -> None:
+    wrong_scanner = _scanjob(parameters={"strategy": "vcp"})
+    assert any("applies only to scanner: backtest" in e for e in validate(SCANJOB, wrong_scanner))
+    collect = _scanjob(scanner="collect", parameters={"start": "2025-01-02", "end": "2025-02-03"})
+    assert validate(SCANJOB, collect) == []
+    bad_collect = _scanjob(scanner="collect", parameters={"start": "2025-1-2"})
+    assert any("parameters.start must be a date" in e for e in validate(SCANJOB, bad_collect))
+
+
+async def test_the_emulated_api_server_admits_a_good_backtest_and_refuses_a_bad_one() -> None:
+    """Through the emulated API server and the real operator: the good ScanJob becomes an
+    enqueue Job carrying its parameters; the bad one is refused at creation (the harness
+    validates like the API server), so nothing is stored and nothing would run."""
+    from operator_harness import SCANJOBS, running_operator
+
+    ns = "t-backtest-params"
+    async with running_operator(keda=False) as op:
+        good = _backtest(strategy="jongga_v2", start="2025-01-02", end="2025-03-31")
+        good["metadata"]["name"] = "bt-good"
+        await op.create(good, ns)
+        job = await op.wait_for(
+            lambda: next(iter(op.all("batch/v1/jobs", ns).values()), None), "the enqueue Job"
+        )
+        container = job["spec"]["template"]["spec"]["containers"][0]
+        command = " ".join([*container.get("command", []), *container.get("args", [])])
+        assert "strategy=jongga_v2" in command and "start=2025-01-02" in command
+
+        bad = _backtest(strategy="momentum", start="2025-01-02")
+        bad["metadata"]["name"] = "bt-bad"
+        with pytest.raises(AssertionError, match="backtestable strategy"):
+            await op.create(bad, ns)
+        assert op.get(SCANJOBS, ns, "bt-bad") is None
+        await op.cleanup()
