@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -46,11 +47,41 @@ drop_database = _root.drop_database
 APP_ROLE = "krstock_app"
 
 
-def _clone(admin: str, template: str) -> str:
+CLONE_ATTEMPTS = 5
+
+
+def _close_template(admin: str, template: str) -> None:
+    """No new sessions on the template (TimescaleDB's scheduler keeps one on every database,
+    which makes CREATE DATABASE ... TEMPLATE fail with "source database ... is being accessed
+    by other users"), and the open ones ended."""
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{template}" WITH ALLOW_CONNECTIONS false')
+        _end_sessions(conn, template)
+
+
+def _end_sessions(conn: psycopg.Connection, database: str) -> None:
+    conn.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = %s AND pid <> pg_backend_pid()",
+        (database,),
+    )
+
+
+def _clone(admin: str, template: str, attempts: int = CLONE_ATTEMPTS) -> str:
+    """A copy of ``template``. A session that still holds the template (one opened before
+    ALLOW_CONNECTIONS false, a background worker) is ended and the copy tried again."""
     name = f"krstock_t_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    return name
+        for attempt in range(1, attempts + 1):
+            try:
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+                return name
+            except psycopg.errors.ObjectInUse:
+                if attempt == attempts:
+                    raise
+                _end_sessions(conn, template)
+                time.sleep(0.1 * attempt)
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 _DROP_SCRIPT = """
@@ -88,15 +119,21 @@ class _ClonePool:
         self.next: Future[str] = self.cloner.submit(_clone, admin, template)
 
     def take(self) -> str:
-        name = self.next.result()
-        self.next = self.cloner.submit(_clone, self.admin, self.template)
-        return name
+        job, self.next = self.next, self.cloner.submit(_clone, self.admin, self.template)
+        try:
+            return job.result()
+        except psycopg.Error:
+            # One failed copy must not fail every later test: try once more, here.
+            return _clone(self.admin, self.template)
 
     def release(self, name: str) -> None:
         self.pending.append((name, self.dropper.submit(drop_database, self.admin, name)))
 
     def close(self) -> None:
-        leftovers = [self.next.result()]
+        try:
+            leftovers = [self.next.result()]
+        except psycopg.Error:
+            leftovers = []
         for name, job in self.pending:
             if job.cancel():
                 leftovers.append(name)
@@ -122,6 +159,7 @@ def migrated_template(admin_url: str) -> Iterator[str]:
         # are then ~0.05 s each instead of ~0.3-2 s.
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute("CHECKPOINT")
+        _close_template(admin_url, name)
         yield name
     finally:
         _drop_later(admin_url, [name])

@@ -31,6 +31,7 @@ from psycopg.pq.abc import PGconn, PGresult
 from sqlalchemy import Connection, select, text
 
 from krstock.db.models import MarketGateSnapshot, NewsItem, Signal
+from krstock.db.timescale import compressed_reads
 from krstock.domain.market import MarketWindow, SeriesWindow
 
 ONE_DAY = timedelta(days=1)
@@ -60,6 +61,17 @@ _TRADING_DAYS = text(
         WHERE d.n < :days AND d.date IS NOT NULL
     )
     SELECT date FROM trading_days WHERE date IS NOT NULL ORDER BY date
+    """
+)
+# The same dates by one pass over the dates' index entries. On TimescaleDB's compressed chunks
+# each probe of the loose index scan decompresses batches again (3.6 s for 260 dates, measured
+# on 2.28 with 2,500 tickers); this reads each chunk once (55-70 ms there).
+_TRADING_DAYS_DISTINCT = text(
+    """
+    SELECT date FROM (
+        SELECT DISTINCT date FROM daily_prices WHERE date <= :end ORDER BY date DESC LIMIT :days
+    ) recent
+    ORDER BY date
     """
 )
 
@@ -548,10 +560,12 @@ class WindowReads:
 
 
 def trading_days(conn: Connection, end: date, days: int) -> np.ndarray:
-    """The last ``days`` distinct dates of ``daily_prices`` up to ``end`` (datetime64[D])."""
+    """The last ``days`` distinct dates of ``daily_prices`` up to ``end`` (datetime64[D]):
+    a loose index scan, or one DISTINCT pass when ``daily_prices`` has compressed chunks."""
     if days <= 0:
         raise ValueError(f"days must be positive, got {days}")
-    found = conn.execute(_TRADING_DAYS, {"end": end, "days": days}).scalars().all()
+    query = _TRADING_DAYS_DISTINCT if compressed_reads(conn, "daily_prices") else _TRADING_DAYS
+    found = conn.execute(query, {"end": end, "days": days}).scalars().all()
     return np.array(found, dtype="datetime64[D]")
 
 

@@ -437,7 +437,29 @@ def upgrade() -> None:
     op.create_index("ix_trades_strategy_exit", "trades", ["strategy", "exit_date"], unique=False)
 
 
+def _drop_hypertable_chunks() -> None:
+    """On TimescaleDB (0002 made some tables hypertables): drop their chunks first. Dropping a
+    hypertable whose chunks are compressed leaves the compressed internal tables behind."""
+    bind = op.get_bind()
+    installed = bind.execute(
+        sa.text("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'")
+    ).scalar()
+    if installed is None:
+        return
+    hypertables = bind.execute(
+        sa.text(
+            "SELECT hypertable_name FROM timescaledb_information.hypertables "
+            "WHERE hypertable_schema = current_schema() ORDER BY hypertable_name"
+        )
+    ).scalars()
+    for table in list(hypertables):
+        # Every chunk ends before year 9999: all of them, compressed ones with their
+        # compressed tables.
+        op.execute(f"SELECT drop_chunks('{table}', older_than => DATE '9999-12-31')")
+
+
 def downgrade() -> None:
+    _drop_hypertable_chunks()
     op.drop_index("ix_trades_strategy_exit", table_name="trades")
     op.drop_table("trades")
     op.drop_index(op.f("ix_ai_analyses_signal_id"), table_name="ai_analyses")
