@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
+from ipaddress import ip_network
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
@@ -106,6 +107,12 @@ class ApiSection(Section):
 
     # Reads are open unless this is set; writes, triggers and admin always need a key.
     api_require_key_for_reads: bool = False
+    # Writes without a key from these client networks (comma-separated CIDRs, e.g.
+    # 127.0.0.0/8,::1/128), for a frontend that cannot send a key (the monolith's). Empty: off;
+    # `krstock demo` sets loopback. The client is the socket peer; X-Forwarded-For names it only
+    # when the peer is one of ``trusted_proxies`` (docs/security.md).
+    write_trusted_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # A JSON list: KRSTOCK_CORS_ORIGINS='["https://a.example","https://b.example"]'.
     cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:3000"])
 
@@ -135,6 +142,28 @@ class ApiSection(Section):
     chat_anonymous_max_bytes: int = Field(default=16 * 1024 * 1024, ge=65536)
     # Gemini's tool rounds per chat turn (a round is one model answer asking for tools).
     chat_max_rounds: int = Field(default=4, ge=1, le=8)
+
+    @field_validator("write_trusted_networks", "trusted_proxies", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        return _networks(value)
+
+
+def _networks(value: object) -> object:
+    """``10.0.0.0/8, 192.168.1.7`` (how the environment spells it) as normalized CIDRs; a value
+    that is no address or network is an error naming it."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        return value
+    networks = []
+    for item in items:
+        text = str(item).strip()
+        if text:
+            try:
+                networks.append(str(ip_network(text, strict=False)))
+            except ValueError:
+                raise ValueError(f"{text!r} is not an IP address or CIDR network") from None
+    return networks
 
 
 def _iso_dates(value: object) -> object:
