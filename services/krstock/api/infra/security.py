@@ -3,11 +3,18 @@
 Keys come from ``X-API-Key``, ``Authorization: Bearer <key>`` or, only on the streams whose
 browser clients cannot set headers (EventSource, WebSocket), ``?api_key=``: elsewhere a key in
 the URL (kept by proxies and browser history) is not looked at. Bodies of 401/403 say why.
+
+A request without a key from one of ``write_trusted_networks`` (off unless configured) passes
+the read and write checks, never the admin one: the monolith's frontend has no way to send a
+key. Its address is the socket peer; ``X-Forwarded-For`` is read only when that peer is one of
+``trusted_proxies``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
+from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
@@ -66,9 +73,68 @@ def _verifier(request: HTTPConnection) -> KeyVerifier:
     return verifier
 
 
+# The scopes a request from a trusted network gets without a key (admin never does).
+TRUSTED_NETWORK_SCOPES = frozenset({"read", "write"})
+TRUSTED_NETWORK_MARK = "trusted-network"  # the access log's api_key field for those requests
+log = logging.getLogger("krstock.api.infra.security")
+Address = IPv4Address | IPv6Address
+
+
+def _address(text: str) -> Address | None:
+    try:
+        address = ip_address(text.strip())
+    except ValueError:
+        return None
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1 is 127.0.0.1
+    return mapped or address
+
+
+def _within(address: Address, networks: list[str]) -> bool:
+    return any(address in ip_network(network) for network in networks)
+
+
+def network_client(request: HTTPConnection, trusted_proxies: list[str]) -> Address | None:
+    """The client's address for the trusted-network check: the socket peer, or, when the peer
+    is a trusted proxy, the nearest ``X-Forwarded-For`` entry that is not itself a trusted
+    proxy (entries further left are whatever the client claimed). None when unknown."""
+    peer = _address(request.client.host) if request.client else None
+    if peer is None or not trusted_proxies or not _within(peer, trusted_proxies):
+        return peer
+    hops = [h for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        address = _address(hop)
+        if address is None:
+            return None  # a garbled chain names nobody
+        if not _within(address, trusted_proxies):
+            return address
+    return peer if not hops else _address(hops[0])
+
+
+def trusted_network_client(request: HTTPConnection) -> str | None:
+    """The client's address when it lies in ``write_trusted_networks``, else None."""
+    api = get_state(request).api
+    if not api.write_trusted_networks:
+        return None
+    address = network_client(request, api.trusted_proxies)
+    if address is None or not _within(address, api.write_trusted_networks):
+        return None
+    return str(address)
+
+
 def authenticate(request: HTTPConnection, scope: str, required: bool) -> KeyRecord | None:
     key = presented_key(request)
     if key is None:
+        if required and scope in TRUSTED_NETWORK_SCOPES:
+            client = trusted_network_client(request)
+            if client is not None:
+                request.scope.setdefault("state", {})["api_key_prefix"] = TRUSTED_NETWORK_MARK
+                log.info(
+                    "%s without a key from trusted network client %s",
+                    scope,
+                    client,
+                    extra={"path": request.url.path},
+                )
+                return None
         if required:
             hint = _URL_KEY_ELSEWHERE if "api_key" in request.query_params else ""
             raise ApiError(
