@@ -51,6 +51,7 @@ class Task(StrEnum):
     PIPELINE_FAILED = "krstock.pipeline_failed"
     SCHEDULED = "krstock.scheduled"
     REFRESH_PRICES = "krstock.refresh_prices"
+    DB_MAINTAIN = "krstock.db_maintain"
 
 
 QUEUES: tuple[Queue, ...] = tuple(Queue)
@@ -87,6 +88,7 @@ TASK_QUEUES: dict[Task, Queue] = {
     Task.PIPELINE_STEP_DONE: Queue.MAINTENANCE,
     Task.SCHEDULED: Queue.MAINTENANCE,
     Task.REFRESH_PRICES: Queue.MAINTENANCE,
+    Task.DB_MAINTAIN: Queue.MAINTENANCE,
 }
 
 # The names the HTTP API uses for each kind (``POST /api/v1/runs {"kind": ...}``).

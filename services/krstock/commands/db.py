@@ -147,6 +147,14 @@ def _app_role_status(conn: Any, tables: set[str]) -> dict[str, Any]:
     return status
 
 
+def _failing_jobs(conn: Any) -> list[dict[str, Any]]:
+    """TimescaleDB background jobs whose last run failed ([] on plain PostgreSQL)."""
+    from krstock.db.timescale import failing_jobs
+
+    with conn.connection.driver_connection.cursor() as cur:
+        return [job.as_dict() for job in failing_jobs(cur)]
+
+
 def gather_check(url: str) -> dict[str, Any]:
     """Connectivity, revisions, TimescaleDB, schema drift and row counts."""
     from sqlalchemy import text
@@ -179,6 +187,7 @@ def gather_check(url: str) -> dict[str, Any]:
                 )
             summary["row_counts"] = counts
             summary["app_role"] = _app_role_status(conn, existing)
+            summary["failing_jobs"] = _failing_jobs(conn)
     finally:
         engine.dispose()
     current = migrate.current_revision(url)
@@ -187,6 +196,21 @@ def gather_check(url: str) -> dict[str, Any]:
     summary["schema_in_sync"] = current == head and not migrate.schema_diff(url)
     summary["ok"] = bool(summary["up_to_date"] and summary["schema_in_sync"])
     return summary
+
+
+def _failing_job_lines(jobs: list[dict[str, Any]]) -> list[str]:
+    if not jobs:
+        return []
+    lines = [
+        f"warning: {len(jobs)} TimescaleDB background job(s) failed; `krstock db maintain` runs "
+        "them in the foreground (the scheduler fails on PostgreSQL 15: use PostgreSQL >= 16)"
+    ]
+    for job in jobs:
+        lines.append(
+            f"  job {job['job_id']} {job['proc_name']} on {job['target'] or '-'}: "
+            f"{job['total_failures']} failure(s), last error: {job['last_error'] or 'unknown'}"
+        )
+    return lines
 
 
 @db_app.command()
@@ -217,9 +241,52 @@ def check(
         f"installed={summary['timescaledb_installed']}",
         f"app role: {summary['app_role']}",
         *(f"  {t}: {n}" for t, n in summary["row_counts"].items()),
+        *_failing_job_lines(summary["failing_jobs"]),
     ]
     _report(as_json, summary, "\n".join(lines))
     if not summary["ok"]:
+        raise typer.Exit(1)
+
+
+@db_app.command()
+def maintain(
+    database_url: str | None = URL_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Run TimescaleDB's upkeep in the foreground: refresh the continuous aggregates over the
+    whole history (imported history included), then the refresh and compression policy jobs
+    (CALL run_job). On plain PostgreSQL there is nothing to maintain (exit 0).
+
+    Exit code 1 when a step failed (the other steps still run).
+    """
+    from krstock.db.timescale import run_maintenance
+    from krstock.domain.calendar import kst_now
+
+    url = resolve_url(database_url)
+    try:
+        report = run_maintenance(url, kst_now().date())
+    except Exception as exc:  # unreachable server and the like: one line, exit 1
+        from krstock.errors import as_user_error
+
+        _fail(as_json, {}, f"cannot maintain the database: {as_user_error(exc).message}")
+        return
+    summary = report.as_dict()
+    if not report.timescaledb:
+        summary["message"] = (
+            "nothing to maintain: TimescaleDB is not installed in this database "
+            "(plain PostgreSQL has no compression or continuous aggregates to run)"
+        )
+        _report(as_json, summary, summary["message"])
+        return
+    lines = [
+        f"{'ok' if step.error is None else 'FAILED'} {step.action} {step.target}"
+        + (f" (job {step.job_id})" if step.job_id is not None else "")
+        + f": {step.seconds:.3f} s"
+        + (f": {step.error}" if step.error else "")
+        for step in report.steps
+    ]
+    _report(as_json, summary, "\n".join(lines) or "TimescaleDB installed; no job to run")
+    if not report.ok:
         raise typer.Exit(1)
 
 

@@ -25,6 +25,7 @@ extension is installed (``krstock.db.features``).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -517,3 +518,88 @@ def failing_jobs(cur: psycopg.Cursor[Any]) -> list[FailingJob]:
     return [
         FailingJob(int(r[0]), str(r[1]), str(r[2]), int(r[3]), r[4], r[5]) for r in cur.fetchall()
     ]
+
+
+@dataclass(frozen=True)
+class MaintenanceStep:
+    """One foreground step of ``run_maintenance``: what ran, on what, how long, and the error
+    when it failed."""
+
+    action: str  # "refresh_history" or the job's procedure name
+    target: str
+    seconds: float
+    error: str | None = None
+    job_id: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "action": self.action,
+            "target": self.target,
+            "seconds": self.seconds,
+            "ok": self.error is None,
+        }
+        if self.job_id is not None:
+            out["job_id"] = self.job_id
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+
+@dataclass(frozen=True)
+class MaintenanceReport:
+    timescaledb: bool
+    steps: tuple[MaintenanceStep, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return all(step.error is None for step in self.steps)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "timescaledb": self.timescaledb,
+            "steps": [step.as_dict() for step in self.steps],
+        }
+
+
+def _step(
+    conn: psycopg.Connection[Any], statement: sql.Composed, action: str, target: str, **kw: Any
+) -> MaintenanceStep:
+    started = time.perf_counter()
+    error: str | None = None
+    try:
+        conn.execute(statement)
+    except psycopg.Error as exc:
+        error = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        log.error("maintenance: %s on %s failed: %s", action, target, error)
+    seconds = round(time.perf_counter() - started, 3)
+    if error is None:
+        log.info("maintenance: %s on %s took %.3f s", action, target, seconds)
+    return MaintenanceStep(action, target, seconds, error, **kw)
+
+
+def run_maintenance(url: str, today: date) -> MaintenanceReport:
+    """Run TimescaleDB's upkeep in the foreground (the scheduler's background workers fail on
+    PostgreSQL 15; ``CALL`` works): first every continuous aggregate is refreshed over the
+    whole history up to yesterday (the policy covers three months; the first call materializes
+    imported history, later calls only buckets whose rows changed), then each refresh and
+    compression policy job with ``CALL run_job``. A failed step is reported and the others
+    still run. Without TimescaleDB: ``timescaledb=False`` and no step."""
+    from krstock.db.session import libpq_url
+
+    steps: list[MaintenanceStep] = []
+    # CALL run_job and refresh_continuous_aggregate cannot run inside a transaction block.
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        with conn.cursor() as cur:
+            if not _installed(cur):
+                return MaintenanceReport(timescaledb=False)
+            views = continuous_aggregates(cur)
+            jobs = maintenance_jobs(cur)
+        end = history_end(today)
+        for view in views:
+            steps.append(_step(conn, refresh_statement(view, end), "refresh_history", view))
+        for job in jobs:
+            steps.append(
+                _step(conn, run_job_statement(job), job.proc_name, job.target, job_id=job.job_id)
+            )
+    return MaintenanceReport(timescaledb=True, steps=tuple(steps))

@@ -468,3 +468,23 @@ def refresh_prices(self: Any) -> dict[str, Any]:
     cache = JsonCache(ctx.redis, scoped_prefix(api.cache_prefix, ctx.engine.url))  # as the API's
     updated = refresh_open_signals(ctx.engine, cache)
     return {"updated": updated}
+
+
+@shared_task(name=Task.DB_MAINTAIN, **RETRY_OPTIONS)
+def db_maintain(self: Any) -> dict[str, Any]:
+    """``krstock db maintain`` on the maintenance queue: TimescaleDB's aggregate refresh and
+    compression jobs in the foreground (nothing to do on plain PostgreSQL). Connects as the
+    schema owner (KRSTOCK_MIGRATION_DATABASE_URL) when set: the jobs belong to it."""
+    from krstock.db.timescale import run_maintenance
+
+    settings = get_settings()
+    url = settings.migration_database_url or settings.database_url
+    if not url:
+        raise ValueError(
+            "no database URL: set KRSTOCK_MIGRATION_DATABASE_URL or KRSTOCK_DATABASE_URL"
+        )
+    report = run_maintenance(url, kst_now().date())
+    failed = [step.as_dict() for step in report.steps if step.error is not None]
+    if failed:
+        log.error("db maintenance: %d step(s) failed", len(failed), extra={"failed": failed})
+    return report.as_dict()
