@@ -2,8 +2,13 @@
 
 It only asks the krstock API to start a run (``POST /api/v1/runs``) — the API records the run with
 its ScanJob (``namespace/name``, which is how the operator finds it again for the status) and puts
-the task on its Celery queue; the workers do the work. Standard library only: it runs in the
-platform image. The write key comes from ``KRSTOCK_API_KEY``.
+the task on its Celery queue; the workers do the work. It runs in the platform image; the write
+key comes from ``KRSTOCK_API_KEY``.
+
+Scheduled runs pass ``--skip-closed-days``: on a weekend or a KRX holiday (today, in the
+schedule's ``--time-zone``) nothing is started and the pod exits 0, so a CronJob on ``* * 1-5``
+never starts a run on a closed market. ``--date today`` sends today's date in that zone (a collect
+run then fetches today's prices instead of re-reading the newest day already stored).
 
 Exit status: 0 when the run was accepted, or skipped because a run of that kind is still active
 (HTTP 409: the same rule as the CronJob's ``concurrencyPolicy: Forbid``); 1 otherwise, so the Job
@@ -18,7 +23,9 @@ import os
 import sys
 import urllib.error
 import urllib.request
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 
 def build_request(args: argparse.Namespace) -> dict[str, Any]:
@@ -36,6 +43,21 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
     if args.date:
         body["date"] = args.date
     return body
+
+
+def today_in(zone: str, now: datetime | None = None) -> date:
+    return (now or datetime.now(ZoneInfo(zone))).astimezone(ZoneInfo(zone)).date()
+
+
+def closed_reason(day: date) -> str | None:
+    """Why the KRX is closed on ``day`` (weekend, holiday, or a configured extra holiday), or
+    None when it trades. The platform's calendar, imported only when asked (platform image)."""
+    from krstock.config import get_settings
+    from krstock.domain.calendar import KrxCalendar
+
+    worker = get_settings().worker
+    calendar = KrxCalendar(worker.krx_extra_holidays, worker.krx_extra_trading_days, strict=False)
+    return calendar.holiday_reason(day)
 
 
 def post_run(
@@ -60,7 +82,7 @@ def post_run(
             return exc.code, text
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Start one run of a ScanJob through the API.")
     parser.add_argument(
         "--api", required=True, help="API base URL, e.g. http://krstock-gateway:8000"
@@ -68,11 +90,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kind", required=True, help="run kind (vcp, closing_bet, pipeline, ...)")
     parser.add_argument("--scanjob", required=True, help="NAMESPACE/NAME of the ScanJob")
     parser.add_argument("--policy", help="SignalPolicy file the workers load (or a preset name)")
-    parser.add_argument("--date", help="trading day YYYY-MM-DD (default: the latest data)")
+    parser.add_argument(
+        "--date",
+        help="trading day YYYY-MM-DD, or 'today' in --time-zone (default: the latest data)",
+    )
+    parser.add_argument(
+        "--time-zone", default="Asia/Seoul", help="zone of 'today' (the schedule's)"
+    )
+    parser.add_argument(
+        "--skip-closed-days",
+        action="store_true",
+        help="start nothing (exit 0) when today is not a KRX trading day",
+    )
     parser.add_argument("--param", action="append", default=[], help="extra KEY=VALUE argument")
     parser.add_argument("--tickers", help="comma-separated KRX tickers (sent as a list)")
     parser.add_argument("--timeout", type=float, default=30.0, help="HTTP timeout in seconds")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return enqueue(parse_args(argv))
+
+
+def enqueue(args: argparse.Namespace, now: datetime | None = None) -> int:
+    today = today_in(args.time_zone, now)
+    if args.skip_closed_days:
+        reason = closed_reason(today)
+        if reason is not None:
+            print(
+                json.dumps({"skipped": f"{today.isoformat()} is not a KRX trading day ({reason})"})
+            )
+            return 0
+    if args.date == "today":
+        args.date = today.isoformat()
     body = build_request(args)
     try:
         status, answer = post_run(args.api, body, os.environ.get("KRSTOCK_API_KEY"), args.timeout)

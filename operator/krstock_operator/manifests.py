@@ -323,6 +323,18 @@ def worker_hpa(owner: Owner, spec: ScanJobSpec, queue: str) -> dict[str, Any]:
 # Scanners whose runs honour a ScanJob's universe markets and top N (krstock.app.scans.run_scan).
 SCANNERS_WITH_UNIVERSE = frozenset({"vcp", "vcp-legacy", "trend-template", "closing-bet"})
 DEFAULT_MARKETS = frozenset({"KOSPI", "KOSDAQ"})
+# Scanners whose scheduled runs belong to a trading day (a backtest runs on any day).
+TRADING_DAY_SCANNERS = frozenset(
+    {
+        "vcp",
+        "vcp-legacy",
+        "trend-template",
+        "closing-bet",
+        "market-gate",
+        "collect",
+        "daily-pipeline",
+    }
+)
 
 
 def enqueue_command(owner: Owner, spec: ScanJobSpec, ctx: ClusterContext) -> list[str]:
@@ -342,6 +354,11 @@ def enqueue_command(owner: Owner, spec: ScanJobSpec, ctx: ClusterContext) -> lis
         "--scanjob",
         f"{owner.namespace}/{owner.name}",
     ]
+    if spec.scheduled and spec.scanner in TRADING_DAY_SCANNERS:
+        # A scheduled run on a closed market is skipped by the pod (exit 0), not started.
+        command += ["--skip-closed-days", "--time-zone", spec.time_zone]
+        if spec.scanner == "collect":
+            command += ["--date", "today"]  # today's prices, not the newest day already stored
     if ctx.policy is not None:
         command += ["--policy", policy_file(ctx.policy.name)]
     if spec.tickers:  # scans and collect narrow to these; kept on the run record

@@ -87,17 +87,19 @@ def operator_settings(docs: list[dict[str, Any]]) -> Any:
 def operator_children(
     docs: list[dict[str, Any]],
     *,
-    scanner: str,
+    scanner: str = "",
     schedule: str | None = None,
+    spec: dict[str, Any] | None = None,
     namespace: str = "markets",
     name: str = "daily",
     keda: bool = True,
 ) -> list[dict[str, Any]]:
-    """What the operator builds for a ScanJob with the chart's settings."""
+    """What the operator builds for a ScanJob (a scanner and schedule, or a whole spec) with the
+    chart's settings."""
     from krstock_operator.manifests import ClusterContext, Owner, desired_children
     from krstock_operator.spec import parse_spec
 
-    raw: dict[str, Any] = {"scanner": scanner}
+    raw: dict[str, Any] = dict(spec) if spec else {"scanner": scanner}
     if schedule:
         raw["schedule"] = schedule
     ctx = ClusterContext(settings=operator_settings(docs), keda_available=keda)

@@ -275,6 +275,18 @@ def test_default_schedules(render: Render) -> None:
     assert pipeline["scanner"] == "daily-pipeline" and pipeline["schedule"] == "40 15 * * 1-5"
     assert prices["scanner"] == "collect" and prices["schedule"] == "*/5 9-15 * * 1-5"
     assert {pipeline["timeZone"], prices["timeZone"]} == {"Asia/Seoul"}
+    # What the operator makes of them with the chart's settings: workers for the queues their
+    # tasks use, and CronJobs whose pods skip closed days; the refresh collects today's prices.
+    docs = render()
+    for name, queues in (("krstock-daily-pipeline", 4), ("krstock-price-refresh", 1)):
+        children = operator_children(docs, spec=scanjobs[name], namespace=NAMESPACE, name=name)
+        assert len([c for c in children if c["kind"] == "Deployment"]) == queues, name
+        (cron,) = [c for c in children if c["kind"] == "CronJob"]
+        command = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0][
+            "command"
+        ]
+        assert "--skip-closed-days" in command and "Asia/Seoul" in command, command
+        assert ("today" in command) is (name == "krstock-price-refresh"), command
     off = render(
         "--set",
         "schedules.dailyPipeline.enabled=false",

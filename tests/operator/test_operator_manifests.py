@@ -107,6 +107,7 @@ def test_scheduled_vcp_with_keda() -> None:
     assert pod["containers"][0]["command"] == [
         "python", "-m", "krstock_operator.enqueue", "--api", "http://krstock-gateway.krstock.svc.cluster.local:8000",
         "--kind", "vcp", "--scanjob", "markets/daily-vcp",
+        "--skip-closed-days", "--time-zone", "Asia/Seoul",
         "--policy", "/etc/krstock/sp/krstock-default.json", "--param", "top_n=1000",
     ]  # fmt: skip
     deployment = children["Deployment/daily-vcp-worker-scan"]["spec"]
