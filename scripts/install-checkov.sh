@@ -4,7 +4,7 @@
 # and instant when done; prints the path of the checkov executable.
 #
 #   KRSTOCK_TOOLS_DIR   where the environment lives (default: $HOME/.cache/krstock-tools)
-#   PYTHON              the interpreter to build it with (default: python3)
+#   PYTHON              the interpreter to build it with (default: python3.11, else python3)
 #
 # Usage: bash scripts/install-checkov.sh   ->  e.g. /root/.cache/krstock-tools/checkov-3.3.30/bin/checkov
 set -euo pipefail
@@ -25,7 +25,9 @@ exec 9>"${TOOLS_DIR}/.checkov.lock"
 flock 9
 if [ ! -f "${VENV}/.complete" ]; then
   rm -rf "${VENV}"
-  "${PYTHON:-python3}" -m venv "${VENV}"
+  PY=${PYTHON:-python3.11}
+  command -v "${PY}" >/dev/null 2>&1 || PY=python3
+  "${PY}" -m venv "${VENV}"
   # pip's chatter goes to a log, shown only when the install fails.
   if ! "${VENV}/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir \
       "checkov==${VERSION}" >"${TOOLS_DIR}/checkov-install.log" 2>&1; then
