@@ -1,4 +1,5 @@
-"""Strategy performance (§3.5), the backtest-summary cards and the cumulative-return view."""
+"""Strategy performance (§3.5) and the cumulative-return view (the backtest-summary cards are
+in ``backtest_summary``)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,6 @@ from krstock.api.services.vcp_signals import vcp_signal_item
 from krstock.db.models import Signal
 from krstock.domain.tracking import (
     TrackingPolicy,
-    closing_bet_backtest_summary,
-    vcp_backtest_summary,
     vcp_strategy_params,
 )
 from krstock.domain.tracking import performance_report as report
@@ -31,13 +30,13 @@ COMPOUNDED_BASIS = (
 )
 
 
-def _counted(include_flagged: bool) -> ColumnElement[bool]:
+def counted_rows(include_flagged: bool) -> ColumnElement[bool]:
     """Rows that count in performance figures: imported rows flagged as impossible
     (``payload.quality_flags``) are left out unless asked."""
     return true() if include_flagged else not_(Signal.payload.has_key(QUALITY_FLAGS_KEY))
 
 
-def _flagged_count(session: Session, strategies: tuple[str, ...]) -> int:
+def flagged_count(session: Session, strategies: tuple[str, ...]) -> int:
     query = select(func.count()).where(
         Signal.strategy.in_(strategies), Signal.payload.has_key(QUALITY_FLAGS_KEY)
     )
@@ -77,7 +76,7 @@ def performance_report(
                 Signal.return_pct,
                 Signal.hold_days,
                 Signal.exit_date,
-            ).where(Signal.strategy.in_(strategies), _counted(include_flagged))
+            ).where(Signal.strategy.in_(strategies), counted_rows(include_flagged))
         )
         if r.status != "CLOSED" or r.return_pct is not None
     ]
@@ -90,7 +89,7 @@ def performance_report(
             near_high_pct=vcp.near_high_pct,
             tracking=TrackingPolicy(),
         )
-    flagged = {"rows": _flagged_count(session, strategies), "included": include_flagged}
+    flagged = {"rows": flagged_count(session, strategies), "included": include_flagged}
     return {**report(rows, strategy_params=params), "flagged": flagged}
 
 
@@ -107,41 +106,6 @@ def legacy_performance(session: Session, include_flagged: bool = False) -> dict[
     }
 
 
-def backtest_summary(
-    session: Session, today: date, include_flagged: bool = False
-) -> dict[str, Any]:
-    """The /api/kr/backtest-summary cards, by the domain's definitions (tracking.py)."""
-    returns = [
-        float(r or 0.0)  # NULLs are filtered out by the query
-        for (r,) in session.execute(
-            select(Signal.return_pct).where(
-                Signal.strategy.in_(VCP_STRATEGIES),
-                Signal.status == "CLOSED",
-                Signal.return_pct.is_not(None),
-                _counted(include_flagged),
-            )
-        )
-    ]
-    by_date: dict[str, list[dict[str, Any]]] = {}
-    for day, payload in session.execute(
-        select(Signal.signal_date, Signal.payload).where(
-            Signal.strategy.in_(CLOSING_BET_STRATEGIES)
-        )
-    ):
-        by_date.setdefault(day.isoformat(), []).append(
-            {"change_pct": (payload or {}).get("change_pct")}
-        )
-    return {
-        "vcp": vcp_backtest_summary(returns),
-        "closing_bet": closing_bet_backtest_summary(by_date, today.isoformat()),
-        "debug": {
-            "vcp_source": "db:signals (closed VCP signals, tracker returns)",
-            "closing_bet_source": "db:signals (closing-bet days before today, monolith heuristic)",
-            "closing_bet_days": len(by_date),
-        },
-    }
-
-
 def cumulative_return(
     state: AppState, session: Session, today: date, include_flagged: bool = False
 ) -> dict[str, Any]:
@@ -151,7 +115,7 @@ def cumulative_return(
         session.scalars(
             select(Signal)
             .where(Signal.strategy.in_(VCP_STRATEGIES))
-            .where(Signal.status.in_(("OPEN", "CLOSED")), _counted(include_flagged))
+            .where(Signal.status.in_(("OPEN", "CLOSED")), counted_rows(include_flagged))
             .order_by(Signal.signal_date, Signal.id)
         )
     )
@@ -172,7 +136,7 @@ def cumulative_return(
         "compounded_return": compounded_return(returns),
         "compounded_return_basis": COMPOUNDED_BASIS,
         "flagged": {
-            "rows": _flagged_count(session, VCP_STRATEGIES),
+            "rows": flagged_count(session, VCP_STRATEGIES),
             "included": include_flagged,
         },
         "trades": [_trade(s) for s in closed],

@@ -9,8 +9,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from krstock.api.deps import RATE_LIMIT
-from krstock.api.routes.common import backtest, portfolio, runs, stocks, system
+from krstock.api.routes.common import backtest, compat, portfolio, runs, stocks, system
 
 router = APIRouter(prefix="/api", tags=["monolith /api"], dependencies=[RATE_LIMIT])
-for area in (backtest, system, stocks, portfolio, runs):
+for area in (backtest, system, stocks, portfolio, runs, compat):
     router.include_router(area.router)

@@ -1,4 +1,6 @@
-"""/api/kr/backtest-summary: the VCP and closing-bet cards of the monolith's dashboard."""
+"""/api/kr/backtest-summary: the VCP and closing-bet cards of the monolith's dashboard, each
+saying what it is (``basis``: tracked trades, or the monolith's closing-bet heuristic with the
+tracked figures beside it)."""
 
 from __future__ import annotations
 
@@ -7,13 +9,17 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from krstock.api.deps import READ_ACCESS, SessionDep
+from krstock.api.services.backtest_summary import backtest_summary
 from krstock.api.services.clock import today_kst
-from krstock.api.services.performance import backtest_summary
 
 router = APIRouter()
 
 
-@router.get("/kr/backtest-summary", dependencies=[READ_ACCESS], summary="VCP and closing-bet cards")
+@router.get(
+    "/kr/backtest-summary",
+    dependencies=[READ_ACCESS],
+    summary="VCP and closing-bet cards (basis labelled)",
+)
 def backtest(
     session: SessionDep,
     include_flagged: bool = Query(
