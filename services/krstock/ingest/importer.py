@@ -81,6 +81,21 @@ def _count_flags(rows: list[dict[str, Any]]) -> dict[str, int]:
     return dict(collections.Counter(flag for row in rows for flag in row["flags"]))
 
 
+def _log_chunks(name: str, tables: dict[str, UpsertCounts]) -> None:
+    """Which compressed TimescaleDB chunks a file's write went into (none on plain PostgreSQL)."""
+    for table, counts in tables.items():
+        for chunk in counts.chunks:
+            log.info(
+                "import: %s: %s chunk %s written (%s, %d segments, up to %d rows decompressed)",
+                name,
+                table,
+                chunk.chunk,
+                chunk.mode,
+                chunk.segments,
+                chunk.decompressed,
+            )
+
+
 def _write_stocks(conn: Connection, stocks: pd.DataFrame, mode: str) -> UpsertCounts:
     if stocks.empty:
         return UpsertCounts(0, 0, 0)
@@ -220,6 +235,7 @@ def import_legacy(
                 try:
                     with _file_transaction(conn, dry_run):
                         results[item.file].tables = _write_parsed(conn, item)
+                        _log_chunks(item.file, results[item.file].tables)
                 except (SQLAlchemyError, psycopg.Error, ValueError) as exc:
                     failed[item.file] = f"database write failed, file rolled back: {exc}"
                     log.error("import: %s rolled back: %s", item.file, exc)
@@ -291,6 +307,7 @@ def import_krx_csv(
                     )
                     stocks = _write_stocks(conn, KrxFolder.merge(read).stocks, "fill")
                     tables = {"stocks": stocks, "daily_prices": written}
+                    _log_chunks(name, tables)
             except (SQLAlchemyError, psycopg.Error, ValueError) as exc:
                 failed[name] = f"database write failed, folder rolled back: {exc}"
                 log.error("import: %s rolled back: %s", name, exc)

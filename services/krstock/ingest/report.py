@@ -101,6 +101,12 @@ class ImportSummary:
                         "inserted": c.inserted,
                         "updated": c.updated,
                         "unchanged": c.unchanged,
+                        # TimescaleDB: the compressed chunks written and how (batches/rewrite).
+                        **(
+                            {"compressed_chunks": [chunk.as_dict() for chunk in c.chunks]}
+                            if c.chunks
+                            else {}
+                        ),
                     }
                     for table, c in r.tables.items()
                 }

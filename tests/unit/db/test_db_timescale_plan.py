@@ -190,3 +190,21 @@ def test_every_row_lands_in_exactly_one_unit(limit: int) -> None:
 
     for day, segment in rows:
         assert sum(covers(u, day, segment) for u in units) == 1, (day, segment)
+
+
+def test_the_import_report_names_the_chunks_written() -> None:
+    from krstock.ingest.report import FileResult, ImportSummary
+
+    chunk = timescale.ChunkWrite(FEB.name, "batches", 1, 21)
+    result = FileResult(
+        name="krx",
+        read=2,
+        tables={
+            "daily_prices": UpsertCounts(0, 1, 1, 0, (chunk,)),
+            "stocks": UpsertCounts(0, 0, 1),
+        },
+    )
+    tables = ImportSummary(files={"krx": result}, rejects_file="x.csv").to_dict()["tables"]["krx"]
+    assert tables["daily_prices"]["compressed_chunks"] == [chunk.as_dict()]
+    assert tables["daily_prices"]["updated"] == 1
+    assert "compressed_chunks" not in tables["stocks"]  # plain PostgreSQL: the report as before
