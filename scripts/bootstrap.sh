@@ -13,3 +13,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -e ".[dev]"
   touch "$stamp"
 fi
+# The dashboard's browser tests drive Debian's chromium (tests/integration/web).
+bash scripts/install-chromium.sh >/dev/null \
+  || echo "bootstrap: chromium is not installed; the browser tests skip outside CI" >&2

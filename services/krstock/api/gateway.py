@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from krstock.api import web
 from krstock.api.factory import create_service_app
 from krstock.api.infra.events import CacheInvalidator
 from krstock.api.infra.registry import SERVICES, HealthChecker
@@ -46,7 +47,7 @@ def create_app(
     listen_events: bool = True,
 ) -> FastAPI:
     background = _Background(redis_url, listen_events)
-    return create_service_app(
+    app = create_service_app(
         "gateway",
         "krstock API",
         "The public API: the monolith's /api/kr/* and /api/* routes with their exact shapes, "
@@ -59,3 +60,5 @@ def create_app(
         on_startup=background.start,
         on_shutdown=background.stop,
     )
+    web.install(app)  # the dashboard pages (clients of the routes above)
+    return app
