@@ -184,3 +184,15 @@ def test_news_targets_are_the_days_movers_by_trading_value_capped() -> None:
     assert news_targets(prices, DAY, None, limit=9, min_change=8.0) == ["100001"]
     assert news_targets(prices, date(2026, 12, 3), None, limit=9, min_change=0.0) == []
     assert news_targets(None, DAY, ["035720", "005930"], limit=1, min_change=5.0) == ["035720"]
+
+
+def test_a_day_without_movers_asks_nothing_and_says_so(
+    db_engine: Engine, fake: FakeNewsApis
+) -> None:
+    before = date(2026, 12, 3)  # the market has no bars that day
+    summary = collect(db_engine, FourStocks(), before, before, news_feed=_feed(fake))
+    assert summary["news"] == {
+        "providers": {},
+        "note": "no movers on 2026-12-03 to collect news for",
+    }
+    assert fake.requests == []

@@ -4,6 +4,7 @@ ranking and top 3, DART's paging and its 013/020/key statuses, the opt-in HTML p
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from datetime import date, datetime
 
@@ -286,3 +287,25 @@ def test_feed_falls_back_to_the_page_only_when_opted_in_and_the_search_failed(
 def test_no_keys_no_feed() -> None:
     feed = news_feed_from_settings(Settings().news)
     assert not feed.enabled and feed.providers == []
+
+
+def test_server_errors_and_a_dead_server_are_errors_not_empty_lists(fake: FakeNewsApis) -> None:
+    fake.naver_status = 500
+    with pytest.raises(NewsApiError) as failed:
+        _naver(fake).search(SAMSUNG, "005930")
+    assert not failed.value.fatal and "HTTP 500 [SE99]" in str(failed.value)
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    with pytest.raises(NewsApiError, match="unreachable: ConnectError"):
+        NaverNewsClient("id", "secret", base_url=dead).search(SAMSUNG, "005930")
+    with pytest.raises(NewsApiError, match="unreachable: ConnectError"):
+        DartClient("key", base_url=dead).filings(DAY, DAY, {"005930"})
+
+
+def test_the_search_gives_up_after_three_failures_in_a_row(fake: FakeNewsApis) -> None:
+    fake.naver_status = 500
+    feed = NewsFeed(_naver(fake))
+    names = {f"{n:06d}": f"회사{n}" for n in range(6)}
+    frame, report = feed.collect(DAY, names)
+    assert report["providers"]["naver"]["requests"] == 3 and frame.empty
