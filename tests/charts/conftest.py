@@ -10,7 +10,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chart_helpers import DEFAULTS, HELMS, ROOT, Helm, Render, parse, template_args
+from chart_helpers import (
+    API_VERSIONS,
+    CHART,
+    DEFAULTS,
+    HELMS,
+    ROOT,
+    SCENARIOS,
+    Helm,
+    Render,
+    by_kind,
+    parse,
+    template_args,
+)
+
+# Re-exported for chart tests that import from here (the definitions live in chart_helpers.py).
+__all__ = ["API_VERSIONS", "CHART", "DEFAULTS", "ROOT", "SCENARIOS", "by_kind", "parse"]
 
 
 @pytest.fixture(scope="session")
