@@ -1,9 +1,10 @@
 """``krstock demo`` as a newcomer runs it: on a terminal, with no database or Redis configured.
 
 One real run (embedded PostgreSQL, in-process Redis on loopback, one pipeline day) that serves
-the gateway: /ready reports Redis ok and the chatbot answers; only warnings and progress come
-before the summary; SIGTERM stops it and its embedded PostgreSQL. Then the next start says that
-it reuses the database.
+the gateway: /ready reports Redis ok, the chatbot answers and keeps memory, clients on this machine
+write without a key (the monolith's frontend cannot send one), the dashboard URL is printed; only
+warnings and progress come before the summary; SIGTERM stops it and its embedded PostgreSQL.
+Then the next start says that it reuses the database.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import pytest
 pytestmark = pytest.mark.integration
 CLI = [sys.executable, "-c", "from krstock.cli import main; main()"]
 LOG_INFO_LINE = re.compile(r"^\d\d:\d\d:\d\d info ", re.MULTILINE)
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 def _free_port() -> int:
@@ -89,11 +91,23 @@ def test_the_demo_serves_a_gateway_with_redis_and_a_working_chatbot(tmp_path: Pa
         ready = _wait_ready(port, proc, seconds=180)
         assert ready.status_code == 200, ready.text
         assert ready.json()["checks"]["redis"] == "ok"
-        chat = httpx.post(
-            f"http://127.0.0.1:{port}/api/kr/chatbot", json={"message": "시장 상태"}, timeout=10
-        )
+        base = f"http://127.0.0.1:{port}"
+        chat = httpx.post(f"{base}/api/kr/chatbot", json={"message": "시장 상태"}, timeout=10)
         assert chat.status_code == 200, chat.text
         assert "마켓 게이트" in chat.json()["response"]
+        # the chat's memory lives in the demo's in-process Redis: status answers, never 503
+        status = httpx.get(f"{base}/api/kr/chatbot/status", timeout=10)
+        assert status.status_code == 200, status.text
+        remembered = httpx.post(f"{base}/api/kr/chatbot/memory", json={"style": "short"})
+        assert remembered.status_code == 200, remembered.text
+        memory = httpx.get(f"{base}/api/kr/chatbot/memory", timeout=10).json()["memory"]
+        assert memory["style"]["value"] == "short"
+        # the monolith's frontend presses "run" without a key: loopback is trusted in the demo
+        run = httpx.post(f"{base}/api/kr/jongga-v2/run", timeout=10)
+        assert run.status_code == 202, run.text
+        assert httpx.post(f"{base}/api/v1/admin/cache/invalidate").status_code == 401
+        versions = httpx.get(f"{base}/api/data-version", timeout=10).json()["versions"]
+        assert versions["signals_log.csv"] > 0 and versions["daily_prices.csv"] > 0
     finally:
         proc.send_signal(signal.SIGTERM)
         stdout, _ = proc.communicate(timeout=60)
@@ -105,6 +119,9 @@ def test_the_demo_serves_a_gateway_with_redis_and_a_working_chatbot(tmp_path: Pa
     assert re.fullmatch(r"in-process Redis \(fakeredis\) on 127\.0\.0\.1:\d+", summary["redis"])
     assert summary["database"] == f"embedded ({data_dir / 'pgdata'})"
     assert [run["status"] for run in summary["pipeline"]] == ["SUCCEEDED"]
+    plain = ANSI.sub("", stderr)  # a terminal gets colours
+    assert f"Dashboard: http://127.0.0.1:{port}/dashboard/kr" in plain
+    assert "writes from this machine need no key" in plain
     before_serving = stderr.split("serving the gateway", 1)[0]
     assert not LOG_INFO_LINE.search(before_serving), before_serving[-3000:]
     assert "reusing" not in before_serving

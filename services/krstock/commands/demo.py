@@ -5,7 +5,9 @@ the next run unless ``--fresh``), in-process Redis (fakeredis, served on a loopb
 gateway shares it) unless KRSTOCK_REDIS_URL is set, eager tasks, the synthetic market unless
 ``--source krx``. It backfills enough history, runs the daily pipeline over the last trading days
 so that signals open and close, prints a summary and then serves the gateway on localhost (unless
-``--no-serve``). On a terminal only warnings and its own progress show unless ``--verbose``.
+``--no-serve``), where clients on this machine may write without a key (the monolith's frontend
+cannot send one; KRSTOCK_WRITE_TRUSTED_NETWORKS overrides) and the last line is the dashboard's
+URL. On a terminal only warnings and its own progress show unless ``--verbose``.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ def register(app: typer.Typer) -> None:
         else:
             print_summary(summary)
         if serve:
+            _trust_loopback_writes(host)
             if summary["database"].startswith("embedded"):
                 _print_demo_key(host, port)
             logging.getLogger().setLevel(min(configured_level, logging.getLogger().level))
@@ -332,6 +335,49 @@ def _print_demo_key(host: str, port: int) -> None:
     )
 
 
+LOOPBACK_NETWORKS = "127.0.0.0/8,::1/128"
+TRUSTED_NETWORKS_ENV = "KRSTOCK_WRITE_TRUSTED_NETWORKS"
+
+
+def _trust_loopback_writes(host: str) -> None:
+    """Let clients on this machine write without a key (the monolith's frontend cannot send
+    one), unless KRSTOCK_WRITE_TRUSTED_NETWORKS says otherwise. Only loopback is trusted, so a
+    gateway listening beyond it (``--host 0.0.0.0``) still wants the key from anywhere else;
+    X-Forwarded-For is not believed (no trusted proxy)."""
+    from krstock.config import get_settings
+
+    if TRUSTED_NETWORKS_ENV in os.environ:
+        networks = os.environ[TRUSTED_NETWORKS_ENV] or "none"
+        stderr_console.print(f"writes without a key from: {networks} ({TRUSTED_NETWORKS_ENV})")
+        return
+    os.environ[TRUSTED_NETWORKS_ENV] = LOOPBACK_NETWORKS
+    get_settings.cache_clear()
+    note = "" if _is_loopback(host) else f"; other clients of {host} need the API key"
+    stderr_console.print(
+        f"writes from this machine need no key ({TRUSTED_NETWORKS_ENV}={LOOPBACK_NETWORKS}){note}",
+        soft_wrap=True,
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    from ipaddress import ip_address
+
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def dashboard_url(host: str, port: int) -> str:
+    """Where the dashboard pages are served: a wildcard host is reached on loopback."""
+    shown = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}/dashboard/kr"
+
+
 def _serve_gateway(host: str, port: int) -> None:
     import uvicorn
 
@@ -343,5 +389,6 @@ def _serve_gateway(host: str, port: int) -> None:
     stderr_console.print(
         f"serving the gateway on http://{host}:{port} (docs at /docs); Ctrl-C stops"
     )
+    stderr_console.print(f"Dashboard: {dashboard_url(host, port)}", soft_wrap=True)
     # proxy_headers off: only KRSTOCK_TRUST_FORWARDED_FOR makes the app believe X-Forwarded-For.
     uvicorn.run(create_app(), host=host, port=port, log_level="warning", proxy_headers=False)
