@@ -166,7 +166,12 @@ async def _reconcile_locked(body: dict[str, Any], trigger: str) -> Result | None
             return None
         STATE.generations[uid] = generation
         STATE.statuses[uid] = result.status
-        metrics.record_state(key, result.status.get("children", []), result.status["phase"])
+        metrics.record_state(
+            key,
+            result.status.get("children", []),
+            result.status["phase"],
+            result.status.get("conditions"),
+        )
         ok = all(c["status"] == "True" for c in result.status["conditions"] if c["type"] == "Ready")
         metrics.RECONCILES.labels(trigger=trigger, result="ok" if ok else "problem").inc()
         for event_type, reason, message in result.events:

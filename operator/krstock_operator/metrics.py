@@ -33,18 +33,36 @@ MANAGED = Gauge(
     registry=REGISTRY,
 )
 SCANJOBS = Gauge("krstock_operator_scanjobs", "ScanJobs by phase", ["phase"], registry=REGISTRY)
+DEGRADED = Gauge(
+    "krstock_operator_scanjobs_degraded",
+    "ScanJobs whose Degraded condition is True (failed last run, API unreachable, no KEDA)",
+    registry=REGISTRY,
+)
 
 # Per-ScanJob bookkeeping behind the gauges: (namespace, name) -> children / phase.
 _children: dict[tuple[str, str], list[str]] = {}
 _phases: dict[tuple[str, str], str] = {}
+_degraded: set[tuple[str, str]] = set()
 
 
-def record_state(key: tuple[str, str], children: list[str] | None, phase: str | None) -> None:
-    """Remember (or forget, with None) one ScanJob's children and phase, and refresh the gauges."""
+def record_state(
+    key: tuple[str, str],
+    children: list[str] | None,
+    phase: str | None,
+    conditions: list[dict[str, Any]] | None = None,
+) -> None:
+    """Remember (or forget, with None) one ScanJob's children, phase and Degraded condition, and
+    refresh the gauges."""
     if children is None:
         _children.pop(key, None)
         _phases.pop(key, None)
+        _degraded.discard(key)
     else:
+        if conditions is not None:
+            degraded = any(
+                c.get("type") == "Degraded" and c.get("status") == "True" for c in conditions
+            )
+            (_degraded.add if degraded else _degraded.discard)(key)
         _children[key] = children
         if phase is not None:
             _phases[key] = phase
@@ -60,6 +78,7 @@ def record_state(key: tuple[str, str], children: list[str] | None, phase: str | 
         phases[phase_name] = phases.get(phase_name, 0) + 1
     for phase_name in {*phases, *(s.labels["phase"] for s in _samples(SCANJOBS))}:
         SCANJOBS.labels(phase=phase_name).set(phases.get(phase_name, 0))
+    DEGRADED.set(len(_degraded))
 
 
 def _samples(gauge: Gauge) -> list[Any]:

@@ -3,22 +3,62 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
+from prometheus_client import Counter, Histogram
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from krstock.app.finite import finite
-from krstock.app.kinds import new_run_id
+from krstock.app.kinds import SCAN_KINDS, new_run_id
 from krstock.db.models import ScanRun
 from krstock.db.repositories import ScanRunRepository
 
 ProgressFn = Callable[[float, str], None]
 log = logging.getLogger(__name__)
+
+# Run metrics, counted in whichever process runs the step (a worker, or the API in local mode).
+# Counters and histograms only: they stay correct under the prefork pool's multiprocess mode.
+# Gauges of the last success are read from scan_runs by the gateway (api/infra/metrics.py).
+RUNS = Counter(
+    "krstock_pipeline_runs_total",
+    "Runs finished, by step (run kind) and outcome",
+    ["step", "outcome"],
+)
+RUN_DURATION = Histogram(
+    "krstock_pipeline_run_duration_seconds",
+    "Run time of one step",
+    ["step"],
+    buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600),
+)
+SCAN_DURATION = Histogram(
+    "krstock_scan_duration_seconds",
+    "Run time of one scan, by strategy",
+    ["strategy"],
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+)
+SCAN_TICKERS = Counter(
+    "krstock_scan_tickers_read_total", "Tickers a scan read, by strategy", ["strategy"]
+)
+SCAN_SIGNALS = Counter(
+    "krstock_scan_signals_found_total", "Signals a scan found, by strategy", ["strategy"]
+)
+# run_id -> counts given to finish_run, picked up when the run's context exits.
+_finished_counts: dict[str, Mapping[str, Any]] = {}
+
+
+def _observe(kind: str, outcome: str, seconds: float, counts: Mapping[str, Any]) -> None:
+    RUNS.labels(kind, outcome).inc()
+    RUN_DURATION.labels(kind).observe(seconds)
+    if kind in SCAN_KINDS and outcome == "succeeded":
+        SCAN_DURATION.labels(kind).observe(seconds)
+        SCAN_TICKERS.labels(kind).inc(int(counts.get("scanned") or 0))
+        SCAN_SIGNALS.labels(kind).inc(int(counts.get("signals") or 0))
 
 
 class RunRecorder:
@@ -67,17 +107,25 @@ def recorded_run(
         )
         repo.mark_running(run_id)
     recorder = RunRecorder(engine, run_id, progress)
+    started = time.monotonic()
     try:
         yield recorder
     except BaseException as exc:
+        _finished_counts.pop(run_id, None)
         with Session(engine) as session, session.begin():
             ScanRunRepository(session).failed(run_id, f"{type(exc).__name__}: {exc}"[:2000])
+        _observe(kind, "failed", time.monotonic() - started, {})
         raise
+    # A body that returns without finish_run left the row RUNNING (e.g. it handed work on).
+    counts = _finished_counts.pop(run_id, None)
+    outcome = "succeeded" if counts is not None else "unfinished"
+    _observe(kind, outcome, time.monotonic() - started, counts or {})
 
 
 def finish_run(session: Session, run_id: str, counts: Mapping[str, Any]) -> None:
     """Mark the run SUCCEEDED in the caller's transaction (with the results it wrote)."""
     ScanRunRepository(session).succeeded(run_id, finite(dict(counts)))
+    _finished_counts[run_id] = counts
 
 
 def run_status(engine: Engine, run_id: str) -> tuple[str, dict[str, Any]] | None:
@@ -127,3 +175,5 @@ def record_run(
     with Session(engine) as session:
         session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=update_cols))
         session.commit()
+    if status in ("SUCCEEDED", "FAILED"):
+        RUNS.labels(kind, status.lower()).inc()

@@ -81,7 +81,11 @@ def worker(
     name: str = typer.Option(None, "--name", "-n", help="Worker node name (default host)."),
     pool: str = typer.Option("prefork", help="prefork, threads or solo."),
     beat: bool = typer.Option(False, help="Also run the schedule (beat) in this worker."),
-    metrics_port: int = typer.Option(0, help="Serve Prometheus /metrics on this port (0: off)."),
+    metrics_port: int = typer.Option(
+        0,
+        envvar="KRSTOCK_WORKER_METRICS_PORT",
+        help="Serve Prometheus /metrics on this port (0: off).",
+    ),
     include: list[str] = typer.Option([], help="Extra task modules to import."),
     loglevel: str = typer.Option("INFO", help="Celery log level."),
 ) -> None:

@@ -20,6 +20,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from krstock.bus.metrics import QueueLengthCollector
+
 TASKS = Counter(
     "krstock_tasks_total", "Celery tasks finished, by task and state", ["task", "state"]
 )
@@ -32,23 +34,21 @@ TASK_DURATION = Histogram(
 TASK_RETRIES = Counter("krstock_task_retries_total", "Celery task retries", ["task"])
 
 
-class QueueLengthCollector(Collector):
-    """``krstock_queue_length{queue}``: messages waiting in each Celery queue (a Redis list)."""
+class WorkerQueuesCollector(Collector):
+    """``krstock_worker_queue_consumers{queue}``: 1 for each queue this worker consumes, so an
+    alert can tell a queue with work and no worker from a slow one."""
 
-    def __init__(self, client: redis.Redis, queues: Sequence[str]) -> None:
-        self.client = client
+    def __init__(self, queues: Sequence[str]) -> None:
         self.queues = list(queues)
 
     def collect(self) -> Iterable[Metric]:
         family = GaugeMetricFamily(
-            "krstock_queue_length", "Messages waiting in a Celery queue", labels=["queue"]
+            "krstock_worker_queue_consumers",
+            "Workers consuming a queue (1 per worker process group)",
+            labels=["queue"],
         )
         for queue in self.queues:
-            try:
-                length = int(self.client.llen(queue))
-            except redis.RedisError:
-                continue  # absent rather than a fake zero when Redis is down
-            family.add_metric([queue], length)
+            family.add_metric([queue], 1)
         yield family
 
 
@@ -64,4 +64,5 @@ def serve_worker_metrics(port: int, client: redis.Redis, queues: Sequence[str]) 
 
         registry = REGISTRY
     registry.register(QueueLengthCollector(client, queues))
+    registry.register(WorkerQueuesCollector(queues))
     start_http_server(port, registry=registry)
