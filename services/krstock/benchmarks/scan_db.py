@@ -158,6 +158,34 @@ def measure_kind(engine: Engine, kind: str, day: date, repeat: int) -> dict[str,
     }
 
 
+def trading_days_figures(conn: Connection, day: date, days: int, repeat: int) -> dict[str, Any]:
+    """The two trading-days queries side by side (medians of ``repeat``): the loose index scan
+    plain PostgreSQL uses and the DISTINCT pass used on TimescaleDB's compressed chunks; they
+    must return the same dates."""
+    from krstock.db import reader
+    from krstock.db.timescale import compressed_reads
+
+    params = {"end": day, "days": days}
+    timings: dict[str, list[float]] = {"loose": [], "distinct": []}
+    found: dict[str, list[Any]] = {}
+    for _ in range(repeat):
+        for name, query in (
+            ("loose", reader._TRADING_DAYS),
+            ("distinct", reader._TRADING_DAYS_DISTINCT),
+        ):
+            started = time.perf_counter()
+            found[name] = list(conn.execute(query, params).scalars())
+            timings[name].append(time.perf_counter() - started)
+    loose, distinct = (statistics.median(timings[k]) for k in ("loose", "distinct"))
+    return {
+        "loose_s": round(loose, 4),
+        "distinct_s": round(distinct, 4),
+        "distinct_over_loose": round(distinct / loose, 2) if loose else None,
+        "same_dates": found["loose"] == found["distinct"],
+        "used": "distinct" if compressed_reads(conn, "daily_prices") else "loose",
+    }
+
+
 def measure(url: str, day: date, kinds: list[str], repeat: int) -> dict[str, Any]:
     """Window load time, and per kind the scan and COPY times (medians of ``repeat``)."""
     from krstock.app.catalogue import WINDOW_DAYS
@@ -172,6 +200,8 @@ def measure(url: str, day: date, kinds: list[str], repeat: int) -> dict[str, Any
                 started = time.perf_counter()
                 window = load_market_window(conn, day, WINDOW_DAYS)
                 loads.append(time.perf_counter() - started)
+        with engine.connect() as conn:
+            days_figures = trading_days_figures(conn, day, WINDOW_DAYS, repeat)
         scans = {kind: measure_kind(engine, kind, day, repeat) for kind in kinds}
     finally:
         engine.dispose()
@@ -179,6 +209,7 @@ def measure(url: str, day: date, kinds: list[str], repeat: int) -> dict[str, Any
         "tickers": int(window.shape[0]),
         "days": int(window.shape[1]),
         "window_load_s": round(statistics.median(loads), 3),
+        "trading_days": days_figures,
         "scans": scans,
     }
 
