@@ -56,7 +56,7 @@ def vcp_history(
 ) -> dict[str, Any]:
     """VCP signals dated within the ``days`` calendar days up to ``end`` (signal_date ≥
     end − days, the monolith's cutoff), newest first."""
-    start = end - timedelta(days=days)
+    start = end - timedelta(days=days) if end.toordinal() > days else date.min
     rows = list(
         session.scalars(
             select(Signal)
