@@ -114,3 +114,14 @@ def test_the_chart_never_turns_it_on() -> None:
     texts = [p.read_text(encoding="utf-8") for p in chart.rglob("*") if p.is_file()]
     assert texts, chart
     assert not any("WRITE_TRUSTED_NETWORKS" in t or "write_trusted_networks" in t for t in texts)
+
+
+def test_the_data_status_update_buttons_pass_too(apps: dict[str, Built]) -> None:
+    """Update / Update All are GET streams with the write check (EventSource sends no key)."""
+    single = "/api/system/update-single"
+    with _client(apps["loopback"], "127.0.0.1") as client:
+        r = client.get(single, params={"type": "no-such-step"})
+        assert r.status_code == 400 and "unknown type" in r.text  # past the key check
+    with _client(apps["loopback"], "192.168.1.10") as client:
+        assert client.get(single, params={"type": "no-such-step"}).status_code == 401
+        assert client.get("/api/system/update-data-stream").status_code == 401
