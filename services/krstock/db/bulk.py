@@ -14,6 +14,7 @@ import itertools
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -469,9 +470,12 @@ def _diff_statement(
     keys: Sequence[str],
     types: dict[str, str],
     rules: UpdateRules,
+    span: sql.Composable | None = None,
 ) -> sql.Composed:
     """CREATE TEMP TABLE ``diff`` of the staged rows that are not stored (``_missing``) or
-    would change their stored row: the one join of the whole load against ``table``."""
+    would change their stored row: the one join of the whole load against ``table``.
+    ``span``: literal date bounds on ``t`` covering every staged row (a hypertable: chunks
+    outside the load's dates are left out of the plan, compressed ones not read)."""
     k0 = sql.Identifier(keys[0])
     differs: sql.Composable = sql.SQL("t.{} IS NULL").format(k0)
     change = _change(columns, keys, types, rules, "s")
@@ -485,7 +489,9 @@ def _diff_statement(
         k0=k0,
         s=sql.Identifier(staging),
         t=sql.Identifier(table),
-        on=_key_match(keys, "t", "s"),
+        on=_key_match(keys, "t", "s")
+        if span is None
+        else sql.SQL("{} AND {}").format(_key_match(keys, "t", "s"), span),
         differs=differs,
     )
 
@@ -654,7 +660,12 @@ def count_existing(conn: Connection, table: str, keys: pd.DataFrame) -> int:
 
 
 def _insert_new_only(
-    cur: psycopg.Cursor[Any], table: str, staging: str, columns: Sequence[str], keys: Sequence[str]
+    cur: psycopg.Cursor[Any],
+    table: str,
+    staging: str,
+    columns: Sequence[str],
+    keys: Sequence[str],
+    span: sql.Composable | None = None,
 ) -> tuple[int, int] | None:
     """The fast path of a load of new keys only (a new day, a new ticker): when no staged key is
     in ``table`` yet, a plain INSERT (no per-row conflict check, about 1.5x faster). Returns
@@ -662,6 +673,8 @@ def _insert_new_only(
     rolls back to the savepoint and the caller's upsert then handles it, so the result is the
     same as the upsert's."""
     on = sql.SQL(" AND ").join(sql.SQL("t.{k} = s.{k}").format(k=sql.Identifier(k)) for k in keys)
+    if span is not None:
+        on = sql.SQL("{} AND {}").format(on, span)
     # The first staged key found stops the join.
     cur.execute(
         sql.SQL("SELECT EXISTS (SELECT 1 FROM {s} s JOIN {t} t ON {on})").format(
@@ -696,6 +709,7 @@ def _update_then_insert(
     types: dict[str, str],
     rules: UpdateRules,
     layout: timescale.CompressedLayout | None = None,
+    span: sql.Composable | None = None,
 ) -> tuple[int, int, tuple[timescale.ChunkWrite, ...]]:
     """The general path: one join finds the rows that change or are missing (into a TEMP
     table, usually small), then those are updated and inserted. Returns (inserted, updated,
@@ -706,7 +720,7 @@ def _update_then_insert(
     # and for the small diff table index lookups.
     diff = f"_diff_{table}"
     cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(diff)))
-    cur.execute(_diff_statement(table, staging, diff, columns, keys, types, rules))
+    cur.execute(_diff_statement(table, staging, diff, columns, keys, types, rules, span))
     inserted = updated = 0
     chunks: tuple[timescale.ChunkWrite, ...] = ()
     if cur.rowcount and layout is not None:
@@ -811,15 +825,29 @@ def bulk_upsert(
     with raw.cursor() as cur:
         counts = _copy_into_empty(cur, table, ready, types)
         if counts is None:
-            # A hypertable with compressed chunks: every write is bounded (even the plain
-            # INSERT of new keys decompresses the batches it checks for conflicts).
+            # A hypertable with compressed chunks: the joins are bounded to the load's dates,
+            # and a write into a compressed chunk goes in units (even a plain INSERT of new keys
+            # decompresses the batches it checks for conflicts).
             layout = timescale.compressed_layout(cur, table)
+            span = _span(ready, layout)
             _give_memory(cur)
             _stage(cur, staging, table, ready, types)
-            counts = None if layout else _insert_new_only(cur, table, staging, columns, keys)
+            counts = None
+            if layout is None or not timescale.touches_compressed(layout, *span):
+                counts = _insert_new_only(
+                    cur, table, staging, columns, keys, _span_sql(span, layout)
+                )
             if counts is None:
                 written = _update_then_insert(
-                    cur, table, staging, columns, keys, types, rules, layout
+                    cur,
+                    table,
+                    staging,
+                    columns,
+                    keys,
+                    types,
+                    rules,
+                    layout,
+                    _span_sql(span, layout),
                 )
                 counts, chunks = written[:2], written[2]
             cur.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(staging)))
@@ -830,6 +858,28 @@ def bulk_upsert(
         unchanged=len(ready) - inserted - updated,
         duplicates=duplicates,
         chunks=chunks,
+    )
+
+
+def _span(
+    ready: pd.DataFrame, layout: timescale.CompressedLayout | None
+) -> tuple[date | None, date | None]:
+    """The first and last day of the load on ``layout``'s time column ((None, None) without a
+    layout or when the column is not loaded)."""
+    if layout is None or layout.time_column not in ready.columns:
+        return None, None
+    days = pd.to_datetime(ready[layout.time_column])
+    return days.min().date(), days.max().date()
+
+
+def _span_sql(
+    span: tuple[date | None, date | None], layout: timescale.CompressedLayout | None
+) -> sql.Composable | None:
+    lo, hi = span
+    if layout is None or lo is None or hi is None:
+        return None
+    return timescale.unit_filter(
+        timescale.WriteUnit(lo, hi + timedelta(days=1)), layout.time_column, "t"
     )
 
 

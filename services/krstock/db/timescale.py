@@ -179,6 +179,13 @@ def uncompressed_ranges(chunks: Sequence[Chunk]) -> list[tuple[date | None, date
     return ranges
 
 
+def touches_compressed(layout: CompressedLayout, first: date | None, last: date | None) -> bool:
+    """Whether days ``first..last`` (inclusive; None: unknown) meet a compressed chunk."""
+    if first is None or last is None:
+        return True
+    return any(c.start <= last and first < c.end for c in layout.compressed)
+
+
 def _in_range(day: date, lo: date | None, hi: date | None) -> bool:
     return (lo is None or day >= lo) and (hi is None or day < hi)
 

@@ -197,6 +197,20 @@ def test_a_chunk_over_the_limit_is_rewritten_as_one_step(
     ]
 
 
+def test_new_days_outside_compressed_chunks_take_the_plain_insert(
+    seeded: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _simulate(monkeypatch, limit=100_000)
+    frame = _prices()
+    new_day = frame[frame.date == "2024-03-29"].assign(date=pd.Timestamp("2024-04-01"))
+    with seeded.begin() as conn:
+        counts = bulk_upsert(conn, "daily_prices", new_day, ["ticker", "date"])
+        statements = _statements(conn)
+    assert (counts.inserted, counts.updated, counts.chunks) == (5, 0, ())
+    assert [kind for kind, _ in statements] == ["insert"]
+    assert "ON CONFLICT" not in statements[0][1]  # the fast path: no per-row conflict check
+
+
 def test_rules_apply_in_the_unit_path_too(seeded: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     _simulate(monkeypatch, limit=100_000)
     frame = _prices()

@@ -208,3 +208,27 @@ def test_the_import_report_names_the_chunks_written() -> None:
     assert tables["daily_prices"]["compressed_chunks"] == [chunk.as_dict()]
     assert tables["daily_prices"]["updated"] == 1
     assert "compressed_chunks" not in tables["stocks"]  # plain PostgreSQL: the report as before
+
+
+def test_a_load_touches_compressed_chunks_when_its_days_meet_one() -> None:
+    chunks = layout(JAN, FEB, MAR, JUN)
+    assert timescale.touches_compressed(chunks, date(2024, 1, 31), date(2024, 1, 31))
+    assert timescale.touches_compressed(chunks, date(2024, 3, 5), date(2024, 6, 1))
+    assert not timescale.touches_compressed(chunks, date(2024, 3, 1), date(2024, 5, 31))
+    assert not timescale.touches_compressed(chunks, date(2024, 7, 1), date(2024, 7, 1))
+    assert timescale.touches_compressed(chunks, None, None)  # unknown: assume it does
+
+
+def test_the_diff_join_is_bounded_to_the_load_days() -> None:
+    span = bulk._span_sql((date(2024, 3, 4), date(2024, 3, 8)), layout(JAN))
+    assert span is not None
+    assert text(span) == (
+        '"t"."date" >= \'2024-03-04\'::date AND "t"."date" < \'2024-03-09\'::date'
+    )
+    types = {"ticker": "character varying(6)", "date": "date", "close": "bigint"}
+    cols, keys = ["ticker", "date", "close"], ["ticker", "date"]
+    bounded = text(bulk._diff_statement("p", "_s", "_d", cols, keys, types, NO_RULES, span))
+    assert f'ON "t"."ticker" = "s"."ticker" AND "t"."date" = "s"."date" AND {text(span)}' in bounded
+    plain = text(bulk._diff_statement("p", "_s", "_d", cols, keys, types, NO_RULES))
+    assert "'2024" not in plain
+    assert bulk._span_sql((date(2024, 3, 4), date(2024, 3, 8)), None) is None
