@@ -161,7 +161,11 @@ const KR = (() => {
       const progress = Math.max(0, Math.min(100, Number(run.progress) || 0));
       bar.value = progress;
       target.dataset.runStatus = run.status;
-      const counts = run.counts && Object.keys(run.counts).length ? ` · ${JSON.stringify(run.counts)}` : "";
+      const c = run.counts || {};
+      const shown = [["scanned", "검사"], ["total_candidates", "후보"], ["signals", "시그널"]]
+        .filter(([k]) => typeof c[k] === "number")
+        .map(([k, label]) => `${label} ${num(c[k])}`);
+      const counts = shown.length ? ` · ${shown.join(", ")}` : "";
       text.textContent = `실행 ${runId} (${run.kind}): ${run.status} · ${progress.toFixed(0)}%${counts}`;
       if (run.status === "SUCCEEDED" || run.status === "FAILED") {
         if (run.error) target.append(el("div", { class: "error", role: "alert" }, `오류: ${run.error}`));
@@ -182,9 +186,23 @@ const KR = (() => {
   };
   const LINE_COLORS = { entry: "#6cb6ff", stop: "#ff6b6b", target: "#3ddc84" };
 
+  // The library (about 200 kB) loads on first use, after the page's data is on screen.
+  let library = null;
+  function loadCharts() {
+    if (!library) {
+      library = new Promise((resolve, reject) => {
+        const script = el("script", { src: body.dataset.chartsSrc });
+        script.addEventListener("load", () => resolve(window.LightweightCharts));
+        script.addEventListener("error", () => reject(new Error("chart library failed to load")));
+        document.head.append(script);
+      });
+    }
+    return library;
+  }
+  let L = null;
   function charts() {
-    if (!window.LightweightCharts) throw new Error("chart library not loaded");
-    return window.LightweightCharts;
+    if (!L) throw new Error("chart library not loaded");
+    return L;
   }
 
   /** A new chart in ``container``, replacing the one drawn there before (on a reload). */
@@ -196,8 +214,8 @@ const KR = (() => {
   }
 
   /** Daily candles with volume and the signal's price lines ({entry, stop, target}). */
-  function candleChart(container, bars, lines) {
-    const L = charts();
+  async function candleChart(container, bars, lines) {
+    L = await loadCharts();
     const chart = newChart(container);
     // Korean convention: rising red, falling blue.
     const candles = chart.addSeries(L.CandlestickSeries, {
@@ -224,8 +242,8 @@ const KR = (() => {
   }
 
   /** Market Gate scores over time, coloured by status. */
-  function gateChart(container, items) {
-    const L = charts();
+  async function gateChart(container, items) {
+    L = await loadCharts();
     const chart = newChart(container);
     const colors = { GREEN: "#3ddc84", YELLOW: "#f5c451", RED: "#ff6b6b" };
     const series = chart.addSeries(L.HistogramSeries, { priceFormat: { type: "price", precision: 0, minMove: 1 } });
@@ -240,8 +258,8 @@ const KR = (() => {
   }
 
   /** Lines of {time, value} series: [{name, color, points}]. */
-  function lineChart(container, lines) {
-    const L = charts();
+  async function lineChart(container, lines) {
+    L = await loadCharts();
     const chart = newChart(container);
     for (const line of lines) {
       const series = chart.addSeries(L.LineSeries, { color: line.color, lineWidth: 2, title: line.name });
@@ -283,7 +301,7 @@ const KR = (() => {
       "aria-label",
       `${name || ticker} 일봉 ${bars.length}개, 마지막 종가 ${bars.length ? won(bars[bars.length - 1].close) : "없음"}`,
     );
-    candleChart(box, bars, lines);
+    await candleChart(box, bars, lines);
     box.dataset.state = "ready";
     box.dataset.bars = String(bars.length);
   }

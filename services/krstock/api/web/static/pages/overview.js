@@ -233,7 +233,7 @@
       box.dataset.state = "empty";
       return;
     }
-    KR.gateChart(box, items);
+    await KR.gateChart(box, items);
     box.setAttribute("aria-label", `마켓 게이트 점수 ${items.length}일, 최근 ${items[0].date} ${items[0].status} ${items[0].score}`);
     box.dataset.state = "ready";
     box.dataset.points = String(items.length);
@@ -286,7 +286,7 @@
     } else {
       $("equity-note").append(el("span", { class: "error" }, ` ${KR.explain(proxy, "KOSPI 200 비교선")}`));
     }
-    KR.lineChart(box, lines);
+    await KR.lineChart(box, lines);
     const last = points[points.length - 1];
     box.setAttribute("aria-label", `실현 거래 자산 ${points.length}개 청산일, 마지막 ${last.time} ${last.value}`);
     box.dataset.state = "ready";
