@@ -225,9 +225,12 @@ class LocalCluster:
         self, doc: dict[str, Any], container_name: str | None = None, init: bool = False
     ) -> LocalPod:
         """The named container (default: the first) of a rendered workload or Pod."""
-        spec = doc["spec"] if doc["kind"] == "Pod" else doc["spec"]["template"]["spec"]
-        if doc["kind"] == "CronJob":
+        if doc["kind"] == "Pod":
+            spec = doc["spec"]
+        elif doc["kind"] == "CronJob":
             spec = doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        else:
+            spec = doc["spec"]["template"]["spec"]
         containers = spec["initContainers"] if init else spec["containers"]
         container = next(c for c in containers if container_name in (None, c["name"]))
         return self.pod(

@@ -366,7 +366,7 @@ def test_networkpolicy_graph_is_the_intended_one(render: Render) -> None:
     (job,) = by_kind(docs)["Job"]
     migrate = f"Job/{job['metadata']['name']}"
     assert _who_reaches(docs, "StatefulSet/krstock-timescaledb", 5432) == (
-        APPS | WORKERS | {migrate, "Pod/krstock-test"}
+        APPS | WORKERS | {migrate, "Pod/krstock-test", "CronJob/krstock-maintenance"}
     )
     assert _who_reaches(docs, "StatefulSet/krstock-redis", 6379) == APPS | WORKERS | {
         "keda-operator"

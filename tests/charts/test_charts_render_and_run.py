@@ -1,9 +1,9 @@
 """Render and run: the chart's gateway, scanner, signals and analyzer, its migration Job, its
-helm-test pod and one worker Deployment the operator builds from the chart's settings run as
-local processes (localpods.py: the rendered command, args, env from the rendered ConfigMaps and
-Secrets, the cluster's addresses mapped to this machine's PostgreSQL and Redis). Each becomes ready
-on its rendered probe or exits 0, and the worker completes a closing-bet scan that the operator's
-enqueue pod starts through the gateway.
+maintenance CronJob, its helm-test pod and one worker Deployment the operator builds from the
+chart's settings run as local processes (localpods.py: the rendered command, args, env from the
+rendered ConfigMaps and Secrets, the cluster's addresses mapped to this machine's PostgreSQL and
+Redis). Each becomes ready on its rendered probe or exits 0, and the worker completes a
+closing-bet scan that the operator's enqueue pod starts through the gateway.
 """
 
 from __future__ import annotations
@@ -163,6 +163,10 @@ def test_the_rendered_platform_runs_and_a_worker_completes_a_scan(platform: Plat
     test_pod = cluster.service_pod(named(docs, "Pod", "krstock-test"))
     checked = test_pod.run(timeout=60)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    # The maintenance CronJob's pod (schema owner): on plain PostgreSQL nothing to maintain, exit 0.
+    upkeep = cluster.service_pod(named(docs, "CronJob", "krstock-maintenance")).run(timeout=120)
+    assert upkeep.returncode == 0, upkeep.stdout + upkeep.stderr
 
     # 6. The operator's children for a run-once closing-bet ScanJob, with the chart's settings:
     # the worker Deployment (queue scan) gets ready on its file probe, the enqueue Job starts the
