@@ -390,13 +390,16 @@ def test_networkpolicy_graph_is_the_intended_one(render: Render) -> None:
     dns = Pod("coredns", "kube-system", {"k8s-app": "kube-dns"})
     for name in (*APPS, f"worker@{NAMESPACE}", migrate):
         assert allowed(policies, pods[name], dns, 53), name
-    # Workers and the analyzer reach the internet on 443, never private ranges; the gateway not.
+    # Workers and services reach the internet on 443 (market data, news, Gemini), never private
+    # ranges; the databases, the migration and enqueue pods do not reach it at all.
     internet = Pod("gemini", "internet", {}, ip="142.250.1.1")
     private = Pod("metadata", "internet", {}, ip="10.0.0.5")
-    assert allowed(policies, pods[f"worker@{NAMESPACE}"], internet, 443)
-    assert allowed(policies, pods["Deployment/krstock-analyzer"], internet, 443)
-    assert not allowed(policies, pods[f"worker@{NAMESPACE}"], private, 443)
-    assert not allowed(policies, pods["Deployment/krstock-gateway"], internet, 443)
+    for name in (*APPS, f"worker@{NAMESPACE}"):
+        assert allowed(policies, pods[name], internet, 443), name
+        assert not allowed(policies, pods[name], private, 443), name
+    for name in ("StatefulSet/krstock-timescaledb", "StatefulSet/krstock-redis", migrate,
+                 f"enqueue@{NAMESPACE}", "Pod/krstock-test"):  # fmt: skip
+        assert not allowed(policies, pods[name], internet, 443), name
     api_server = Pod("apiserver", "default", {}, ip="172.18.0.2")
     assert allowed(policies, pods["Deployment/krstock-operator"], api_server, 6443)
 
