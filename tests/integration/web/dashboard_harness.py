@@ -65,10 +65,12 @@ class Server:
         self.built.state.close()
 
 
-def gateway(url: str, redis_url: str, **api: Any) -> Built:
-    """A gateway whose live prices come from the database and live 1 s (the poll test)."""
-    built = build_app("gateway", url, redis_url, api={"cache_ttl_prices_s": 1, **api})
-    built.keys = make_keys(built.state, prefix="web")
+def gateway(url: str, redis_url: str, keys: bool = True, **settings: Any) -> Built:
+    """A gateway whose live prices come from the database and live 1 s (the poll test), with
+    one key per scope in ``built.keys`` (unless ``keys`` is off: a database that is down)."""
+    built = build_app("gateway", url, redis_url, settings=settings, api={"cache_ttl_prices_s": 1})
+    if keys:
+        built.keys = make_keys(built.state, prefix="web")
     return built
 
 
