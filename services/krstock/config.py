@@ -256,6 +256,32 @@ class AiSection(Section):
     # LLM requests per second, shared by every worker.
     llm_rate_per_s: float = Field(default=1.0, gt=0)
 
+    # Gemini through google-genai (docs/ai.md). No key: every analysis is rule-based, said so.
+    gemini_api_key: Annotated[SecretStr | None, EnvNames("GEMINI_API_KEY", "GOOGLE_API_KEY")] = (
+        None
+    )
+    gemini_model: str = "gemini-2.5-flash"
+    # The SDK's base_url (a proxy; a loopback fake in tests). None: Google's endpoint.
+    gemini_base_url: str | None = None
+    gemini_timeout_ms: int = Field(default=30_000, ge=100)
+    # SDK attempts for 5xx and timeouts only (429 is ours: a cooldown from its retryDelay).
+    gemini_retry_attempts: int = Field(default=2, ge=1, le=5)
+    # Which news judgement the closing-bet scan uses: "auto" = the LLM when a key is set.
+    ai_news_source: Literal["auto", "llm", "rules"] = "auto"
+    # Shared limits per provider project (Redis token bucket; Celery's rate_limit is per worker).
+    llm_project: str = "default"
+    llm_requests_per_min: int = Field(default=10, ge=1)
+    llm_tokens_per_min: int = Field(default=250_000, ge=1000)
+    llm_requests_per_day: int = Field(default=250, ge=1)
+    llm_budget_usd_per_day: float = Field(default=1.0, ge=0)
+    # How long a call waits for the bucket or a 429 cooldown before the rules answer instead.
+    llm_max_wait_s: float = Field(default=60.0, ge=0)
+    # Prices in USD per million tokens (input, output incl. thinking), from the provider's list.
+    llm_price_input_per_mtok: float = Field(default=0.30, ge=0)
+    llm_price_output_per_mtok: float = Field(default=2.50, ge=0)
+    # Analyses per strategy and day (the monolith: top 10).
+    ai_top_n: int = Field(default=10, ge=1, le=100)
+
 
 class NewsSection(Section):
     """News collectors with an API (docs/ai.md, News): Naver Search and OpenDART, keyed; the
