@@ -106,6 +106,8 @@ def test_the_demo_serves_a_gateway_with_redis_and_a_working_chatbot(tmp_path: Pa
         run = httpx.post(f"{base}/api/kr/jongga-v2/run", timeout=10)
         assert run.status_code == 202, run.text
         assert httpx.post(f"{base}/api/v1/admin/cache/invalidate").status_code == 401
+        cards = httpx.get(f"{base}/api/kr/backtest-summary", timeout=10).json()
+        tracked = cards["closing_bet"]["tracked"]
         versions = httpx.get(f"{base}/api/data-version", timeout=10).json()["versions"]
         assert versions["signals_log.csv"] > 0 and versions["daily_prices.csv"] > 0
     finally:
@@ -119,6 +121,12 @@ def test_the_demo_serves_a_gateway_with_redis_and_a_working_chatbot(tmp_path: Pa
     assert re.fullmatch(r"in-process Redis \(fakeredis\) on 127\.0\.0\.1:\d+", summary["redis"])
     assert summary["database"] == f"embedded ({data_dir / 'pgdata'})"
     assert [run["status"] for run in summary["pipeline"]] == ["SUCCEEDED"]
+    # one closing-bet record: the overview card's tracked figures are the summary's (one day
+    # closes none; test_api_monolith_frontend closes some)
+    printed = summary["performance"].get("closing-bet", {"closed_trades": 0, "avg_return_pct": 0})
+    assert tracked["count"] == printed["closed_trades"]
+    assert tracked["avg_return"] == pytest.approx(printed["avg_return_pct"] or 0, abs=0.011)
+    assert cards["closing_bet"]["basis"] == "heuristic"
     plain = ANSI.sub("", stderr)  # a terminal gets colours
     assert f"Dashboard: http://127.0.0.1:{port}/dashboard/kr" in plain
     assert "writes from this machine need no key" in plain
