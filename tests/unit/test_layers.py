@@ -1,4 +1,4 @@
-"""Layers import downward only: domain ← (db, cache, marketdata) ← ingest ← (app, bus, ai) ←
+"""Layers import downward only: domain ← (db, cache, marketdata) ← ingest ← ai ← (app, bus) ←
 (api, worker) ← benchmarks ← commands ← cli. Siblings of one layer do not import each other.
 
 Every import counts, including those inside functions and under TYPE_CHECKING: a module that
@@ -25,14 +25,14 @@ LAYERS: dict[str, int] = {
     "cache": 2,
     "marketdata": 2,
     "ingest": 3,
-    "app": 4,
-    "bus": 4,
-    "ai": 4,
-    "api": 5,
-    "worker": 5,
-    "benchmarks": 6,
-    "commands": 7,
-    "cli": 8,
+    "ai": 4,  # below app: the analysis step and the closing-bet news judgement use it
+    "app": 5,
+    "bus": 5,
+    "api": 6,
+    "worker": 6,
+    "benchmarks": 7,
+    "commands": 8,
+    "cli": 9,
 }
 
 
