@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from krstock.ai.chat import ChatRejected, ChatTool, converse
+from krstock.ai.gemini import gemini_client
 from krstock.api.infra.chat_store import ChatStore
 from krstock.api.infra.state import AppState
 from krstock.api.services.market import NO_GATE_YET, gate_body, gate_snapshot
@@ -29,7 +30,7 @@ from krstock.api.services.performance import performance_report
 from krstock.api.services.serializers import stored_mark
 from krstock.api.services.stocks import names_for, price_history
 from krstock.api.services.strategies import CLOSING_BET_STRATEGIES, VCP_STRATEGIES
-from krstock.config import Settings
+from krstock.config import ApiSection, Settings
 from krstock.db.models import Signal, Stock
 
 log = logging.getLogger("krstock.api.chatbot")
@@ -393,13 +394,18 @@ class Reply:
 def chat_model_for(state: AppState) -> ChatModel | None:
     """The app's chat model, built once per app from its settings (None: no key, rules)."""
     if CHAT_MODEL_KEY not in state.extras:
-        state.extras[CHAT_MODEL_KEY] = build_chat_model(state.settings)
+        state.extras[CHAT_MODEL_KEY] = build_chat_model(state.settings, state.api)
     model: ChatModel | None = state.extras[CHAT_MODEL_KEY]
     return model
 
 
-def build_chat_model(settings: Settings) -> ChatModel | None:
-    return None
+def build_chat_model(settings: Settings, api: ApiSection) -> ChatModel | None:
+    """Gemini through the process's one google-genai client (``krstock.ai.gemini``), or None
+    when no key is configured."""
+    client = gemini_client(settings)
+    if client is None:
+        return None
+    return ChatModel(client, settings.ai.gemini_model, api.chat_max_rounds)
 
 
 def _memory_text(memory: dict[str, Any]) -> str:
