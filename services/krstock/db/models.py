@@ -355,6 +355,43 @@ class AIAnalysis(Base):
     )
 
 
+class LlmCall(Base):
+    """One LLM request and what became of it: the cache (``cache_key`` = hash of prompt
+    version, model, ticker, date and facts) and the audit trail. ``outcome`` is accepted,
+    repair (a first answer that failed a check), rejected or failed; only accepted and rejected
+    rows answer a later identical request without a call."""
+
+    __tablename__ = "llm_calls"
+    __table_args__ = (
+        Index("ix_llm_calls_cache_key", "cache_key", "created_at"),
+        Index("ix_llm_calls_date", "signal_date"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    cache_key: Mapped[str] = mapped_column(String(64), nullable=False)
+    purpose: Mapped[str] = mapped_column(String(32), nullable=False, comment="news, recommendation")
+    prompt_version: Mapped[str] = mapped_column(String(32), nullable=False)
+    provider: Mapped[str] = mapped_column(String(32), nullable=False)
+    model: Mapped[str] = mapped_column(String(64), nullable=False)
+    ticker: Mapped[str | None] = mapped_column(Ticker)
+    signal_date: Mapped[date | None] = mapped_column(Date)
+    attempt: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False)
+    reason: Mapped[str | None] = mapped_column(Text, comment="why rejected or failed")
+    request: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, default=dict, server_default=EMPTY_OBJECT
+    )
+    raw_answer: Mapped[str | None] = mapped_column(Text)
+    parsed: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    cost_usd: Mapped[float] = mapped_column(Double, nullable=False, default=0.0)
+    latency_ms: Mapped[float | None] = mapped_column(Double)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+
 class MarketGateSnapshot(Base):
     """The Market Gate for one day (and policy): colour, score, reasons, sectors, metrics."""
 
