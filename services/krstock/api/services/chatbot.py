@@ -401,8 +401,13 @@ def chat_model_for(state: AppState) -> ChatModel | None:
 
 def build_chat_model(settings: Settings, api: ApiSection) -> ChatModel | None:
     """Gemini through the process's one google-genai client (``krstock.ai.gemini``), or None
-    when no key is configured."""
-    client = gemini_client(settings)
+    when no key is configured, or when the SDK (the ``ai`` extra) is not installed: then the
+    rules answer and the log says why."""
+    try:
+        client = gemini_client(settings)
+    except ImportError as exc:
+        log.error("a Gemini key is set but google-genai is missing (%s): chat uses rules", exc)
+        return None
     if client is None:
         return None
     return ChatModel(client, settings.ai.gemini_model, api.chat_max_rounds)
