@@ -104,6 +104,11 @@ def test_overview_first_render_in_a_cold_browser(
         assert page.get_attribute("#gate-history", "data-points") == "2"
         assert page.get_attribute("#equity", "data-state") == "ready"
         assert page.get_attribute("#equity", "data-lines") == "2"  # trades and KODEX 200
+        # The curve ends where the API's own compounded figure says.
+        report = httpx.get(server.base + "/api/kr/cumulative-return").json()
+        final = float(page.get_attribute("#equity", "data-final") or "nan")
+        assert abs(final - (100 + report["compounded_return"])) <= 0.02, (final, report)
+        assert f"청산 {len(report['trades'])}건" in page.inner_text("#equity-summary")
         assert page.locator("#equity canvas").count() > 0
         assert "50.0%" in page.inner_text("#strategies")  # the VCP card's win rate
         weight = page.evaluate(

@@ -217,6 +217,7 @@ const KR = (() => {
   async function candleChart(container, bars, lines) {
     L = await loadCharts();
     const chart = newChart(container);
+    chart.applyOptions({ localization: { locale: "ko-KR", priceFormatter: (p) => num(p) } });
     // Korean convention: rising red, falling blue.
     const candles = chart.addSeries(L.CandlestickSeries, {
       upColor: "#ff6b6b", downColor: "#5fa8ff", borderVisible: false,

@@ -239,34 +239,41 @@
     box.dataset.points = String(items.length);
   }
 
-  /** Equity of closed trades: each exit day moves equity by that day's mean net return. */
+  /** Equity of closed trades: each exit day moves equity by that day's mean return, from 100
+   * on the first entry day (the API's ``compounded_return`` definition). */
   function equityPoints(trades) {
     const byDay = new Map();
+    let start = null;
     for (const t of trades) {
-      if (!t.exit_date || t.net_return_pct === null || t.net_return_pct === undefined) continue;
+      if (!t.exit_date || t.return_pct === null || t.return_pct === undefined) continue;
       const day = byDay.get(t.exit_date) || [];
-      day.push(Number(t.net_return_pct));
+      day.push(Number(t.return_pct));
       byDay.set(t.exit_date, day);
+      if (t.signal_date && (!start || t.signal_date < start)) start = t.signal_date;
     }
+    const days = [...byDay.keys()].sort();
     let equity = 100;
-    return [...byDay.keys()].sort().map((day) => {
+    const points = start && start < days[0] ? [{ time: start, value: 100 }] : [];
+    for (const day of days) {
       const returns = byDay.get(day);
       equity *= 1 + returns.reduce((a, b) => a + b, 0) / returns.length / 100;
-      return { time: day, value: Math.round(equity * 100) / 100 };
-    });
+      points.push({ time: day, value: Math.round(equity * 100) / 100 });
+    }
+    return points;
   }
 
   async function loadEquity() {
     const box = $("equity");
-    const [trades, proxy] = await Promise.all([
-      api("/api/v1/trades?limit=500"),
+    const [report, proxy] = await Promise.all([
+      api("/api/kr/cumulative-return"),
       api("/api/kr/stock-chart/069500?period=1y"),
     ]);
-    if (!trades.ok) {
-      fail(box, trades, "실현 거래");
+    if (!report.ok) {
+      fail(box, report, "실현 거래");
       return;
     }
-    const points = equityPoints(trades.data.data || []);
+    const trades = report.data.trades || [];
+    const points = equityPoints(trades);
     if (!points.length) {
       box.replaceChildren(el("p", { class: "muted" }, "청산된 거래가 아직 없습니다."));
       box.dataset.state = "empty";
@@ -288,9 +295,13 @@
     }
     await KR.lineChart(box, lines);
     const last = points[points.length - 1];
-    box.setAttribute("aria-label", `실현 거래 자산 ${points.length}개 청산일, 마지막 ${last.time} ${last.value}`);
+    $("equity-summary").textContent =
+      `청산 ${num(trades.length)}건 · 복리 ${pct(report.data.compounded_return)} (API의 compounded_return) · ` +
+      `단순 합계 ${pct(report.data.cumulative_return)} (모놀리스 방식)`;
+    box.setAttribute("aria-label", `실현 거래 자산 ${points.length}개 시점, 마지막 ${last.time} ${last.value}`);
     box.dataset.state = "ready";
     box.dataset.lines = String(lines.length);
+    box.dataset.final = String(last.value);
   }
 
   async function startUpdate() {
