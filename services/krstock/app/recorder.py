@@ -153,7 +153,9 @@ def record_run(
     """Upsert a run row by id with its status: what a pipeline records of itself (its steps
     record their own through :func:`recorded_run`)."""
     now = datetime.now(UTC)
-    values: dict[str, Any] = {"id": run_id, "kind": kind, "status": status, "scan_date": day}
+    values: dict[str, Any] = {"id": run_id, "kind": kind, "status": status}
+    if day is not None:  # later updates without a day keep the one the run started with
+        values["scan_date"] = day
     if progress is not None:
         values["progress"] = progress
     if counts is not None:

@@ -20,6 +20,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from krstock.app.kinds import Task
 from krstock.bus.metrics import QueueLengthCollector
 
 TASKS = Counter(
@@ -65,4 +66,14 @@ def serve_worker_metrics(port: int, client: redis.Redis, queues: Sequence[str]) 
         registry = REGISTRY
     registry.register(QueueLengthCollector(client, queues))
     registry.register(WorkerQueuesCollector(queues))
+    start_known_series()
     start_http_server(port, registry=registry)
+
+
+def start_known_series() -> None:
+    """Zero series for every task's outcomes and retries, so a ratio or an increase is 0
+    rather than absent before the first failure (Prometheus' advice for labelled counters)."""
+    for task in Task:
+        TASK_RETRIES.labels(str(task))
+        for state in ("SUCCESS", "FAILURE"):
+            TASKS.labels(str(task), state)
