@@ -16,3 +16,5 @@ fi
 # The dashboard's browser tests drive Debian's chromium (tests/integration/web).
 bash scripts/install-chromium.sh >/dev/null \
   || echo "bootstrap: chromium is not installed; the browser tests skip outside CI" >&2
+# promtool and a Prometheus server for the monitoring tests (Debian's prometheus package).
+bash scripts/install-prometheus.sh || echo "bootstrap: prometheus is not installed; the monitoring tests skip outside CI" >&2
