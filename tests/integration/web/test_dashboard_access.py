@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from dashboard_harness import Server, free_port, gateway, watch
 from helpers.api_seed import SeedSummary
@@ -92,3 +93,29 @@ def test_gateway_gone_the_poll_says_it_cannot_connect(
     )
     assert page.locator("#vcp-table tbody tr").count() == len(seeded[1].open_vcp)
     watched.check(allow=(*RESOURCE_ERRORS, "ERR_CONNECTION_REFUSED"))
+
+
+def test_overview_update_button_runs_the_pipeline_and_follows_it(
+    seeded: tuple[str, SeedSummary], redis_url: str, context: Any
+) -> None:
+    """Last in this module: the pipeline run writes to its database."""
+    watched = watch(context)
+    with Server(gateway(seeded[0], redis_url)) as server:
+        page = context.new_page()
+        page.goto(server.base + "/dashboard/kr")
+        page.wait_for_selector("body[data-complete='1']")
+        page.fill("#api-key", server.built.keys["write"])
+        page.click("#key-form button[type=submit]")
+        page.wait_for_selector("body[data-complete='1']")
+        page.click("#update-button")
+        page.wait_for_selector("#update-run progress")
+        page.wait_for_selector(
+            "#update-run[data-run-status='SUCCEEDED'], #update-run[data-run-status='FAILED']",
+            timeout=240_000,
+        )
+        run_id = page.get_attribute("#update-run", "data-run-id")
+        run = httpx.get(f"{server.base}/api/v1/runs/{run_id}").json()
+        assert run["kind"] == "pipeline"
+        assert page.get_attribute("#update-run", "data-run-status") == run["status"], run
+        assert run["status"] == "SUCCEEDED", run["error"]
+    watched.check()
