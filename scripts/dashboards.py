@@ -227,6 +227,24 @@ def operations() -> dict[str, Any]:
         ],
         unit="s",
     )
+    b.row("LLM")
+    b.panel(
+        "timeseries",
+        "LLM calls by outcome",
+        [prom("sum by (provider, outcome) (rate(krstock_llm_calls_total[15m]))", "{{outcome}}")],
+        unit="ops",
+    )
+    b.panel(
+        "timeseries",
+        "LLM tokens and cost (last 24 h)",
+        [
+            prom(
+                "sum by (direction) (increase(krstock_llm_tokens_total[1d]))",
+                "tokens {{direction}}",
+            ),
+            prom("sum(increase(krstock_llm_cost_usd_total[1d]))", "USD"),
+        ],
+    )
     b.row("Database")
     b.panel(
         "timeseries",
