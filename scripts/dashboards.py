@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/dashboards.py          # rewrite the JSON files
     .venv/bin/python scripts/dashboards.py --check  # exit 1 when a file differs (stale)
+    .venv/bin/python scripts/dashboards.py --png    # docs/dashboards/<name>.png (matplotlib)
 
 Plain dictionaries rather than a builder library: the output is checked against the dashboard
 JSON Schema (tests/monitoring), and every query here is run by the tests — PromQL against a real
@@ -476,7 +477,69 @@ def rendered() -> dict[str, str]:
     }
 
 
+KIND_COLOURS = {
+    "timeseries": "#dbe9f6",
+    "stat": "#e2f0d9",
+    "table": "#fbe5d6",
+    "barchart": "#ede0f5",
+}
+
+
+def draw_layouts(folder: Path) -> None:
+    """Each dashboard's layout as Grafana places it: one box per panel at its gridPos (24
+    columns; a grid row drawn 30 px high), titled, coloured by panel type. A drawing of the
+    grid, not a screenshot: there is no Grafana server here to render the panels' data."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, build in DASHBOARDS.items():
+        board = build()
+        bottom = max(p["gridPos"]["y"] + p["gridPos"]["h"] for p in board["panels"])
+        fig, ax = plt.subplots(figsize=(12, bottom * 0.3 + 0.8), dpi=100)
+        ax.set_xlim(0, 24)
+        ax.set_ylim(bottom, 0)
+        ax.axis("off")
+        ax.set_title(
+            f"{board['title']}  (uid {board['uid']}; layout of the panel grid)", loc="left"
+        )
+        for panel in board["panels"]:
+            pos = panel["gridPos"]
+            if panel["type"] == "row":
+                ax.text(0.1, pos["y"] + 0.75, panel["title"], fontsize=10, weight="bold")
+                continue
+            colour = KIND_COLOURS.get(panel["type"], "#eeeeee")
+            ax.add_patch(
+                Rectangle(
+                    (pos["x"] + 0.1, pos["y"] + 0.1),
+                    pos["w"] - 0.2,
+                    pos["h"] - 0.2,
+                    facecolor=colour,
+                    edgecolor="#555555",
+                )
+            )
+            ax.text(pos["x"] + 0.3, pos["y"] + 0.9, panel["title"], fontsize=8, va="center")
+            ax.text(
+                pos["x"] + 0.3,
+                pos["y"] + 1.8,
+                panel["type"],
+                fontsize=7,
+                color="#666666",
+                va="center",
+            )
+        fig.tight_layout()
+        fig.savefig(folder / f"{name}.png")
+        plt.close(fig)
+    print(f"drew {len(DASHBOARDS)} layouts in {folder}")
+
+
 def main(argv: list[str]) -> int:
+    if "--png" in argv:
+        draw_layouts(Path(__file__).resolve().parents[1] / "docs" / "dashboards")
+        return 0
     files = rendered()
     if "--check" in argv:
         stale = [
