@@ -17,13 +17,18 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from pydantic import BaseModel, ValidationError
 
+from krstock.ai import metrics
 from krstock.ai.chat_numbers import Facts, unsupported
+from krstock.ai.gemini import PROVIDER, retry_delay_s
+from krstock.ai.limits import Limiter, OverLimit
 
 if TYPE_CHECKING:  # google-genai is the ``ai`` extra: imported when a model is used
     from google.genai import Client, types
 
 CALLS_PER_ROUND_MAX = 5  # a round asking for more gets the first five run, the rest refused
 RESULT_MAX_BYTES = 16_000  # what one tool result may put into the prompt
+CHAT_MAX_WAIT_S = 5.0  # a person is waiting: no longer than this for the shared bucket
+COOLDOWN_DEFAULT_S = 30.0  # a 429 without a retryDelay
 REPAIR = (
     "검증 실패: 답의 {numbers}은(는) 어떤 도구 결과에도 없습니다. 도구 결과에 있는 숫자만 "
     "그대로 쓰거나 필요한 도구를 호출한 뒤 다시 답하세요. 추정하거나 계산한 숫자는 쓰지 마세요."
@@ -69,7 +74,8 @@ class ChatAnswer:
 
 class ChatRejected(RuntimeError):
     """The model's turn cannot be used. ``kind`` (a metric label): ungrounded, round_cap,
-    no_text, api_error, unreachable; ``reason`` the sentence saying what happened."""
+    no_text, api_error, unreachable, rate_limited, over_budget; ``reason`` the sentence saying
+    what happened."""
 
     def __init__(
         self, kind: str, reason: str, calls: Sequence[ToolCall] = (), rounds: int = 0
@@ -118,6 +124,43 @@ def _usage(response: types.GenerateContentResponse, total: dict[str, int]) -> No
         total[key] = total.get(key, 0) + int(value or 0)
 
 
+def _admit(
+    limiter: Limiter,
+    contents: Sequence[types.Content],
+    system: str,
+    calls: Sequence[ToolCall],
+    rounds: int,
+) -> None:
+    """The daily budgets, then the shared bucket (waiting at most ``CHAT_MAX_WAIT_S``)."""
+    problem = limiter.budget_problem()
+    if problem is not None:
+        raise ChatRejected("over_budget", problem, calls, rounds)
+    chars = len(system) + sum(len(str(c.model_dump(exclude_none=True))) for c in contents)
+    try:  # Korean is about a token per 1-2 characters, plus room for the answer
+        limiter.acquire(chars // 2 + 512, time.monotonic() + CHAT_MAX_WAIT_S)
+    except OverLimit as exc:
+        raise ChatRejected("rate_limited", str(exc), calls, rounds) from exc
+
+
+def _count(
+    response: types.GenerateContentResponse, limiter: Limiter | None, latency_s: float
+) -> None:
+    """Tokens, cost (the configured prices) and latency of one answered request."""
+    meta = response.usage_metadata
+    prompt = int(meta.prompt_token_count or 0) if meta else 0
+    output = (
+        int((meta.candidates_token_count or 0) + (meta.thoughts_token_count or 0)) if meta else 0
+    )
+    metrics.DURATION.labels(PROVIDER).observe(latency_s)
+    metrics.TOKENS.labels(PROVIDER, "input").inc(prompt)
+    metrics.TOKENS.labels(PROVIDER, "output").inc(output)
+    if limiter is not None:
+        ai = limiter.settings.ai
+        cost = (prompt * ai.llm_price_input_per_mtok + output * ai.llm_price_output_per_mtok) / 1e6
+        metrics.COST.labels(PROVIDER).inc(cost)
+        limiter.spent(1, cost)
+
+
 def converse(
     client: Client,
     model: str,
@@ -130,12 +173,14 @@ def converse(
     repairs: int = 1,
     temperature: float = 0.2,
     grounding: Sequence[Any] = (),
+    limiter: Limiter | None = None,
 ) -> ChatAnswer:
     """One turn: ``history`` is (role "user"|"model", text) oldest first. ``grounding`` holds
     what the answer's numbers may also come from besides tool results (the user's memory).
     An answer with ungrounded numbers is sent back ``repairs`` times naming them (the model may
-    call tools again, within ``max_rounds``). Raises ``ChatRejected`` with the reason when the
-    turn cannot be used."""
+    call tools again, within ``max_rounds``). Every request goes through ``limiter`` (the
+    provider project's shared bucket, cooldown and daily budgets) and the LLM metrics. Raises
+    ``ChatRejected`` with the reason when the turn cannot be used."""
     import httpx2
     from google.genai import errors, types
 
@@ -157,14 +202,27 @@ def converse(
     rounds = 0  # tool rounds so far
     repairs_left = repairs
     while True:
+        if limiter is not None:
+            _admit(limiter, contents, system, calls, rounds)
+        asked = time.perf_counter()
         try:
             response = client.models.generate_content(model=model, contents=contents, config=config)
         except errors.APIError as exc:
+            metrics.DURATION.labels(PROVIDER).observe(time.perf_counter() - asked)
             status = f"Gemini answered {exc.code} {exc.status or ''}".strip()
+            if exc.code == 429:
+                delay = retry_delay_s(exc.details) or COOLDOWN_DEFAULT_S
+                if limiter is not None:  # every caller of this project waits it out
+                    limiter.cool_down(delay)
+                    limiter.spent(1, 0.0)
+                raise ChatRejected(
+                    "rate_limited", f"{status}, retry in {delay:.0f}s", calls, rounds
+                ) from exc
             raise ChatRejected("api_error", status, calls, rounds) from exc
         except (httpx2.HTTPError, OSError) as exc:
             reason = f"Gemini unreachable: {type(exc).__name__}"
             raise ChatRejected("unreachable", reason, calls, rounds) from exc
+        _count(response, limiter, time.perf_counter() - asked)
         _usage(response, usage)
         wanted = response.function_calls or []
         if not wanted:

@@ -51,6 +51,9 @@ def gateway(database: str, redis_url: str, fake: FakeGemini) -> Iterator[tuple[T
         "gemini_model": "gemini-test",
         "gemini_timeout_ms": 3000,
         "gemini_retry_attempts": 1,
+        # The shared LLM limits, under a project of this run's own (Redis outlives a run).
+        "llm_project": f"chat-test-{RUN}-{uuid.uuid4().hex[:6]}",
+        "llm_requests_per_min": 6000,
     }
     built = build_app("gateway", database, redis_url, settings=gemini, api={"chat_max_rounds": 3})
     try:

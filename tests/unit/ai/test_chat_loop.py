@@ -5,16 +5,28 @@ with its reason."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from google import genai
-from helpers.fake_gemini import FakeGemini, error, function_calls, refused_url, safety_block, text
+from helpers.fake_gemini import (
+    FakeGemini,
+    Scripted,
+    error,
+    function_calls,
+    quota_exhausted,
+    refused_url,
+    safety_block,
+    text,
+)
+from prometheus_client import REGISTRY
 from pydantic import BaseModel, ConfigDict, Field
 
 from krstock.ai.chat import CALLS_PER_ROUND_MAX, ChatRejected, ChatTool, converse
 from krstock.ai.gemini import gemini_client
+from krstock.ai.limits import Limiter
 from krstock.config import Settings
 
 MODEL = "gemini-test"
@@ -150,12 +162,54 @@ def test_a_repaired_answer_is_accepted(fake: FakeGemini) -> None:
     assert answer.repairs == 1 and answer.rounds == 1 and RUNS == ["005930"]
 
 
-@pytest.mark.parametrize(("status", "expected"), [(503, "503 UNAVAILABLE"), (429, "429")])
-def test_error_statuses_reject_the_turn(fake: FakeGemini, status: int, expected: str) -> None:
-    fake.script(error(status))
+@pytest.mark.parametrize(
+    ("answer", "kind", "expected"),
+    [
+        (error(503), "api_error", "Gemini answered 503 UNAVAILABLE"),
+        (error(429), "rate_limited", "Gemini answered 429 RESOURCE_EXHAUSTED, retry in 30s"),
+        (quota_exhausted("17s"), "rate_limited", "429 RESOURCE_EXHAUSTED, retry in 17s"),
+    ],
+)
+def test_error_statuses_reject_the_turn(
+    fake: FakeGemini, answer: Scripted, kind: str, expected: str
+) -> None:
+    fake.script(answer)
     with pytest.raises(ChatRejected) as caught:
         _turn(fake)
-    assert caught.value.kind == "api_error" and expected in caught.value.reason
+    assert caught.value.kind == kind and caught.value.reason.endswith(expected)
+
+
+def _limiter(**limits: Any) -> Limiter:
+    """The shared limits in this process (no Redis), under a project of this test's own."""
+    project = f"chat-{uuid.uuid4().hex[:8]}"
+    return Limiter(Settings(llm_project=project, **limits), "gemini", None)
+
+
+def test_a_429_cools_every_caller_down_and_the_next_turn_makes_no_request(
+    fake: FakeGemini,
+) -> None:
+    limiter = _limiter()
+    fake.script(quota_exhausted("17s"))
+    with pytest.raises(ChatRejected):
+        _turn(fake, limiter=limiter)
+    with pytest.raises(ChatRejected) as waiting:
+        _turn(fake, limiter=limiter)
+    assert waiting.value.kind == "rate_limited" and "cooldown after a 429" in waiting.value.reason
+    assert len(fake.requests) == 1  # the second turn never reached Gemini
+
+
+def test_the_daily_budget_and_the_cost_counter(fake: FakeGemini) -> None:
+    limiter = _limiter(llm_requests_per_day=2, llm_requests_per_min=6000)
+    cost = REGISTRY.get_sample_value("krstock_llm_cost_usd_total", {"provider": "gemini"}) or 0.0
+    fake.script(function_calls(("stock", {"ticker": "005930"})), text("삼성전자 종가 71,200원"))
+    _turn(fake, limiter=limiter)
+    spent = REGISTRY.get_sample_value("krstock_llm_cost_usd_total", {"provider": "gemini"})
+    # two answers of 120 prompt and 30 output tokens at $0.30 and $2.50 per million
+    assert spent == pytest.approx(cost + 2 * (120 * 0.30 + 30 * 2.50) / 1e6)
+    with pytest.raises(ChatRejected) as over:
+        _turn(fake, limiter=limiter)
+    assert over.value.kind == "over_budget" and "daily request budget" in over.value.reason
+    assert len(fake.requests) == 2
 
 
 def test_a_refused_connection_rejects_the_turn() -> None:

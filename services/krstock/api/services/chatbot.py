@@ -21,8 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from krstock.ai import metrics as llm_metrics
 from krstock.ai.chat import ChatRejected, ChatTool, converse
-from krstock.ai.gemini import gemini_client
+from krstock.ai.gemini import PROVIDER, gemini_client
+from krstock.ai.limits import Limiter
 from krstock.api.infra.chat_store import ChatStore
 from krstock.api.infra.state import AppState
 from krstock.api.services.market import NO_GATE_YET, gate_body, gate_snapshot
@@ -45,6 +47,16 @@ GEMINI = "gemini"
 SOURCE = RULES  # the source when no model is configured (the welcome text's)
 CONTEXT_TURNS = 10
 CHAT_MODEL_KEY = "chat_model"  # in AppState.extras
+# A rejected chat turn as the LLM metrics' outcomes (krstock_llm_calls).
+LLM_OUTCOMES = {
+    "ungrounded": "rejected",
+    "round_cap": "rejected",
+    "no_text": "rejected",
+    "api_error": "failed",
+    "unreachable": "failed",
+    "rate_limited": "rate_limited",
+    "over_budget": "over_budget",
+}
 _CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
 COMMANDS = (
     "명령: /help, /status, /memory view|add <키> <값>|remove <키>|clear, /clear [all], /refresh"
@@ -373,6 +385,7 @@ class ChatModel:
     client: Any  # google.genai.Client
     model: str
     max_rounds: int = 4
+    limiter: Limiter | None = None  # the provider project's shared bucket and budgets
 
 
 @dataclass
@@ -394,15 +407,18 @@ class Reply:
 def chat_model_for(state: AppState) -> ChatModel | None:
     """The app's chat model, built once per app from its settings (None: no key, rules)."""
     if CHAT_MODEL_KEY not in state.extras:
-        state.extras[CHAT_MODEL_KEY] = build_chat_model(state.settings, state.api)
+        state.extras[CHAT_MODEL_KEY] = build_chat_model(state.settings, state.api, state.redis)
     model: ChatModel | None = state.extras[CHAT_MODEL_KEY]
     return model
 
 
-def build_chat_model(settings: Settings, api: ApiSection) -> ChatModel | None:
+def build_chat_model(
+    settings: Settings, api: ApiSection, redis: Any | None = None
+) -> ChatModel | None:
     """Gemini through the process's one google-genai client (``krstock.ai.gemini``), or None
     when no key is configured, or when the SDK (the ``ai`` extra) is not installed: then the
-    rules answer and the log says why."""
+    rules answer and the log says why. Its calls share the analyses' limits (``Limiter`` over
+    ``redis``; in this process only without Redis)."""
     try:
         client = gemini_client(settings)
     except ImportError as exc:
@@ -410,7 +426,8 @@ def build_chat_model(settings: Settings, api: ApiSection) -> ChatModel | None:
         return None
     if client is None:
         return None
-    return ChatModel(client, settings.ai.gemini_model, api.chat_max_rounds)
+    limiter = Limiter(settings, PROVIDER, redis)
+    return ChatModel(client, settings.ai.gemini_model, api.chat_max_rounds, limiter)
 
 
 def _memory_text(memory: dict[str, Any]) -> str:
@@ -445,10 +462,12 @@ def answer(
             tools=tools_for(session),
             max_rounds=model.max_rounds,
             grounding=[memory],
+            limiter=model.limiter,
         )
     except ChatRejected as exc:
         log.warning("chat answered by rules: %s", exc.reason)
         ANSWERS.labels(RULES, exc.kind).inc()
+        llm_metrics.CALLS.labels(PROVIDER, LLM_OUTCOMES.get(exc.kind, "failed")).inc()
         return Reply(
             rules_answer(session, text),
             RULES,
@@ -456,6 +475,7 @@ def answer(
             tool_calls=[asdict(c) for c in exc.calls],
         )
     ANSWERS.labels(GEMINI, "ok").inc()
+    llm_metrics.CALLS.labels(PROVIDER, "accepted").inc()
     return Reply(got.text, GEMINI, tool_calls=[asdict(c) for c in got.calls])
 
 
