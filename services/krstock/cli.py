@@ -14,7 +14,19 @@ import typer
 from typer.core import TyperGroup
 
 from krstock import __version__
-from krstock.commands import apikey, bench, collect, db, demo, ingest, pipeline, scan, serve
+from krstock.commands import (
+    analyze,
+    apikey,
+    bench,
+    collect,
+    db,
+    demo,
+    eval_ai,
+    ingest,
+    pipeline,
+    scan,
+    serve,
+)
 from krstock.errors import KrstockError, UsageError, as_user_error
 from krstock.output import emit_json
 
@@ -113,7 +125,7 @@ def version() -> None:
 
 
 # Registration order is the order of `krstock --help`.
-for _module in (db, ingest, collect, scan, demo, pipeline, serve, apikey, bench):
+for _module in (db, ingest, collect, scan, analyze, demo, pipeline, serve, apikey, bench, eval_ai):
     _module.register(app)
 
 

@@ -281,6 +281,8 @@ class AiSection(Section):
     llm_price_output_per_mtok: float = Field(default=2.50, ge=0)
     # Analyses per strategy and day (the monolith: top 10).
     ai_top_n: int = Field(default=10, ge=1, le=100)
+    # `krstock eval ai` counts only signal dates after the model's knowledge cutoff.
+    ai_knowledge_cutoff: date = date(2025, 1, 31)
 
 
 class NewsSection(Section):

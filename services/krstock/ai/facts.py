@@ -26,6 +26,7 @@ SUMMARY_CHARS = 200  # the monolith cut each news summary to 200 characters
 NEWS_LOOKBACK_DAYS = 7  # older news says little about today's move (the monolith: 2 days)
 
 FactKind = Literal["figure", "news", "filing"]
+AMOUNT = "금액"  # a figure unit: KRW shown in 조/억/만 (prices use "원", shown exactly)
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ class SheetBuilder:
         if number is None:
             self.facts.append(Fact(self._id("F"), "figure", label, MISSING, in_label))
             return
-        if unit == "원":
+        if unit == AMOUNT:
             shown = korean_amount(number)
             # Both the exact amount and the rounded one as shown may be quoted.
             rounded = _amount_as_shown(number)

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from krstock.ai.facts import NEWS_LOOKBACK_DAYS, FactSheet, SheetBuilder, end_of_day_kst
+from krstock.ai.facts import AMOUNT, NEWS_LOOKBACK_DAYS, FactSheet, SheetBuilder, end_of_day_kst
 from krstock.ai.facts import usable_news as usable
 from krstock.ai.tasks import FLOW_LABELS, SCORE_LABEL
 from krstock.db.models import DailyPrice, MarketGateSnapshot, NewsItem, Signal, Stock
@@ -63,11 +63,11 @@ def signal_sheet(session: Session, signal: Signal, strategy: str) -> FactSheet:
     bar = session.get(DailyPrice, (signal.ticker, day))
     builder.figure("종가", bar.close if bar else signal.entry_price, "원")
     builder.figure("등락률", bar.change_pct if bar else payload.get("change_pct"), "%", 2)
-    builder.figure("거래대금", bar.trading_value if bar else payload.get("trading_value"), "원")
+    builder.figure("거래대금", bar.trading_value if bar else payload.get("trading_value"), AMOUNT)
     builder.figure(SCORE_LABEL, signal.score, "점", 1)
     builder.word("등급", signal.grade)
     builder.figure("수축 비율", signal.contraction_ratio, "", 2)
-    unit = "원" if signal.flow_unit == "krw" else "주"
+    unit = AMOUNT if signal.flow_unit == "krw" else "주"
     builder.figure(FLOW_LABELS[0], signal.foreign_5d, unit)
     builder.figure(FLOW_LABELS[1], signal.inst_5d, unit)
     gate = session.scalars(
@@ -95,7 +95,7 @@ def candidate_sheet(
     """A closing-bet candidate's facts at scan time: its day's figures and its news."""
     builder = SheetBuilder(ticker, name, day, "closing-bet")
     builder.figure("등락률", figures.get("change_pct"), "%", 2)
-    builder.figure("거래대금", figures.get("trading_value"), "원")
+    builder.figure("거래대금", figures.get("trading_value"), AMOUNT)
     builder.figure("뉴스 건수", len(usable(news, day, limit=5)), "건")
     add_news(builder, news, day)
     return builder.build()

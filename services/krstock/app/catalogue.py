@@ -17,8 +17,9 @@ from typing import Any, ClassVar, Literal, TypedDict
 
 import numpy as np
 
+from krstock.ai.news_judge import NewsJudge
 from krstock.app.kinds import RunKind
-from krstock.domain.closing_bet import run_closing_bet, select_candidates
+from krstock.domain.closing_bet import day_features, run_closing_bet, select_candidates
 from krstock.domain.flows import analyze_market_flows
 from krstock.domain.market import MarketWindow
 from krstock.domain.policy import SignalPolicy
@@ -68,6 +69,8 @@ class ScanContext:
     (a backtest's past days), a mapping (possibly empty) when it was read."""
 
     news: NewsByTicker | None = None
+    # Judges the closing-bet candidates' news (LLM or rules, krstock.ai.news_judge).
+    news_judge: NewsJudge | None = None
 
 
 @dataclass
@@ -231,12 +234,14 @@ class ClosingBet(Strategy):
         if window.shape[1] < 2:
             return ScanResult([], {})
         started = perf_counter()
+        judged: dict[str, dict[str, Any]] = {}
         if context.news is None:
             run = run_closing_bet(
                 window, policy.closing_bet, assumed_news_count=BACKTEST_ASSUMED_NEWS
             )
         else:
-            run = run_closing_bet(window, policy.closing_bet, news=context.news)
+            llm, judged = self._judge_news(window, policy, context)
+            run = run_closing_bet(window, policy.closing_bet, news=context.news, llm=llm or None)
         elapsed_ms = (perf_counter() - started) * 1000
         body = run.to_dict(updated_at=datetime.now(UTC).isoformat(), processing_time_ms=elapsed_ms)
         rows: list[SignalRow] = [
@@ -256,13 +261,42 @@ class ClosingBet(Strategy):
                 "inst_5d": s.get("inst_5d"),
                 "flow_unit": "shares",
                 "hold_days": 0,
-                "payload": s,
+                "payload": _with_judgement(s, judged.get(s["stock_code"])),
             }
             for s in run.signals
         ]
         summary = {k: v for k, v in body.items() if k != "signals"}
         summary["candidates_scored"] = run.candidates
         return ScanResult(rows, summary)
+
+    def _judge_news(
+        self, window: MarketWindow, policy: SignalPolicy, context: ScanContext
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """The news component's scores (LLM or rules) and a record per candidate."""
+        if context.news is None or context.news_judge is None:
+            return {}, {}
+        feats = day_features(window, policy.closing_bet)
+        rows = select_candidates(window, policy.closing_bet)
+        candidates = [
+            (
+                str(window.tickers[r]),
+                str(window.names[r]),
+                {
+                    "change_pct": float(feats.change_pct[r]),
+                    "trading_value": float(feats.trading_value[r]),
+                },
+            )
+            for r in rows
+        ]
+        day = datetime.fromisoformat(_iso(window.dates[-1])).date()
+        return context.news_judge.judge(day, candidates, context.news)
+
+
+def _with_judgement(signal: dict[str, Any], record: dict[str, Any] | None) -> dict[str, Any]:
+    """The signal's payload with how its news component was judged (recorded per signal)."""
+    if record is None:
+        return signal
+    return {**signal, "news_judgement": {**record, "score_used": signal["score"]["news"]}}
 
 
 STRATEGIES: dict[RunKind, Strategy] = {

@@ -17,6 +17,7 @@ import numpy.typing as npt
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
+from krstock.ai.news_judge import news_judge
 from krstock.app import catalogue
 from krstock.app.catalogue import ScanContext, SignalRow
 from krstock.app.finite import finite
@@ -25,6 +26,7 @@ from krstock.app.missing_inputs import flow_reasons, history_reasons, news_reaso
 from krstock.app.policies import PolicyLike, resolve_policy
 from krstock.app.recorder import ProgressFn, finish_run, recorded_run
 from krstock.app.trading_day import require_prices_on
+from krstock.config import get_settings
 from krstock.db.reader import gate_status, load_market_window, recent_news, tracking_state
 from krstock.db.repositories import SignalRepository
 from krstock.domain.market import MarketWindow
@@ -175,7 +177,8 @@ def run_scan(
                     else None
                 )
                 reasons += news_reasons(candidates, news, day, NEWS_LOOKBACK_DAYS)
-                result = strategy.scan(window, resolved, ScanContext(news=news))
+                judge = news_judge(engine, get_settings()) if strategy.needs_news else None
+                result = strategy.scan(window, resolved, ScanContext(news=news, news_judge=judge))
                 rows, extra = result.rows, result.summary
         run.progress(80, f"{kind}: {len(rows)} signals")
         # Strict JSON and no NaN in numeric columns: a value the data cannot give is null.
