@@ -56,6 +56,26 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=10)
 
 
+def private_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A redis-server of our own on a free loopback port: the worker's Celery queues (``scan``)
+    and the bus streams must not meet other test modules' workers in the shared test database."""
+    port = free_port()
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(folder)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+
+    def answers() -> bool:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(16).startswith(b"+PONG")
+
+    wait_for(answers, "redis-server", 15, proc)
+    return proc, url
+
+
 def load_market(url: str, start_day: date, end_day: date, tickers: int) -> list[date]:
     """Collect the synthetic market into ``url`` with the product's collect, then run the
     daily pipeline in-process (gate, scans, analysis, tracking; no collection) over the last

@@ -7,6 +7,7 @@ without errors, and answers every alert, recording rule and panel expression."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
 import sys
 import uuid
@@ -17,13 +18,13 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-import redis
 import yaml
 from live import (
     CLI,
     environment,
     free_port,
     load_market,
+    private_redis,
     prometheus_config,
     start,
     stop,
@@ -80,11 +81,13 @@ def market_db(admin_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def platform(
-    market_db: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, int]]:
-    """The gateway and a prefork worker (scan queue) serving /metrics; one scan task done."""
+def platform(market_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, int]]:
+    """The gateway and a prefork worker (scan queue) serving /metrics on a private Redis; one
+    scan task done."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (scripts/services.sh installs it)")
     logs = tmp_path_factory.mktemp("platform")
+    redis_server, redis_url = private_redis(logs)
     env = environment(market_db, redis_url)
     gateway_port, worker_port = free_port(), free_port()
     gateway = start([*CLI, "serve", "gateway", "--port", str(gateway_port)], env, logs / "gw.log")
@@ -111,7 +114,7 @@ def platform(
     finally:
         stop(worker)
         stop(gateway)
-        redis.Redis.from_url(redis_url).flushdb()
+        stop(redis_server)
         for log in logs.iterdir():
             sys.stderr.write(log.read_text()[-3000:] if log.stat().st_size else "")
 
