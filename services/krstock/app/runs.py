@@ -155,7 +155,7 @@ class RunRequest:
             case RunKind.MARKET_GATE | RunKind.TRACK:
                 values.update(day=day, policy=self.policy)
             case RunKind.ANALYSIS:
-                values.update(day=day)
+                values.update(day=day, force=self.force or None)
             case RunKind.COLLECT:
                 values.update(start=start or day, end=day, source=self.source)
                 values.update(tickers=_list(u.tickers), source_options=self.source_options)
@@ -180,7 +180,7 @@ EXTRA_PARAMS: dict[RunKind, frozenset[str]] = {
     **dict.fromkeys(SCAN_KINDS, _UNIVERSE),
     RunKind.MARKET_GATE: frozenset(),
     RunKind.TRACK: frozenset(),
-    RunKind.ANALYSIS: frozenset(),
+    RunKind.ANALYSIS: frozenset({"force"}),  # force: ask the LLM again (no cache)
     RunKind.COLLECT: frozenset({"start", "end", "source", "tickers", "source_options"}),
     RunKind.BACKTEST: frozenset({"strategy", "start", "end"}),
     RunKind.PIPELINE: frozenset({"source", "scans", "collect_days", "source_options", "force"}),
@@ -228,7 +228,7 @@ def run(engine: Engine, request: RunRequest, progress: ProgressFn | None = None)
                 **common,
             )
         case RunKind.ANALYSIS:
-            return run_analysis(engine, day=request.required_day(), **common)
+            return run_analysis(engine, day=request.required_day(), refresh=request.force, **common)
         case RunKind.TRACK:
             return run_track(engine, day=request.required_day(), policy=request.policy, **common)
         case RunKind.BACKTEST:

@@ -269,9 +269,10 @@ def run_analyze(
     day: str | None = None,
     run_id: str | None = None,
     pipeline_id: str | None = None,
+    force: bool | None = None,
 ) -> dict[str, Any]:
-    """AI analysis of the day's new signals."""
-    request = RunRequest(RunKind.ANALYSIS, day=parse_day(day), run_id=run_id)
+    """AI analysis of the day's top signals (``force``: ask the LLM again, no cache)."""
+    request = RunRequest(RunKind.ANALYSIS, day=parse_day(day), run_id=run_id, force=bool(force))
     return _run(_ctx(), request, pipeline_id)
 
 

@@ -23,13 +23,17 @@ def ai_analysis_body(session: Session, on: date | None, today: date) -> dict[str
         on = session.scalar(select(func.max(AIAnalysis.signal_date)))
         if on is None:
             return None
-    rows = list(
-        session.scalars(
+    rows = [
+        row
+        for row in session.scalars(
             select(AIAnalysis)
             .where(AIAnalysis.signal_date == on)
             .order_by(AIAnalysis.generated_at.desc().nulls_last(), AIAnalysis.id.desc())
         )
-    )
+        # The monolith's document holds the VCP analyses (closing-bet ones are served by
+        # /api/v1/analyses); rows written before strategies were recorded count as VCP.
+        if (row.payload or {}).get("strategy", "vcp") == "vcp"
+    ]
     if not rows:
         return None
     newest: dict[str, AIAnalysis] = {}
@@ -43,6 +47,27 @@ def ai_analysis_body(session: Session, on: date | None, today: date) -> dict[str
         "generated_at": iso(generated),
         "signal_date": on.isoformat(),
         "analysis_source": sorted({r.analysis_source for r in rows}),
+        "api_status": _api_status(list(newest.values())),
+    }
+
+
+def _api_status(rows: list[AIAnalysis]) -> dict[str, Any]:
+    """The monolith's p10 ``api_status``, honest: whether Gemini answered, why not, and that
+    the second provider (OpenAI) is not configured here."""
+    statuses = {str((r.payload or {}).get("status", "")) for r in rows}
+    if any(r.analysis_source == "gemini" for r in rows):
+        gemini = "active"
+    elif "rate_limited" in statuses or "over_budget" in statuses:
+        gemini = "rate_limited"
+    elif statuses & {"rejected", "failed"}:
+        gemini = "rules-fallback"
+    else:
+        gemini = "not-configured"
+    notes = sorted({str((r.payload or {}).get("note")) for r in rows} - {"None", ""})
+    return {
+        "gemini": gemini,
+        "openai": "not-configured",
+        "errors": {"gemini": notes[:3] or None, "openai": None},
     }
 
 

@@ -16,7 +16,6 @@ from krstock.api.services.clock import today_kst
 from krstock.api.services.runs import start_run
 
 router = APIRouter()
-REFRESH_TOP = 10  # a refresh analyses the day's top 10 signals, as Gen1 did
 
 
 @router.get("/ai-summary/{ticker}", dependencies=[READ_ACCESS], summary="AI summary of one ticker")
@@ -42,7 +41,8 @@ def ai_analysis(
     body = ai_analysis_body(session, on, today_kst())
     result: dict[str, Any] = body or {"signals": [], "generated_at": None}
     if refresh:
-        run = start_run(state, "analyze", params={"top": REFRESH_TOP})
+        # force: the same facts are asked again (a plain run answers them from the cache).
+        run = start_run(state, "analyze", params={"force": True})
         result["refresh_run_id"] = run.id
         result["message"] = "analysis started; reload when the run has finished"
     return JSONResponse(result)
