@@ -7,6 +7,7 @@ such as ``1조 2,345억`` is one amount) — and each must match a number found 
 ``2조`` matches 1,980,000,000,000, ``71,200원`` only 71,200. Signs are not compared (``-3.2%``
 and ``3.2% 하락`` say the same). Dates (``2026-12-04``, ``12월 4일``) must appear as dates in
 the results. Small counts without a unit (0-10: "상위 3개", list numbering) are let through.
+A web address must be exactly one a tool returned (the model never supplies a link).
 """
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ _AMOUNT = re.compile(rf"({_NUM})\s*({'|'.join(UNITS)})?(\s*%|\s*퍼센트)?")
 _ISO_DATE = re.compile(r"(?<!\d)(\d{4})[-./](\d{1,2})[-./](\d{1,2})(?!\d)")
 _KO_DATE = re.compile(r"(?:(\d{4})\s*년\s*)?(\d{1,2})\s*월\s*(\d{1,2})\s*일")
 _COMPACT_DATE = re.compile(r"(?<!\d)(20\d{2})(0[1-9]|1[0-2])([0-2]\d|3[01])(?!\d)")
+_URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'()\[\]]+", re.I)
+
+
+def urls_in(text: str) -> list[str]:
+    """Web addresses written in ``text`` (trailing punctuation left out)."""
+    return [m.group(0).rstrip(".,;:!?") for m in _URL.finditer(text)]
 
 
 @dataclass(frozen=True)
@@ -126,11 +133,13 @@ class Facts:
 
     values: list[float]
     dates: set[tuple[int | None, int, int]]
+    urls: set[str]
 
     @classmethod
     def of(cls, *sources: Any) -> Facts:
         values: list[float] = []
         dates: set[tuple[int | None, int, int]] = set()
+        urls: set[str] = set()
         for leaf in _leaves(list(sources)):
             if isinstance(leaf, bool) or leaf is None:
                 continue
@@ -139,9 +148,10 @@ class Facts:
                     values.append(float(leaf))
                 continue
             text = str(leaf)
+            urls.update(urls_in(text))
             dates |= dates_in(text)
             values += [n.value for n in numbers_in(text)]
-        return cls(values, dates)
+        return cls(values, dates, urls)
 
     def has_date(self, date: tuple[int | None, int, int]) -> bool:
         year, month, day = date
@@ -156,8 +166,11 @@ class Facts:
 
 
 def unsupported(answer: str, facts: Facts) -> list[str]:
-    """What in ``answer`` matches no fact (empty: every number and date is grounded)."""
-    missing = [
+    """What in ``answer`` matches no fact (empty: every number, date and URL is grounded).
+    A URL must be one a tool returned, exactly; its digits are not read as numbers."""
+    missing = [url for url in urls_in(answer) if url not in facts.urls]
+    answer = _URL.sub(" ", answer)
+    missing += [
         f"{y}-{m:02d}-{d:02d}" if y else f"{m}월 {d}일"
         for y, m, d in sorted(dates_in(answer), key=str)
         if not facts.has_date((y, m, d))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -16,10 +17,12 @@ from helpers.api_apps import Built, build_app
 from helpers.api_seed import seed
 from helpers.fake_gemini import FakeGemini, error, function_calls, text
 from prometheus_client import REGISTRY
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from krstock.db.models import DailyPrice
+from krstock.db.models import DailyPrice, NewsItem
 from krstock.db.session import make_engine
+from krstock.domain.calendar import KST
 
 pytestmark = pytest.mark.integration
 
@@ -122,6 +125,52 @@ def test_an_invented_number_falls_back_to_rules_and_says_why(
     assert after == (counted or 0) + 1
 
 
+NEWS_URL = "https://www.yna.co.kr/view/AKR20261204000100003"
+
+
+def _one_news_item(database: str) -> None:
+    engine = make_engine(database, pool_size=1, max_overflow=0)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(NewsItem)
+            .values(
+                ticker="005930",
+                title="삼성전자 HBM 대형 수주",
+                url=NEWS_URL,
+                source="연합뉴스",
+                published_at=datetime(2026, 12, 4, 10, 0, tzinfo=KST),
+                credibility=0.95,
+                origin="naver",
+            )
+            .on_conflict_do_nothing()
+        )
+    engine.dispose()
+
+
+def test_news_links_come_from_our_collector_only(
+    gateway: tuple[TestClient, Built], fake: FakeGemini, database: str
+) -> None:
+    http, _ = gateway
+    _one_news_item(database)
+    fake.script(
+        function_calls(("news", {"ticker": "005930", "limit": 3})),
+        text(f"최근 뉴스: 삼성전자 HBM 대형 수주 (연합뉴스, 12월 4일) {NEWS_URL}"),
+    )
+    body = http.post(CHAT, json={"message": "삼성전자 뉴스"}, headers=_user("n1")).json()
+    assert body["source"] == "gemini" and NEWS_URL in body["response"]
+    sent = fake.requests[1].body["contents"][-1]["parts"][0]["functionResponse"]["response"]
+    assert sent["items"][0]["url"] == NEWS_URL and sent["items"][0]["provider"] == "naver"
+    made_up = "https://news.example.com/article/2025110408151234567"
+    fake.script(
+        function_calls(("news", {"ticker": "005930"})),
+        text(f"관련 기사: {made_up}"),
+        text(f"관련 기사: {made_up}"),
+    )
+    body = http.post(CHAT, json={"message": "005930 뉴스"}, headers=_user("n2")).json()
+    assert body["source"] == "rules" and made_up in body["note"]
+    assert body["response"].startswith("005930 최근 뉴스:") and NEWS_URL in body["response"]
+
+
 def test_the_round_cap_and_bad_arguments(
     gateway: tuple[TestClient, Built], fake: FakeGemini
 ) -> None:
@@ -175,7 +224,9 @@ def test_status_and_welcome_say_gemini(gateway: tuple[TestClient, Built]) -> Non
     status = http.get(f"{CHAT}/status", headers=_user("s1")).json()
     assert status["source"] == "gemini" and status["llm"] is True
     assert status["model"] == "gemini-test" and status["max_rounds"] == 3
-    assert status["tools"] == ["market_gate", "signals", "stock", "performance", "find_stock"]
+    assert status["tools"] == [
+        "market_gate", "signals", "stock", "performance", "find_stock", "news",
+    ]  # fmt: skip
     assert http.get(f"{CHAT}/welcome").json()["source"] == "gemini"
     commands = http.post(CHAT, json={"message": "/status"}, headers=_user("s1")).json()
     assert commands["source"] == "rules" and "gemini (gemini-test)" in commands["response"]

@@ -46,3 +46,11 @@ def test_numbers_and_dates_in_no_fact_are_named() -> None:
 
 def test_the_users_own_numbers_count() -> None:
     assert unsupported("50만원으로 살 수 있는", Facts.of({}, "예산 50만원")) == []
+
+
+def test_a_url_must_be_one_a_tool_returned() -> None:
+    facts = Facts.of({"news": [{"url": "https://www.yna.co.kr/view/AKR20261204000100003"}]})
+    ours = "연합뉴스 기사: https://www.yna.co.kr/view/AKR20261204000100003."
+    assert unsupported(ours, facts) == []  # its digits are not numbers to check
+    made_up = "자세한 내용: https://news.example.com/article/2025110408151234567"
+    assert unsupported(made_up, facts) == ["https://news.example.com/article/2025110408151234567"]

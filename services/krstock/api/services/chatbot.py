@@ -33,7 +33,8 @@ from krstock.api.services.serializers import stored_mark
 from krstock.api.services.stocks import names_for, price_history
 from krstock.api.services.strategies import CLOSING_BET_STRATEGIES, VCP_STRATEGIES
 from krstock.config import ApiSection, Settings
-from krstock.db.models import Signal, Stock
+from krstock.db.models import NewsItem, Signal, Stock
+from krstock.domain.calendar import KST
 
 log = logging.getLogger("krstock.api.chatbot")
 ANSWERS = Counter(
@@ -77,6 +78,7 @@ SYSTEM = """당신은 한국 주식 시그널 플랫폼 krstock의 도우미입�
 - 사실(가격, 점수, 등급, 날짜, 수익률, 시장 상태)은 반드시 도구 결과에서만 가져오고, 숫자는 도구 결과에 있는 그대로 쓰세요. 계산하거나 추정한 숫자를 쓰지 마세요.
 - 도구 결과에 없는 정보는 "데이터 없음"이라고 말하세요. 뉴스나 URL을 지어내지 마세요.
 - 종목 이름만 알면 find_stock 으로 종목코드를 찾은 다음 stock 을 호출하세요.
+- 뉴스는 news 도구가 준 것만 말하고, 링크는 그 결과의 url 을 그대로 쓰세요.
 - 투자 권유가 아니라 데이터 설명입니다. 한국어로 간결하게 답하세요.
 """  # noqa: E501
 
@@ -130,6 +132,11 @@ class StockArgs(_Args):
 
 class PerformanceArgs(_Args):
     strategy: Literal["vcp", "closing-bet"] = "vcp"
+
+
+class NewsArgs(_Args):
+    ticker: Ticker = Field(description="6-digit KRX code")
+    limit: int = Field(5, ge=1, le=10)
 
 
 class FindArgs(_Args):
@@ -218,7 +225,37 @@ def find_stock(session: Session, args: FindArgs) -> dict[str, Any]:
     }
 
 
-TOOL_NAMES = ("market_gate", "signals", "stock", "performance", "find_stock")
+def news(session: Session, args: NewsArgs) -> dict[str, Any]:
+    """The newest collected items (news_items: the collectors' own URLs, never a model's)."""
+    rows = session.execute(
+        select(
+            NewsItem.title,
+            NewsItem.source,
+            NewsItem.published_at,
+            NewsItem.url,
+            NewsItem.origin,
+        )
+        .where(NewsItem.ticker == args.ticker, NewsItem.published_at.is_not(None))
+        .order_by(NewsItem.published_at.desc(), NewsItem.credibility.desc().nulls_last())
+        .limit(args.limit)
+    ).all()
+    return {
+        "ticker": args.ticker,
+        "count": len(rows),
+        "items": [
+            {
+                "title": r.title,
+                "source": r.source or "",
+                "published_at": r.published_at.astimezone(KST).isoformat(),
+                "url": r.url,
+                "provider": r.origin or "",
+            }
+            for r in rows
+        ],
+    }
+
+
+TOOL_NAMES = ("market_gate", "signals", "stock", "performance", "find_stock", "news")
 
 
 def tools_for(session: Session) -> list[ChatTool]:
@@ -245,6 +282,12 @@ def tools_for(session: Session) -> list[ChatTool]:
             "performance", "전략의 성과: 승률, 평균 수익률", PerformanceArgs, bind(performance)
         ),
         ChatTool("find_stock", "종목 이름으로 종목코드 찾기", FindArgs, bind(find_stock)),
+        ChatTool(
+            "news",
+            "종목의 수집된 최근 뉴스와 공시 (제목, 출처, 날짜, URL)",
+            NewsArgs,
+            bind(news),
+        ),
     ]
 
 
@@ -299,6 +342,17 @@ def _ticker_text(session: Session, ticker: str) -> str:
             text += " 현재가 없음 (시그널 이후 가격 데이터 없음)"
         parts.append(text)
     return ", ".join(parts)
+
+
+def _news_text(session: Session, ticker: str) -> str:
+    found = news(session, NewsArgs(ticker=ticker, limit=3))
+    if not found["items"]:
+        return f"{ticker}: 수집된 뉴스가 없습니다."
+    lines = [
+        f"- {i['title']} ({i['source']}, {i['published_at'][:10]}) {i['url']}"
+        for i in found["items"]
+    ]
+    return f"{ticker} 최근 뉴스:\n" + "\n".join(lines)
 
 
 def _performance_text(session: Session) -> str:
@@ -366,6 +420,8 @@ def rules_answer(session: Session, message: str) -> str:
     if any(w in lowered for w in ("시장", "마켓", "게이트", "market", "gate", "코스피", "kospi")):
         return _gate_text(session)
     ticker = _find_ticker(session, text)
+    if ticker and any(w in lowered for w in ("뉴스", "공시", "news")):
+        return _news_text(session, ticker)
     if ticker:
         return _ticker_text(session, ticker)
     if any(w in lowered for w in ("성과", "승률", "수익률", "performance")):
