@@ -220,7 +220,7 @@ def _api_news(
         names = dict(
             conn.execute(select(Stock.ticker, Stock.name).where(Stock.ticker.in_(targets))).all()
         )
-    frame, summary = feed.collect(day, {t: names[t] for t in targets if names.get(t)})
+    frame, summary = feed.collect(day, {t: names.get(t) or "" for t in targets})
     keys = list(zip(frame["ticker"], frame["url"], strict=True))
     fresh = [key not in seen for key in keys]
     seen.update(keys)

@@ -82,8 +82,8 @@ class NewsFeed:
                 client.close()
 
     def collect(self, day: date, names: dict[str, str]) -> tuple[pd.DataFrame, dict[str, Any]]:
-        """Items about ``names`` (ticker -> company name) in the window up to ``day``: the top
-        ``top`` per ticker over every provider."""
+        """Items about ``names`` (ticker -> company name, "" when unknown: no search then) in the
+        window up to ``day``: the top ``top`` per ticker over every provider."""
         reports = {name: ProviderReport() for name in self.providers}
         found: list[Headline] = []
         unserved = set(names)  # tickers the search did not answer for (the HTML fallback's)
@@ -124,6 +124,8 @@ class NewsFeed:
         served: set[str] = set()
         failures = 0
         for ticker, name in sorted(names.items()):
+            if not name.strip():  # the search needs a company name (DART and the page do not)
+                continue
             try:
                 items = [i for i in self.naver.search(name, ticker) if _mentions(i, name)]
             except NewsApiError as exc:

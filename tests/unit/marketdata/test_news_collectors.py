@@ -250,12 +250,12 @@ def test_feed_ranks_across_providers_and_reports_each(fake: FakeNewsApis) -> Non
     )
     feed = news_feed_from_settings(settings.news)
     assert feed.providers == ["naver", "dart"]
-    names = {"005930": SAMSUNG, "000660": "SK하이닉스", "100001": "회사1"}
+    names = {"005930": SAMSUNG, "000660": "SK하이닉스", "100001": ""}  # 회사1's name unknown
     frame, report = feed.collect(DAY, names)
     feed.close()
     assert report["window"] == ["2026-12-03", "2026-12-04"] and report["tickers"] == 3
     naver, dart = report["providers"]["naver"], report["providers"]["dart"]
-    assert naver["requests"] == 3 and naver["error"] is None
+    assert naver["requests"] == 2 and naver["error"] is None  # no name, no search
     assert dart["requests"] == 3 and dart["items"] == 3  # one query for every ticker
     rows = list(zip(frame["ticker"], frame["source"], frame["origin"], strict=True))
     # The article not naming 삼성전자 is dropped; a filing (0.5) ranks below the press and,
