@@ -272,6 +272,8 @@ class AiSection(Section):
     llm_project: str = "default"
     llm_requests_per_min: int = Field(default=10, ge=1)
     llm_tokens_per_min: int = Field(default=250_000, ge=1000)
+    # The bucket holds this many seconds of its rate: the burst allowed after a quiet spell.
+    llm_burst_s: float = Field(default=6.0, gt=0)
     llm_requests_per_day: int = Field(default=250, ge=1)
     llm_budget_usd_per_day: float = Field(default=1.0, ge=0)
     # How long a call waits for the bucket or a 429 cooldown before the rules answer instead.

@@ -16,8 +16,6 @@ from typing import Any, Protocol
 
 from krstock.config import Settings
 
-BURST_S = 6.0  # the bucket holds this many seconds of its rate (a burst, not a minute's worth)
-
 _TAKE = """
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
@@ -59,13 +57,14 @@ class OverLimit(Exception):
 class Rates:
     requests_per_min: float
     tokens_per_min: float
+    burst_s: float  # the bucket holds this many seconds of its rate, not a minute's worth
 
     def buckets(self, tokens: int) -> list[tuple[float, float, float]]:
         """(rate per second, capacity, need) for the request and the token bucket."""
         out = []
         for per_min, need in ((self.requests_per_min, 1), (self.tokens_per_min, tokens)):
             rate = per_min / 60.0
-            capacity = max(1.0, rate * BURST_S)
+            capacity = max(1.0, rate * self.burst_s)
             out.append((rate, capacity, min(float(need), capacity)))
         return out
 
@@ -159,7 +158,7 @@ class Limiter:
         self.settings = settings
         self.store: Store = RedisStore(redis) if redis is not None else _local
         self.key = f"{settings.worker.redis_prefix}:llm:{provider}:{ai.llm_project}"
-        self.rates = Rates(ai.llm_requests_per_min, ai.llm_tokens_per_min)
+        self.rates = Rates(ai.llm_requests_per_min, ai.llm_tokens_per_min, ai.llm_burst_s)
         self.max_wait_s = ai.llm_max_wait_s
         self.sleep = time.sleep
 

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import date
 
 UNITS = {"조": 1e12, "억": 1e8, "만": 1e4, "천": 1e3}
-_NUMBER = re.compile(r"(?<![\w.])[-+−]?(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?\s*(조|억|만|천)?")
+_NUMBER = re.compile(
+    r"(?<![\w.])[-+−]?(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?\s*(조|억|만|천)?(?:\s*%)?"
+)
 URL = re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+\.(?:com|co\.kr|kr|net|org)(?:/\S*)?", re.I)
 _ISO_DATE = re.compile(r"(?<!\d)(\d{4})[-./](\d{1,2})[-./](\d{1,2})(?!\d)")
 _KO_DATE = re.compile(r"(?:(\d{4})\s*년\s*)?(\d{1,2})\s*월\s*(\d{1,2})\s*일")
