@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import subprocess
 import sys
 from typing import Any
@@ -18,7 +19,10 @@ from monitoring_helpers import (
     MONITORING_VALUES,
     ROOT,
     dashboards,
+    metric_names,
     panels,
+    promql_queries,
+    recorded_series,
 )
 
 UIDS = {
@@ -91,3 +95,17 @@ def test_the_chart_ships_each_dashboard_as_a_labelled_configmap(render: Any) -> 
         assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
         shipped = json.loads(config_map["data"][f"{name}.json"])
         assert shipped == json.loads((DASHBOARDS / f"{name}.json").read_text())
+
+
+def test_every_query_parses_and_time_series_sql_has_a_time_column() -> None:
+    """PromQL parsed offline (the live test also runs it on Prometheus); SQL panels drawn as
+    time series return a ``time`` column first, as Grafana's PostgreSQL data source expects."""
+    for query in promql_queries():
+        assert metric_names(query) or recorded_series(query), query
+    for board in dashboards().values():
+        for panel in panels(board):
+            for target in panel["targets"]:
+                if target.get("format") == "time_series":
+                    # the outer SELECT: the last one starting a line (CTEs come before it)
+                    outer = re.findall(r"^SELECT (.+)$", target["rawSql"], re.M)[-1]
+                    assert outer.split(",")[0].strip().endswith("AS time"), panel["title"]
