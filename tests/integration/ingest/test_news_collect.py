@@ -135,7 +135,7 @@ def test_news_apis_feed_the_collect_step(db_engine: Engine, fake: FakeNewsApis) 
         ("005930", '삼성전자 "HBM" 대형 수주', "연합뉴스", "naver", 0.95),
         ("100001", "[공시] 단일판매ㆍ공급계약체결", "DART", "dart", 0.5),
     ]
-    assert summary["tables"]["news_items"]["inserted"] == 2
+    assert summary["tables"]["news_items"] == {"rows": 2, "inserted": 2, "updated": 0}
     with db_engine.connect() as conn:
         read = recent_news(conn, DAY, ["005930", "100001", "035720"], 2)
     assert read["005930"][0]["url"] == "https://www.yna.co.kr/view/AKR1"
