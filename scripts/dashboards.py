@@ -360,8 +360,20 @@ def pipeline() -> dict[str, Any]:
             )
         ],
         unit="dateTimeAsIsoNoDateIfToday",
-        w=24,
-        h=4,
+        w=12,
+    )
+    b.panel(
+        "table",
+        "Next scheduled runs (ScanJobs)",
+        [
+            prom(
+                "max by (namespace, scanjob) "
+                "(krstock_operator_scanjob_next_run_timestamp_seconds) * 1000",
+                "{{namespace}}/{{scanjob}}",
+            )
+        ],
+        unit="dateTimeAsIso",
+        w=12,
     )
     return b.render()
 

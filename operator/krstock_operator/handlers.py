@@ -171,6 +171,7 @@ async def _reconcile_locked(body: dict[str, Any], trigger: str) -> Result | None
             result.status.get("children", []),
             result.status["phase"],
             result.status.get("conditions"),
+            result.status.get("nextRunAt"),
         )
         ok = all(c["status"] == "True" for c in result.status["conditions"] if c["type"] == "Ready")
         metrics.RECONCILES.labels(trigger=trigger, result="ok" if ok else "problem").inc()

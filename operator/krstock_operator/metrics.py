@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -39,6 +41,13 @@ DEGRADED = Gauge(
     registry=REGISTRY,
 )
 
+NEXT_RUN = Gauge(
+    "krstock_operator_scanjob_next_run_timestamp_seconds",
+    "When a scheduled ScanJob's CronJob runs next (status.nextRunAt)",
+    ["namespace", "scanjob"],
+    registry=REGISTRY,
+)
+
 # Per-ScanJob bookkeeping behind the gauges: (namespace, name) -> children / phase.
 _children: dict[tuple[str, str], list[str]] = {}
 _phases: dict[tuple[str, str], str] = {}
@@ -50,9 +59,16 @@ def record_state(
     children: list[str] | None,
     phase: str | None,
     conditions: list[dict[str, Any]] | None = None,
+    next_run_at: str | None = None,
 ) -> None:
     """Remember (or forget, with None) one ScanJob's children, phase and Degraded condition, and
     refresh the gauges."""
+    if children is None or next_run_at is None:
+        with contextlib.suppress(KeyError):
+            NEXT_RUN.remove(*key)
+    else:
+        when = dt.datetime.fromisoformat(next_run_at.replace("Z", "+00:00"))
+        NEXT_RUN.labels(*key).set(when.timestamp())
     if children is None:
         _children.pop(key, None)
         _phases.pop(key, None)

@@ -145,3 +145,18 @@ def test_the_operator_counts_degraded_scanjobs() -> None:
     metrics.record_state(key, [], "Failed", conditions("True"))
     metrics.record_state(key, None, None)  # deleted
     assert metrics.DEGRADED._value.get() == before
+
+
+def test_the_operator_reports_each_scanjob_s_next_run() -> None:
+    from krstock_operator import metrics
+
+    key = ("t-monitoring", uuid.uuid4().hex[:8])
+    metrics.record_state(key, [], "Scheduled", None, "2026-11-20T07:20:00Z")
+    assert metrics.NEXT_RUN.labels(*key)._value.get() == 1795159200.0
+    metrics.record_state(key, [], "Suspended", None, None)  # suspended: no next run
+    assert ("t-monitoring", key[1]) not in {
+        (s.labels["namespace"], s.labels["scanjob"])
+        for m in metrics.NEXT_RUN.collect()
+        for s in m.samples
+    }
+    metrics.record_state(key, None, None)
