@@ -8,8 +8,9 @@ A provider that fails is reported and skipped, never replaced by made-up items.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
@@ -20,6 +21,7 @@ from krstock.marketdata.news_dart import DartClient
 from krstock.marketdata.news_html import NaverFinanceHtml
 from krstock.marketdata.news_naver import NaverNewsClient
 from krstock.marketdata.news_rank import (
+    KST,
     TOP_PER_TICKER,
     WINDOW_DAYS,
     Headline,
@@ -29,6 +31,8 @@ from krstock.marketdata.news_rank import (
 )
 
 FRAME_COLUMNS = [*NEWS_COLUMNS, "credibility"]
+# How far back the search (newest first, no date filter) can serve a day's window.
+SEARCH_REACH_DAYS = 7
 # Consecutive failures (timeouts, 5xx) after which a provider is not asked again this run.
 MAX_CONSECUTIVE_FAILURES = 3
 NO_KEYS = (
@@ -45,6 +49,7 @@ class ProviderReport:
     error: str | None = None
     rate_limited: bool = False
     truncated: bool = False
+    skipped: str | None = None  # why the provider was not asked
 
 
 def _mentions(item: Headline, name: str) -> bool:
@@ -62,8 +67,10 @@ class NewsFeed:
         *,
         window_days: int = WINDOW_DAYS,
         top: int = TOP_PER_TICKER,
+        today: Callable[[], date] = lambda: datetime.now(KST).date(),
     ) -> None:
         self.naver, self.dart, self.html = naver, dart, html
+        self.today = today  # the KST date now (tests pin it)
         self.window_days = window_days
         self.top = top
 
@@ -87,7 +94,13 @@ class NewsFeed:
         reports = {name: ProviderReport() for name in self.providers}
         found: list[Headline] = []
         unserved = set(names)  # tickers the search did not answer for (the HTML fallback's)
-        if self.naver is not None:
+        age = (self.today() - day).days
+        if self.naver is not None and age > SEARCH_REACH_DAYS:
+            reports["naver"].skipped = (
+                f"{day} is {age} days ago: the search has no date filter and returns only the "
+                "newest articles"
+            )
+        elif self.naver is not None:
             served = self._search(names, reports["naver"], found)
             unserved -= served
         if self.dart is not None and names:

@@ -111,7 +111,8 @@ def _feed(fake: FakeNewsApis, secret: str | None = None) -> NewsFeed:
     naver = NaverNewsClient(
         fake.naver_id, secret or fake.naver_secret, base_url=fake.url, rate_per_s=1000
     )
-    return NewsFeed(naver, DartClient(fake.dart_key, base_url=fake.url, rate_per_s=1000))
+    dart = DartClient(fake.dart_key, base_url=fake.url, rate_per_s=1000)
+    return NewsFeed(naver, dart, today=lambda: DAY)
 
 
 def _news(engine: Engine) -> list[tuple[str, str, str, str, float]]:

@@ -249,6 +249,7 @@ def test_feed_ranks_across_providers_and_reports_each(fake: FakeNewsApis) -> Non
         news_rate_per_s=1000,
     )
     feed = news_feed_from_settings(settings.news)
+    feed.today = lambda: DAY
     assert feed.providers == ["naver", "dart"]
     names = {"005930": SAMSUNG, "000660": "SK하이닉스", "100001": ""}  # 회사1's name unknown
     frame, report = feed.collect(DAY, names)
@@ -275,7 +276,9 @@ def test_feed_falls_back_to_the_page_only_when_opted_in_and_the_search_failed(
 ) -> None:
     fake.naver_status = 429
     fake.html_pages["005930"] = FINANCE_PAGE
-    feed = NewsFeed(_naver(fake), html=NaverFinanceHtml(base_url=fake.url, rate_per_s=1000))
+    feed = NewsFeed(
+        _naver(fake), html=NaverFinanceHtml(base_url=fake.url, rate_per_s=1000), today=lambda: DAY
+    )
     frame, report = feed.collect(DAY, {"005930": SAMSUNG, "000660": "SK하이닉스"})
     naver, html = report["providers"]["naver"], report["providers"]["naver-html"]
     assert naver["rate_limited"] and naver["requests"] == 1  # the limit stops the search
@@ -305,7 +308,17 @@ def test_server_errors_and_a_dead_server_are_errors_not_empty_lists(fake: FakeNe
 
 def test_the_search_gives_up_after_three_failures_in_a_row(fake: FakeNewsApis) -> None:
     fake.naver_status = 500
-    feed = NewsFeed(_naver(fake))
+    feed = NewsFeed(_naver(fake), today=lambda: DAY)
     names = {f"{n:06d}": f"회사{n}" for n in range(6)}
     frame, report = feed.collect(DAY, names)
     assert report["providers"]["naver"]["requests"] == 3 and frame.empty
+
+
+def test_an_old_day_is_not_searched_but_dart_still_answers(fake: FakeNewsApis) -> None:
+    fake.dart_filings = _filings()
+    dart = DartClient(fake.dart_key, base_url=fake.url, rate_per_s=1000)
+    feed = NewsFeed(_naver(fake), dart, today=lambda: date(2026, 12, 14))
+    frame, report = feed.collect(DAY, {"005930": SAMSUNG})
+    naver = report["providers"]["naver"]
+    assert naver["requests"] == 0 and "10 days ago" in naver["skipped"]
+    assert report["providers"]["dart"]["kept"] == 2 and list(frame["origin"]) == ["dart", "dart"]
