@@ -37,7 +37,8 @@ def _returns(engine: Engine, source: str, cutoff: date, extra: str = "", **param
     with engine.connect() as conn:
         rows = conn.execute(sql, {"cutoff": cutoff, **params}).all()
     return {
-        (r.ticker, r.signal_date): (float(r.close1) / float(r.close0) - 1) * 100
+        # Rounded: 51,000 over 50,000 is +2%, not 2.0000000000000018% (the HOLD band edge).
+        (r.ticker, r.signal_date): round((float(r.close1) / float(r.close0) - 1) * 100, 6)
         for r in rows
         if r.close0
     }
