@@ -160,12 +160,12 @@ def measure_kind(engine: Engine, kind: str, day: date, repeat: int) -> dict[str,
 
 def trading_days_figures(conn: Connection, day: date, days: int, repeat: int) -> dict[str, Any]:
     """The two trading-days queries side by side (medians of ``repeat``): the loose index scan
-    plain PostgreSQL uses and the DISTINCT pass used on TimescaleDB's compressed chunks; they
-    must return the same dates."""
+    plain PostgreSQL uses and the date-bounded DISTINCT pass used on TimescaleDB hypertables;
+    they must return the same dates."""
     from krstock.db import reader
-    from krstock.db.timescale import compressed_reads
+    from krstock.db.timescale import distinct_trading_days
 
-    params = {"end": day, "days": days}
+    params = {"end": day, "days": days, "start": day - reader._calendar_span(days)}
     timings: dict[str, list[float]] = {"loose": [], "distinct": []}
     found: dict[str, list[Any]] = {}
     for _ in range(repeat):
@@ -182,7 +182,7 @@ def trading_days_figures(conn: Connection, day: date, days: int, repeat: int) ->
         "distinct_s": round(distinct, 4),
         "distinct_over_loose": round(distinct / loose, 2) if loose else None,
         "same_dates": found["loose"] == found["distinct"],
-        "used": "distinct" if compressed_reads(conn, "daily_prices") else "loose",
+        "used": "distinct" if distinct_trading_days(conn) else "loose",
     }
 
 

@@ -31,7 +31,7 @@ from psycopg.pq.abc import PGconn, PGresult
 from sqlalchemy import Connection, select, text
 
 from krstock.db.models import MarketGateSnapshot, NewsItem, Signal
-from krstock.db.timescale import compressed_reads
+from krstock.db.timescale import distinct_trading_days
 from krstock.domain.market import MarketWindow, SeriesWindow
 
 ONE_DAY = timedelta(days=1)
@@ -63,17 +63,27 @@ _TRADING_DAYS = text(
     SELECT date FROM trading_days WHERE date IS NOT NULL ORDER BY date
     """
 )
-# The same dates by one pass over the dates' index entries. On TimescaleDB's compressed chunks
-# each probe of the loose index scan decompresses batches again (3.6 s for 260 dates, measured
-# on 2.28 with 2,500 tickers); this reads each chunk once (55-70 ms there).
+# The same dates by one DISTINCT pass over the dates from :start, used on TimescaleDB
+# hypertables: on compressed chunks each probe of the loose index scan decompresses batches
+# again (3.6 s for 260 dates with 2,500 tickers on 2.28); this reads each chunk once, and
+# :start keeps chunks older than the window out of the plan.
 _TRADING_DAYS_DISTINCT = text(
     """
     SELECT date FROM (
-        SELECT DISTINCT date FROM daily_prices WHERE date <= :end ORDER BY date DESC LIMIT :days
+        SELECT DISTINCT date FROM daily_prices WHERE date <= :end AND date >= :start
+        ORDER BY date DESC LIMIT :days
     ) recent
     ORDER BY date
     """
 )
+# Calendar days that surely hold ``days`` KRX trading days (~1.47 per trading day, plus the
+# longest holiday runs); when they do not (a short history), the query runs unbounded.
+_EARLIEST = date(1900, 1, 1)
+
+
+def _calendar_span(days: int) -> timedelta:
+    return timedelta(days=days * 3 // 2 + 30)
+
 
 # ---------------------------------------------------------------------------------------------
 # Binary COPY, parsed with numpy
@@ -561,11 +571,20 @@ class WindowReads:
 
 def trading_days(conn: Connection, end: date, days: int) -> np.ndarray:
     """The last ``days`` distinct dates of ``daily_prices`` up to ``end`` (datetime64[D]):
-    a loose index scan, or one DISTINCT pass when ``daily_prices`` has compressed chunks."""
+    a loose index scan, or one date-bounded DISTINCT pass on a TimescaleDB hypertable."""
     if days <= 0:
         raise ValueError(f"days must be positive, got {days}")
-    query = _TRADING_DAYS_DISTINCT if compressed_reads(conn, "daily_prices") else _TRADING_DAYS
-    found = conn.execute(query, {"end": end, "days": days}).scalars().all()
+    params: dict[str, Any] = {"end": end, "days": days}
+    if not distinct_trading_days(conn):
+        found = conn.execute(_TRADING_DAYS, params).scalars().all()
+        return np.array(found, dtype="datetime64[D]")
+    found = (
+        conn.execute(_TRADING_DAYS_DISTINCT, {**params, "start": end - _calendar_span(days)})
+        .scalars()
+        .all()
+    )
+    if len(found) < days:
+        found = conn.execute(_TRADING_DAYS_DISTINCT, {**params, "start": _EARLIEST}).scalars().all()
     return np.array(found, dtype="datetime64[D]")
 
 

@@ -396,8 +396,12 @@ def has_compressed_chunks(cur: psycopg.Cursor[Any], table: str) -> bool:
     return bool(row and row[0])
 
 
-def compressed_reads(conn: Connection, table: str) -> bool:
-    """``has_compressed_chunks`` on a SQLAlchemy connection (the readers' kind)."""
+def distinct_trading_days(conn: Connection) -> bool:
+    """Whether the trading-days lookup should be one DISTINCT pass: ``daily_prices`` is a
+    hypertable. Measured on 2.28 (300 tickers x 370 days): uncompressed chunks 2.7 ms (loose
+    index scan 11 ms); compressed chunks 98 ms unbounded (loose 121 ms; 3.6 s with 2,500
+    tickers). On plain PostgreSQL the loose index scan stays (3 ms vs 122 ms for 2,500
+    tickers)."""
     installed = conn.execute(
         text("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'")
     ).scalar()
@@ -405,13 +409,11 @@ def compressed_reads(conn: Connection, table: str) -> bool:
         return False
     found = conn.execute(
         text(
-            "SELECT EXISTS (SELECT 1 FROM timescaledb_information.chunks "
-            "WHERE hypertable_schema = current_schema() AND hypertable_name = :t "
-            "AND is_compressed)"
-        ),
-        {"t": table},
+            "SELECT 1 FROM timescaledb_information.hypertables "
+            "WHERE hypertable_schema = current_schema() AND hypertable_name = 'daily_prices'"
+        )
     ).scalar()
-    return bool(found)
+    return found is not None
 
 
 def chunk_relations(cur: psycopg.Cursor[Any], table: str) -> set[str]:

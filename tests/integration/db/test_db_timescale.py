@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -131,9 +130,10 @@ def test_reimport_after_compressing_every_chunk_updates_one_row(
     shutil.copytree(source, folder)
     csv = folder / "005930.csv"
     lines = csv.read_text(encoding="utf-8-sig").splitlines()
-    fields = lines[1].split(",")
-    fields[4] = str(int(fields[4]) + 100)  # the first day's close
-    lines[1] = ",".join(fields)
+    # The last day's close: an earlier one would change the next day's derived change too.
+    fields = lines[-1].split(",")
+    fields[4] = str(int(fields[4]) + 100)
+    lines[-1] = ",".join(fields)
     csv.write_text("\n".join(lines) + "\n", encoding="utf-8-sig")
 
     again = import_krx_csv(folder, timescale, rejects_path=tmp_path / "r2.csv")
@@ -173,34 +173,40 @@ def test_one_flow_value_changed_in_compressed_chunks(timescale: Engine) -> None:
     assert len(counts.chunks) == 1 and counts.chunks[0].mode == "batches"
 
 
-def _best_of(runs: int, call: object) -> float:
-    best = float("inf")
-    for _ in range(runs):
-        started = time.perf_counter()
-        call()  # type: ignore[operator]
-        best = min(best, time.perf_counter() - started)
-    return best
-
-
-def test_scan_reads_on_compressed_chunks_are_fast_and_the_same(
-    timescale: Engine, tmp_path: Path
-) -> None:
+def test_window_reads_on_compressed_chunks_are_the_same(timescale: Engine, tmp_path: Path) -> None:
     assert import_krx_csv(_krx_folder(), timescale, rejects_path=tmp_path / "r.csv").ok
     end = date(2025, 6, 17)
     with timescale.connect() as conn:
         plain_days = reader.trading_days(conn, end, 260)
         plain = reader.load_market_window(conn, end, 260)
-        plain_s = _best_of(3, lambda: reader.load_market_window(conn, end, 260))
+        every_day = reader.trading_days(conn, end, 10_000)  # more than stored: unbounded pass
     _compress_all(timescale, "daily_prices")
     with timescale.connect() as conn:
         compressed_days = reader.trading_days(conn, end, 260)
         window = reader.load_market_window(conn, end, 260)
-        compressed_s = _best_of(3, lambda: reader.load_market_window(conn, end, 260))
+        assert np.array_equal(reader.trading_days(conn, end, 10_000), every_day)
     assert np.array_equal(plain_days, compressed_days) and len(plain_days) == 260
     assert np.array_equal(plain.tickers, window.tickers)
-    assert np.array_equal(plain.close, window.close, equal_nan=True)
-    # The issue's bar: at most 1.5x the uncompressed time.
-    assert compressed_s <= 1.5 * plain_s, (compressed_s, plain_s)
+    for field in ("open", "high", "low", "close", "volume"):
+        assert np.array_equal(getattr(plain, field), getattr(window, field), equal_nan=True)
+
+
+@pytest.mark.slow
+def test_scans_on_compressed_chunks_take_at_most_1_5x(timescale: Engine, db_url: str) -> None:
+    """The issue's bar, at the production scale: 2,500 sample tickers x 270 days, each scan's
+    median of 3 with every chunk compressed against the same data uncompressed. Measured on
+    TimescaleDB 2.28.3 / PostgreSQL 15.20 built here (a loaded 2-core machine): vcp 1.36-1.37x,
+    closing-bet 1.13-1.29x."""
+    from krstock.benchmarks.scan_db import DEFAULT_DAY, fill_with_sample, measure
+
+    fill_with_sample(db_url, 2500, DEFAULT_DAY, 270)
+    kinds = ["vcp", "closing-bet"]
+    plain = measure(db_url, DEFAULT_DAY, kinds, 3)["scans"]
+    _compress_all(timescale, "daily_prices")
+    _compress_all(timescale, "investor_flows")
+    compressed = measure(db_url, DEFAULT_DAY, kinds, 3)["scans"]
+    ratios = {k: compressed[k]["scan_s"] / plain[k]["scan_s"] for k in kinds}
+    assert all(r <= 1.5 for r in ratios.values()), ratios
 
 
 def test_db_maintain_runs_the_jobs_and_materializes_imported_history(
@@ -269,7 +275,14 @@ def test_downgrade_base_leaves_no_compressed_tables(
     migrate.downgrade(db_url, "base")
     with downgraded.connect() as conn:
         chunks = conn.execute(text("SELECT count(*) FROM _timescaledb_catalog.chunk")).scalar_one()
-        internal = conn.execute(
-            text("SELECT count(*) FROM pg_tables WHERE schemaname = '_timescaledb_internal'")
+        hypertables = conn.execute(
+            text("SELECT count(*) FROM _timescaledb_catalog.hypertable")
         ).scalar_one()
-    assert (chunks, internal) == (0, 0)
+        # What is left there is TimescaleDB's own job bookkeeping (bgw_*), no data table.
+        internal = conn.execute(
+            text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = '_timescaledb_internal' "
+                "AND tablename NOT LIKE 'bgw\\_%'"
+            )
+        ).all()
+    assert (chunks, hypertables, internal) == (0, 0, [])
