@@ -19,17 +19,6 @@ import httpx
 import psycopg
 import pytest
 import yaml
-from live import (
-    CLI,
-    environment,
-    free_port,
-    load_market,
-    private_redis,
-    prometheus_config,
-    start,
-    stop,
-    wait_for,
-)
 from monitoring_helpers import (
     ROOT,
     exposed_names,
@@ -39,6 +28,17 @@ from monitoring_helpers import (
     recorded_series,
     rules,
     sql_queries,
+)
+from monitoring_processes import (
+    CLI,
+    environment,
+    free_port,
+    load_market,
+    private_redis,
+    prometheus_config,
+    start,
+    stop,
+    wait_for,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
