@@ -49,6 +49,11 @@ def test_routes_serve_rules_analyses_in_the_monolith_shape(
             assert summary["summary"].startswith("규칙 기반")
             assert client.get("/api/kr/ai-summary/999999").json()["summary"] is None
 
+            listed = client.get("/api/v1/analyses?source=rules").json()
+            first = listed["data"][0]
+            assert first["status"] == "not_configured" and first["grounded"] is False
+            assert first["strategy"] == "vcp"
+
             # A refresh is a write: no key, no run.
             assert client.get("/api/kr/ai-analysis?refresh=true").status_code == 401
             started = client.get(

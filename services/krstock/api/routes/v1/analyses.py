@@ -48,8 +48,21 @@ def analyses(
         rows = list(session.scalars(query.order_by(AIAnalysis.id.desc()).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
-    items = select_fields([analysis_dict(x) for x in rows], fields)
+    items = select_fields([_listed(x) for x in rows], fields)
     return page(items, limit, [rows[-1].id] if more else None)
+
+
+def _listed(row: AIAnalysis) -> dict[str, Any]:
+    """An analysis with how it came about: the strategy, whether a model answer passed every
+    check (``grounded``), the status (accepted, rejected, failed, over_budget, ...) and why."""
+    payload = row.payload or {}
+    return {
+        **analysis_dict(row),
+        "strategy": payload.get("strategy"),
+        "grounded": bool(payload.get("grounded", False)),
+        "status": payload.get("status"),
+        "note": payload.get("note"),
+    }
 
 
 @router.get("/analyses/{analysis_id}", summary="One analysis")
@@ -60,6 +73,6 @@ def analysis(state: StateDep, analysis_id: int) -> dict[str, Any]:
         row = session.get(AIAnalysis, analysis_id)
         if row is None:
             raise ApiError(404, f"no analysis with id {analysis_id}")
-        body = analysis_dict(row)
+        body = _listed(row)
         body["payload"] = row.payload or {}
         return body
