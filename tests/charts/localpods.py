@@ -181,12 +181,7 @@ class LocalCluster:
                     value = value.replace(mount, str(folder))
             return value
 
-        env: dict[str, str] = {
-            "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-            "HOME": str(folder),
-            "TMPDIR": str(folder),
-            "LANG": "C.UTF-8",
-        }
+        env: dict[str, str] = {}
         for source in container.get("envFrom", []):
             if "configMapRef" in source:
                 ref = source["configMapRef"]
@@ -205,7 +200,15 @@ class LocalCluster:
             )
             if found is not None:
                 env[item["name"]] = found
-        env = {k: rewrite(v) for k, v in env.items()}
+        # Only the rendered values name pod paths; this machine's own (the venv may live under
+        # /tmp, which the pods mount as an emptyDir) must not be rewritten.
+        env = {
+            "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "HOME": str(folder),
+            "TMPDIR": str(folder),
+            "LANG": "C.UTF-8",
+            **{k: rewrite(v) for k, v in env.items()},
+        }
         for key, value in env.items():  # a port setting follows its container port
             if key.endswith("_PORT") and value in numbers:
                 env[key] = numbers[value]
