@@ -148,7 +148,9 @@ NOT_SETTINGS = {
     "KRSTOCK_SCANJOB": "set on worker pods by the operator",
     "KRSTOCK_TOOLS_DIR": "scripts/install-helm.sh",
     "KRSTOCK_KIND_CLUSTER": "tests/e2e/kind-e2e.sh",
-    "KRSTOCK_GEMINI_API_KEY": "documented for the AI feature, which adds the field with its reader",
+    "KRSTOCK_WORKER_METRICS_PORT": "the worker command's --metrics-port (set on pods by the operator)",
+    "KRSTOCK_BROWSER_ARTIFACTS": "where the browser tests write screenshots (tests only)",
+    "KRSTOCK_CHROMIUM": "which browser scripts/install-chromium.sh and the browser tests use",
     "KRSTOCK_DEBUG": "krstock.cli's error path reads it (keep tracebacks), settings or not",
 }
 NOT_SETTINGS_PREFIXES = ("KRSTOCK_OPERATOR_", "KRSTOCK_TEST_", "KRSTOCK_E2E_")
