@@ -67,7 +67,10 @@ def spearman(xs: Sequence[float], ys: Sequence[float]) -> float | None:
         return None
     import pandas as pd
 
-    rho = pd.Series(list(xs)).corr(pd.Series(list(ys)), method="spearman")
+    # Pearson's r of the average ranks (pandas' method="spearman" would need scipy).
+    ranks_x = pd.Series(list(xs), dtype=float).rank(method="average")
+    ranks_y = pd.Series(list(ys), dtype=float).rank(method="average")
+    rho = ranks_x.corr(ranks_y)
     return None if rho != rho else round(float(rho), 4)  # NaN: a constant column
 
 

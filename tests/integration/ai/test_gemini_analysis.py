@@ -14,6 +14,7 @@ from helpers.fake_gemini import (
     json_answer,
     quota_exhausted,
     refused_url,
+    safety_block,
     slow,
     text,
 )
@@ -134,8 +135,9 @@ def test_cache_hit_makes_no_request_and_refresh_forces_one(
         (json_answer({**good(), "reason": "자세히 https://example.com/fake 참고"}), "URL"),
         (json_answer({**good(), "claims": [{"text": "x", "evidence": ["N9"]}]}), "N9"),
         (json_answer({**good(), "reason": "2025-11-04 기사에 따르면"}), "날짜"),
+        (safety_block(), "비어"),
     ],
-    ids=["bad-json", "out-of-range", "number-not-in-facts", "url", "unknown-id", "date"],
+    ids=["bad-json", "out-of-range", "number-not-in-facts", "url", "unknown-id", "date", "safety"],
 )
 def test_bad_answer_is_repaired_once_then_rejected(
     db_engine: Engine, fake_gemini: FakeGemini, redis_url: str, first, problem: str
