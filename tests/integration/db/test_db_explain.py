@@ -220,6 +220,12 @@ def test_window_reads_for_a_date_range_use_the_date_indexes(
         assert raw is not None
         nodes = _explain(conn, query.as_string(raw), None)
         relations = _relations(conn, table)
+    if len(relations) > 1:
+        # A TimescaleDB hypertable: chunks wholly inside the dates are read whole (a sequential
+        # scan is right there); what matters is that the other chunks are left out.
+        scanned = {n["Relation Name"] for n in nodes if n.get("Relation Name") in relations}
+        assert scanned and len(scanned) < len(relations - {table}), scanned
+        return
     _assert_indexed(nodes, relations)
 
 

@@ -31,9 +31,24 @@ from typer.testing import CliRunner
 from krstock.cli import app
 from krstock.db import migrate, reader, timescale
 from krstock.db.bulk import UpdateRules, bulk_upsert
+from krstock.db.features import timescaledb_installed
 from krstock.db.timescale import Chunk, CompressedLayout
 
 pytestmark = pytest.mark.integration
+
+ONLY_PLAIN = (
+    "simulates TimescaleDB on plain PostgreSQL; this server has the extension, so "
+    "test_db_timescale.py runs the real thing instead"
+)
+
+
+@pytest.fixture
+def plain(db_engine: Engine) -> Engine:
+    with db_engine.connect() as conn:
+        if timescaledb_installed(conn):
+            pytest.skip(ONLY_PLAIN)
+    return db_engine
+
 
 STAND_INS = """
 CREATE TABLE chunk_calls (n serial PRIMARY KEY, call text NOT NULL, chunk text, query text);
@@ -82,11 +97,11 @@ def _prices() -> pd.DataFrame:
 
 
 @pytest.fixture
-def seeded(db_engine: Engine) -> Engine:
-    with db_engine.begin() as conn:
+def seeded(plain: Engine) -> Engine:
+    with plain.begin() as conn:
         bulk_upsert(conn, "daily_prices", _prices(), ["ticker", "date"])
         conn.exec_driver_sql(STAND_INS)
-    return db_engine
+    return plain
 
 
 def _statements(conn: Connection) -> list[tuple[str, str]]:
@@ -268,7 +283,9 @@ def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     return CliRunner()
 
 
-def test_db_maintain_on_plain_postgresql_has_nothing_to_do(runner: CliRunner, db_url: str) -> None:
+def test_db_maintain_on_plain_postgresql_has_nothing_to_do(
+    runner: CliRunner, db_url: str, plain: Engine
+) -> None:
     done = runner.invoke(app, ["db", "maintain", "--database-url", db_url])
     assert done.exit_code == 0, done.output
     assert done.stdout.startswith("nothing to maintain: TimescaleDB is not installed")
@@ -289,7 +306,8 @@ def test_db_maintain_of_an_unreachable_server_is_one_line(runner: CliRunner) -> 
     assert "Traceback" not in done.output
 
 
-def test_0003_is_a_no_op_on_plain_postgresql(db_url: str, db_engine: Engine) -> None:
+def test_0003_is_a_no_op_on_plain_postgresql(db_url: str, plain: Engine) -> None:
+    db_engine = plain
     with db_engine.begin() as conn:
         conn.execute(text("CREATE INDEX daily_prices_date_idx ON daily_prices (date DESC)"))
     migrate.downgrade(db_url, "0002")
