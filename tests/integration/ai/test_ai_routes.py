@@ -3,6 +3,8 @@ recommendation slots, the second one saying honestly that it is not configured."
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from ai_seed import DAY, seed_day
 from fastapi.testclient import TestClient
@@ -10,9 +12,19 @@ from helpers.api_apps import build_app, make_keys
 from sqlalchemy import Engine
 
 from krstock.ai.daily import analyze_day
+from krstock.app.recorder import run_status
 from krstock.config import Settings
 
 pytestmark = pytest.mark.integration
+
+
+def wait_for_run(engine: Engine, run_id: str) -> tuple[str, dict]:
+    deadline = time.monotonic() + 30
+    while True:
+        found = run_status(engine, run_id)
+        if (found and found[0] in ("SUCCEEDED", "FAILED")) or time.monotonic() > deadline:
+            return found or ("MISSING", {})
+        time.sleep(0.2)
 
 
 def test_routes_serve_rules_analyses_in_the_monolith_shape(
@@ -59,6 +71,10 @@ def test_routes_serve_rules_analyses_in_the_monolith_shape(
             started = client.get(
                 "/api/kr/ai-analysis?refresh=true", headers={"X-API-Key": keys["write"]}
             )
-            assert started.status_code == 200 and started.json()["refresh_run_id"]
+            assert started.status_code == 200
+            run_id = started.json()["refresh_run_id"]
+            status, counts = wait_for_run(db_engine, run_id)
+            assert status == "SUCCEEDED", counts
+            assert (counts["analyzed"], counts["source"]) == (3, "rules")
     finally:
         built.state.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -42,7 +43,9 @@ def ai_analysis(
     result: dict[str, Any] = body or {"signals": [], "generated_at": None}
     if refresh:
         # force: the same facts are asked again (a plain run answers them from the cache).
-        run = start_run(state, "analyze", params={"force": True})
+        # The day the document shows (the newest analysed day without ?date=).
+        shown = on or (dt.date.fromisoformat(body["signal_date"]) if body else None)
+        run = start_run(state, "analyze", scan_date=shown, params={"force": True})
         result["refresh_run_id"] = run.id
         result["message"] = "analysis started; reload when the run has finished"
     return JSONResponse(result)
