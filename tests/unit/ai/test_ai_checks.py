@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 
@@ -119,7 +120,7 @@ def test_a_positive_news_score_without_news_is_a_violation() -> None:
 
 
 def test_news_after_the_signal_date_or_undated_never_reaches_a_sheet() -> None:
-    items = [
+    items: list[dict[str, Any]] = [
         {"title": "오늘", "published_at": datetime(2026, 2, 5, 6, tzinfo=UTC)},
         {"title": "내일", "published_at": datetime(2026, 2, 5, 16, tzinfo=UTC)},  # 2/6 KST
         {"title": "날짜 없음", "published_at": None},

@@ -53,7 +53,7 @@ def test_retry_delay_is_read_from_the_error_body(details: object, seconds: float
     assert retry_delay_s(details) == seconds
 
 
-def test_in_process_limits_without_redis() -> None:
+def test_in_process_limits_without_redis(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings(
         redis_prefix=f"krstock-unit-{time.monotonic_ns()}",
         llm_requests_per_min=60,
@@ -67,7 +67,7 @@ def test_in_process_limits_without_redis() -> None:
         slept.append(seconds)
         time.sleep(seconds)
 
-    limiter.sleep = sleep  # type: ignore[method-assign]
+    monkeypatch.setattr(limiter, "sleep", sleep)
     assert limiter.acquire(10, time.monotonic() + 5) == 0.0
     limiter.acquire(10, time.monotonic() + 5)  # the bucket of one is empty: waits ~1 s
     assert slept and 0 < slept[0] <= 1.0
