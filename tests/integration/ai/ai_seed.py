@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime
 
 from helpers.fake_gemini import FakeGemini
@@ -83,7 +84,7 @@ def gemini_settings(fake: FakeGemini, redis_url: str | None, **more: object) -> 
         "gemini_timeout_ms": 3_000,
         "gemini_retry_attempts": 1,
         "redis_url": redis_url,
-        "redis_prefix": f"krstock-test-ai-{id(fake)}",
+        "redis_prefix": f"krstock-test-ai-{uuid.uuid4().hex[:12]}",  # fresh limits and budgets
         "llm_requests_per_min": 600,
         "llm_max_wait_s": 10,
     }

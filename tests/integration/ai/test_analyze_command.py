@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,7 @@ def test_analyze_json_shape_cache_and_refresh(
     env = {
         "KRSTOCK_DATABASE_URL": db_url,
         "KRSTOCK_REDIS_URL": redis_url,
-        "KRSTOCK_REDIS_PREFIX": f"krstock-test-cli-{os.getpid()}",
+        "KRSTOCK_REDIS_PREFIX": f"krstock-test-cli-{uuid.uuid4().hex[:12]}",
         "GEMINI_API_KEY": fake_gemini.api_key,
         "KRSTOCK_GEMINI_BASE_URL": fake_gemini.url,
         "KRSTOCK_AI_TOP_N": "2",

@@ -4,6 +4,7 @@ records how its news was judged, and a re-run of the same day makes no new reque
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
@@ -53,7 +54,7 @@ def test_scan_uses_accepted_llm_news_scores_and_caches_them(
         "KRSTOCK_GEMINI_BASE_URL": fake_gemini.url,
         "KRSTOCK_GEMINI_RETRY_ATTEMPTS": "1",
         "KRSTOCK_REDIS_URL": redis_url,
-        "KRSTOCK_REDIS_PREFIX": f"krstock-test-cb-{id(fake_gemini)}",
+        "KRSTOCK_REDIS_PREFIX": f"krstock-test-cb-{uuid.uuid4().hex[:12]}",
         "KRSTOCK_LLM_REQUESTS_PER_MIN": "600",
     }.items():
         monkeypatch.setenv(name, value)
