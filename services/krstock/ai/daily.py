@@ -50,6 +50,20 @@ class DayReport:
         }
 
 
+_redis_clients: dict[str, Any] = {}
+
+
+def _redis_client(url: str) -> Any:
+    """One client (and connection pool) per URL for the life of the process: every scan and
+    analysis run makes an analyst, and a pool per run would leak connections in a worker."""
+    client = _redis_clients.get(url)
+    if client is None:
+        import redis as redis_lib
+
+        client = _redis_clients[url] = redis_lib.Redis.from_url(url, socket_timeout=5)
+    return client
+
+
 def make_analyst(
     engine: Engine, settings: Settings, *, refresh: bool = False, redis: Any | None = None
 ) -> Analyst:
@@ -58,9 +72,7 @@ def make_analyst(
     if provider is None:
         return Analyst(engine, settings, None, refresh=refresh)
     if redis is None and settings.redis_url:
-        import redis as redis_lib
-
-        redis = redis_lib.Redis.from_url(settings.redis_url)
+        redis = _redis_client(settings.redis_url)
     return Analyst(
         engine, settings, provider, Limiter(settings, provider.name, redis), refresh=refresh
     )
