@@ -171,8 +171,9 @@ class Analyst:
         assert provider is not None
         deadline = time.monotonic() + self.settings.ai.llm_max_wait_s
         for _ in range(RATE_LIMIT_RETRIES + 1):
+            estimate = estimated_tokens(request)
             if self.limiter is not None:
-                self.limiter.acquire(estimated_tokens(request), deadline)
+                self.limiter.acquire(estimate, deadline)
             try:
                 answer = provider.generate(request)
             except ProviderError as exc:
@@ -190,6 +191,8 @@ class Analyst:
                 time.sleep(delay)
                 continue
             self._count(answer)
+            if self.limiter is not None:
+                self.limiter.settle(estimate, answer.usage.total or answer.usage.prompt)
             return answer
         raise OverLimit("rate_limited", f"still 429 after {RATE_LIMIT_RETRIES} cooldowns")
 

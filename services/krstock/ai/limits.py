@@ -75,6 +75,7 @@ class Store(Protocol):
     def set_cooldown(self, name: str, seconds: float) -> None: ...
     def day_totals(self, name: str) -> tuple[int, float]: ...
     def add_day(self, name: str, requests: int, cost: float) -> None: ...
+    def owe(self, name: str, tokens: float) -> None: ...
 
 
 class RedisStore:
@@ -98,6 +99,11 @@ class RedisStore:
     def day_totals(self, name: str) -> tuple[int, float]:
         requests, cost = self.redis.hmget(name, "requests", "cost")
         return int(requests or 0), float(cost or 0.0)
+
+    def owe(self, name: str, tokens: float) -> None:
+        # A debt in the bucket (tokens may go negative): later takes wait for it.
+        if self.redis.exists(name):
+            self.redis.hincrbyfloat(name, "tokens", -tokens)
 
     def add_day(self, name: str, requests: int, cost: float) -> None:
         pipe = self.redis.pipeline()
@@ -140,6 +146,12 @@ class LocalStore:
 
     def day_totals(self, name: str) -> tuple[int, float]:
         return self.days.get(name, (0, 0.0))
+
+    def owe(self, name: str, tokens: float) -> None:
+        with self.lock:
+            if name in self.buckets:
+                have, ts = self.buckets[name]
+                self.buckets[name] = (have - tokens, ts)
 
     def add_day(self, name: str, requests: int, cost: float) -> None:
         with self.lock:
@@ -190,6 +202,11 @@ class Limiter:
                 raise OverLimit("rate_limited", f"{what}: {wait:.1f}s exceeds the wait allowed")
             self.sleep(wait)
             waited += wait
+
+    def settle(self, estimated: int, actual: int) -> None:
+        """Charge the token bucket what a call really used beyond its estimate."""
+        if actual > estimated:
+            self.store.owe(f"{self.key}:tpm", float(actual - estimated))
 
     def cool_down(self, seconds: float) -> None:
         self.store.set_cooldown(f"{self.key}:cooldown", seconds)

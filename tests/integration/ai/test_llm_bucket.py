@@ -56,3 +56,20 @@ def test_a_cooldown_longer_than_the_wait_allowed_is_refused(redis_url: str) -> N
     other = Limiter(settings, "gemini", redis.Redis.from_url(redis_url))  # another worker
     with pytest.raises(OverLimit, match="cooldown"):
         other.acquire(10, time.monotonic() + 1)
+
+
+def test_tokens_beyond_the_estimate_are_owed_in_redis(redis_url: str) -> None:
+    import redis
+
+    settings = Settings(
+        redis_prefix=f"krstock-test-owe-{uuid.uuid4().hex[:8]}",
+        llm_requests_per_min=6000,
+        llm_tokens_per_min=60_000,  # 1,000 a second, a bucket of 1,000
+        llm_burst_s=1,
+    )
+    limiter = Limiter(settings, "gemini", redis.Redis.from_url(redis_url))
+    assert limiter.acquire(10, time.monotonic() + 5) == 0.0
+    limiter.settle(estimated=10, actual=2_010)
+    other = Limiter(settings, "gemini", redis.Redis.from_url(redis_url))  # another worker
+    names = [f"{other.key}:rpm", f"{other.key}:tpm"]
+    assert 0.9 < other.store.take(names, other.rates.buckets(10)) < 1.2

@@ -76,3 +76,18 @@ def test_in_process_limits_without_redis(monkeypatch: pytest.MonkeyPatch) -> Non
         limiter.acquire(10, time.monotonic() + 1)
     limiter.spent(2, 0.01)
     assert "daily request budget" in (limiter.budget_problem() or "")
+
+
+def test_tokens_used_beyond_the_estimate_are_owed_to_the_bucket() -> None:
+    settings = Settings(
+        redis_prefix=f"krstock-unit-{time.monotonic_ns()}",
+        llm_requests_per_min=6000,
+        llm_tokens_per_min=60_000,  # 1,000 a second, a bucket of 1,000
+        llm_burst_s=1,
+    )
+    limiter = Limiter(settings, "gemini", None)
+    assert limiter.acquire(10, time.monotonic() + 5) == 0.0
+    limiter.settle(estimated=10, actual=2_010)  # the answer used 2,000 more than estimated
+    names = [f"{limiter.key}:rpm", f"{limiter.key}:tpm"]
+    wait = limiter.store.take(names, limiter.rates.buckets(10))
+    assert 0.9 < wait < 1.2  # about 1,010 tokens of debt at 1,000 a second
