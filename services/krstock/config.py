@@ -257,9 +257,7 @@ class AiSection(Section):
     llm_rate_per_s: float = Field(default=1.0, gt=0)
 
     # Gemini through google-genai (docs/ai.md). No key: every analysis is rule-based, said so.
-    gemini_api_key: Annotated[SecretStr | None, EnvNames("GEMINI_API_KEY", "GOOGLE_API_KEY")] = (
-        None
-    )
+    gemini_api_key: Annotated[SecretStr | None, EnvNames("GEMINI_API_KEY", "GOOGLE_API_KEY")] = None
     gemini_model: str = "gemini-2.5-flash"
     # The SDK's base_url (a proxy; a loopback fake in tests). None: Google's endpoint.
     gemini_base_url: str | None = None
