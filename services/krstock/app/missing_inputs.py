@@ -97,8 +97,8 @@ def news_reasons(
             "their news score is 0",
             start=start,
             end=day,
-            fix="no built-in source collects news (krx and yahoo publish none); "
-            "load news_items from a news collector",
+            fix="krx and yahoo publish no news: set KRSTOCK_NAVER_CLIENT_ID/SECRET or "
+            "KRSTOCK_DART_API_KEY and collect again (docs/news.md)",
         )
     ]
 
