@@ -196,9 +196,13 @@ BUY_SCORE = 70.0  # the monolith's rule-based fallback: score ≥ 70 and foreign
 
 
 def recommendation(
-    sheet: FactSheet, score_label: str, flow_labels: Sequence[str]
+    sheet: FactSheet,
+    score_label: str,
+    flow_labels: Sequence[str],
+    buy_score: float = BUY_SCORE,
 ) -> Recommendation:
-    """The monolith's p10 fallback, made honest: score ≥ 70 with foreign net buying → BUY 60;
+    """The monolith's p10 fallback, made honest: score ≥ ``buy_score`` (70 on the VCP scale; a
+    closing-bet total is of 12) with foreign net buying → BUY 60;
     foreign and institutional selling both → SELL 55; otherwise HOLD 50. Bad news (the lexicon)
     never lets a BUY stand. Each claim cites the facts it used."""
     score_fact = _figure(sheet, score_label)
@@ -208,7 +212,7 @@ def recommendation(
     news = news_judgement(sheet)
     bad_news = bool(sheet.news()) and news.score == 0
     claims: list[Claim] = []
-    if score is not None and foreign is not None and score >= BUY_SCORE and foreign > 0:
+    if score is not None and foreign is not None and score >= buy_score and foreign > 0:
         action, confidence = "BUY", 60
         claims.append(
             Claim(
@@ -230,7 +234,7 @@ def recommendation(
         missing = [
             f.label for f in (score_fact, foreign_fact, inst_fact) if f and _value(f) is None
         ]
-        text = "매수 조건(점수 70 이상과 외국인 순매수) 미충족"
+        text = "매수 조건(기준 이상의 전략 점수와 외국인 순매수) 미충족"
         if missing:
             text += f"; 데이터 없음: {', '.join(missing)}"
         claims.append(Claim(text=text, evidence=used or [sheet.facts[0].id]))

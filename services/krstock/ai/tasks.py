@@ -49,8 +49,13 @@ SCORE_LABEL = "전략 점수"
 FLOW_LABELS = ("외국인 5일 순매수", "기관 5일 순매수")
 
 
+# A closing-bet total is of 12 points: 8 is the monolith's A-grade floor.
+CLOSING_BET_BUY_SCORE = 8.0
+
+
 def _recommendation_rules(sheet: FactSheet) -> Answer:
-    return rules.recommendation(sheet, SCORE_LABEL, FLOW_LABELS)
+    buy = CLOSING_BET_BUY_SCORE if sheet.strategy == "closing-bet" else rules.BUY_SCORE
+    return rules.recommendation(sheet, SCORE_LABEL, FLOW_LABELS, buy)
 
 
 RECOMMENDATION = Task(

@@ -162,3 +162,27 @@ def test_rule_recommendation_cites_facts_and_passes_the_checks() -> None:
     assert (rec.action, rec.confidence) == ("BUY", 60)
     assert rec.claims[0].evidence == ["F1", "F2"]
     assert violations(rec, facts) == []
+
+
+@pytest.mark.parametrize(
+    ("strategy", "score", "action"),
+    [
+        ("vcp", 72.0, "BUY"),
+        ("vcp", 9.0, "HOLD"),
+        ("closing-bet", 9.0, "BUY"),
+        ("closing-bet", 7.0, "HOLD"),
+    ],
+)
+def test_rule_buy_threshold_follows_the_strategy_scale(
+    strategy: str, score: float, action: str
+) -> None:
+    from krstock.ai.tasks import RECOMMENDATION
+
+    b = SheetBuilder("005930", "삼성전자", DAY, strategy)
+    b.figure("전략 점수", score, "점", 1)
+    b.figure("외국인 5일 순매수", 1_000, "주")
+    b.figure("기관 5일 순매수", 500, "주")
+    facts = b.build()
+    answer = RECOMMENDATION.rules(facts)
+    assert isinstance(answer, Recommendation) and answer.action == action
+    assert violations(answer, facts) == []  # HOLD's reason quotes no threshold either
