@@ -286,3 +286,43 @@ def test_downgrade_base_leaves_no_compressed_tables(
             )
         ).all()
     assert (chunks, hypertables, internal) == (0, 0, [])
+
+
+def test_a_chunk_over_the_decompression_limit_is_rewritten(timescale: Engine) -> None:
+    """A server whose limit is below one segment's rows: the changed chunk is decompressed,
+    written and compressed again as one step, the limit untouched."""
+    days = pd.bdate_range("2023-01-02", periods=40)
+    frame = pd.DataFrame(
+        {
+            "ticker": np.repeat(["000001", "000002", "000003"], len(days)),
+            "date": np.tile(days.to_numpy(), 3),
+            "open": 1,
+            "high": 1,
+            "low": 1,
+            "close": 1,
+            "volume": 1,
+        }
+    )
+    with timescale.begin() as conn:
+        bulk_upsert(conn, "daily_prices", frame, ["ticker", "date"])
+    _compress_all(timescale, "daily_prices")
+    frame.loc[frame.date == days[3], "close"] = 2  # all three tickers, one January day
+    with timescale.begin() as conn:
+        conn.execute(text("SET LOCAL timescaledb.max_tuples_decompressed_per_dml_transaction = 5"))
+        counts = bulk_upsert(conn, "daily_prices", frame, ["ticker", "date"])
+        limit = conn.execute(
+            text(
+                "SELECT current_setting('timescaledb.max_tuples_decompressed_per_dml_transaction')"
+            )
+        ).scalar()
+    assert (counts.inserted, counts.updated, limit) == (0, 3, "5")
+    assert [(c.mode, c.segments) for c in counts.chunks] == [("rewrite", 0)]
+    with timescale.connect() as conn:
+        changed = conn.execute(text("SELECT count(*) FROM daily_prices WHERE close = 2")).scalar()
+        uncompressed = conn.execute(
+            text(
+                "SELECT count(*) FROM timescaledb_information.chunks "
+                "WHERE hypertable_name = 'daily_prices' AND NOT is_compressed"
+            )
+        ).scalar()
+    assert (changed, uncompressed) == (3, 0)
