@@ -264,6 +264,13 @@ class AiSection(Section):
     gemini_timeout_ms: int = Field(default=30_000, ge=100)
     # SDK attempts for 5xx and timeouts only (429 is ours: a cooldown from its retryDelay).
     gemini_retry_attempts: int = Field(default=2, ge=1, le=5)
+    # A second, OpenAI-compatible provider (OpenAI, or a local server speaking its API): the
+    # monolith's second recommendation slot. No key: that slot says it is not configured.
+    openai_api_key: Annotated[SecretStr | None, EnvNames("OPENAI_API_KEY")] = None
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_model: str = "gpt-4o-mini"
+    openai_price_input_per_mtok: float = Field(default=0.15, ge=0)
+    openai_price_output_per_mtok: float = Field(default=0.60, ge=0)
     # Which news judgement the closing-bet scan uses: "auto" = the LLM when a key is set.
     ai_news_source: Literal["auto", "llm", "rules"] = "auto"
     # Shared limits per provider project (Redis token bucket; Celery's rate_limit is per worker).

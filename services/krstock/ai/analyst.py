@@ -72,12 +72,14 @@ def cache_key(task: Task, model: str, sheet: FactSheet) -> str:
     return hashlib.sha256("|".join([*parts, sheet.digest()]).encode()).hexdigest()
 
 
-def cost_usd(settings: Settings, answer: LlmAnswer) -> float:
+def cost_usd(settings: Settings, answer: LlmAnswer, provider: str = "gemini") -> float:
+    """USD at the configured prices of ``provider`` (per million input/output tokens)."""
     ai = settings.ai
-    return (
-        answer.usage.prompt * ai.llm_price_input_per_mtok
-        + answer.usage.output * ai.llm_price_output_per_mtok
-    ) / 1_000_000
+    if provider == "openai":
+        prices = (ai.openai_price_input_per_mtok, ai.openai_price_output_per_mtok)
+    else:
+        prices = (ai.llm_price_input_per_mtok, ai.llm_price_output_per_mtok)
+    return (answer.usage.prompt * prices[0] + answer.usage.output * prices[1]) / 1_000_000
 
 
 def estimated_tokens(request: LlmRequest) -> int:
@@ -199,7 +201,7 @@ class Analyst:
     def _count(self, answer: LlmAnswer) -> None:
         provider = self.provider
         assert provider is not None
-        cost = cost_usd(self.settings, answer)
+        cost = cost_usd(self.settings, answer, provider.name)
         metrics.DURATION.labels(provider.name).observe(answer.latency_s)
         metrics.TOKENS.labels(provider.name, "input").inc(answer.usage.prompt)
         metrics.TOKENS.labels(provider.name, "output").inc(answer.usage.output)
@@ -253,7 +255,7 @@ class Analyst:
             parsed=parsed.model_dump(mode="json") if parsed is not None else None,
             prompt_tokens=answer.usage.prompt if answer else 0,
             output_tokens=answer.usage.output if answer else 0,
-            cost_usd=cost_usd(self.settings, answer) if answer else 0.0,
+            cost_usd=cost_usd(self.settings, answer, provider.name) if answer else 0.0,
             latency_ms=answer.latency_s * 1000 if answer else None,
         )
         with Session(self.engine) as session, session.begin():

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from krstock.ai.analyst import Analyst, Outcome
 from krstock.ai.gemini import gemini_provider
 from krstock.ai.limits import Limiter
+from krstock.ai.openai_compat import openai_provider
 from krstock.ai.sheets import signal_sheet
 from krstock.ai.tasks import RECOMMENDATION
 from krstock.config import Settings
@@ -78,6 +79,19 @@ def make_analyst(
     )
 
 
+def second_analyst(
+    engine: Engine, settings: Settings, *, refresh: bool = False, redis: Any | None = None
+) -> Analyst | None:
+    """The OpenAI-compatible analyst for the second slot, when its key is configured."""
+    provider = openai_provider(settings)
+    if provider is None:
+        return None
+    if redis is None and settings.redis_url:
+        redis = _redis_client(settings.redis_url)
+    limiter = Limiter(settings, provider.name, redis)
+    return Analyst(engine, settings, provider, limiter, refresh=refresh)
+
+
 def top_signals(
     session: Session, day: date, strategies: tuple[str, ...], top_n: int
 ) -> list[Signal]:
@@ -109,7 +123,14 @@ def _slot(outcome: Outcome) -> dict[str, Any]:
     return slot
 
 
-def _store(session: Session, signal: Signal, label: str, outcome: Outcome, sheet: Any) -> None:
+def _store(
+    session: Session,
+    signal: Signal,
+    label: str,
+    outcome: Outcome,
+    sheet: Any,
+    second: Outcome | None = None,
+) -> None:
     news = [
         {"id": f.id, "title": f.text, "url": f.url, "source": f.source, "date": str(f.day)}
         for f in sheet.news()
@@ -125,7 +146,7 @@ def _store(session: Session, signal: Signal, label: str, outcome: Outcome, sheet
         "confidence": float(slot["confidence"]),
         "reason": slot["reason"],
         "model": outcome.model,
-        "recommendations": {"gemini": slot, "gpt": SECOND_SLOT},
+        "recommendations": {"gemini": slot, "gpt": _slot(second) if second else SECOND_SLOT},
         "news": news,
         "payload": {
             "strategy": label,
@@ -154,6 +175,7 @@ def analyze_day(
 ) -> DayReport:
     """Analyze the top signals of each strategy label (``{"vcp": ("vcp", ...)}``) on ``day``."""
     analyst = analyst or make_analyst(engine, settings, refresh=refresh)
+    second = second_analyst(engine, settings, refresh=refresh)
     report = DayReport(day)
     limit = top_n or settings.ai.ai_top_n
     with Session(engine) as session:
@@ -164,8 +186,9 @@ def analyze_day(
         ]
     for label, signal, sheet in work:
         outcome = analyst.ask(RECOMMENDATION, sheet)
+        other = second.ask(RECOMMENDATION, sheet) if second is not None else None
         with Session(engine) as session, session.begin():
-            _store(session, signal, label, outcome, sheet)
+            _store(session, signal, label, outcome, sheet, other)
         answer = outcome.answer.model_dump(mode="json")
         report.analyzed += 1
         report.cached += int(outcome.cached)

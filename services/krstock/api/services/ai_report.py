@@ -52,8 +52,8 @@ def ai_analysis_body(session: Session, on: date | None, today: date) -> dict[str
 
 
 def _api_status(rows: list[AIAnalysis]) -> dict[str, Any]:
-    """The monolith's p10 ``api_status``, honest: whether Gemini answered, why not, and that
-    the second provider (OpenAI) is not configured here."""
+    """The monolith's p10 ``api_status``, honest: whether each provider answered, and why not
+    (the second, OpenAI-compatible one is often not configured)."""
     statuses = {str((r.payload or {}).get("status", "")) for r in rows}
     if any(r.analysis_source == "gemini" for r in rows):
         gemini = "active"
@@ -64,9 +64,17 @@ def _api_status(rows: list[AIAnalysis]) -> dict[str, Any]:
     else:
         gemini = "not-configured"
     notes = sorted({str((r.payload or {}).get("note")) for r in rows} - {"None", ""})
+    second = {str((r.recommendations or {}).get("gpt", {}).get("source", "")) for r in rows}
+    openai = (
+        "active"
+        if "openai" in second
+        else "rules-fallback"
+        if "rules" in second
+        else "not-configured"
+    )
     return {
         "gemini": gemini,
-        "openai": "not-configured",
+        "openai": openai,
         "errors": {"gemini": notes[:3] or None, "openai": None},
     }
 
