@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
@@ -136,8 +137,16 @@ class Analyst:
             task.temperature,
         )
         for attempt in (1, 2):
+
+            def throttled(
+                exc: ProviderError, attempt: int = attempt, sent: LlmRequest = request
+            ) -> None:
+                # A 429 is an HTTP call too: on the audit trail, never a cache hit.
+                reason = f"{exc} (retry after {exc.retry_after_s}s)"
+                self._store(key, task, sheet, attempt, "rate_limited", reason, sent, None, None)
+
             try:
-                reply = self._call(request)
+                reply = self._call(request, throttled)
             except OverLimit as exc:
                 metrics.CALLS.labels(name, exc.kind).inc()
                 return self._rules(task, sheet, "rate_limited", reason=str(exc), model=model)
@@ -166,7 +175,9 @@ class Analyst:
             return Outcome(name, parsed, "accepted", model=model)
         raise AssertionError("unreachable: the second attempt always returns")
 
-    def _call(self, request: LlmRequest) -> LlmAnswer:
+    def _call(
+        self, request: LlmRequest, throttled: Callable[[ProviderError], None] | None = None
+    ) -> LlmAnswer:
         """One answer from the provider, through the bucket; a 429 sets the shared cooldown
         from its retryDelay and the request is tried again after it."""
         provider = self.provider
@@ -183,6 +194,8 @@ class Analyst:
                 if exc.kind != "rate_limited":
                     raise
                 metrics.CALLS.labels(provider.name, "rate_limited").inc()
+                if throttled is not None:
+                    throttled(exc)
                 delay = exc.retry_after_s if exc.retry_after_s is not None else 30.0
                 if self.limiter is not None:
                     self.limiter.cool_down(delay)

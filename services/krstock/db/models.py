@@ -358,8 +358,8 @@ class AIAnalysis(Base):
 class LlmCall(Base):
     """One LLM request and what became of it: the cache (``cache_key`` = hash of prompt
     version, model, ticker, date and facts) and the audit trail. ``outcome`` is accepted,
-    repair (a first answer that failed a check), rejected or failed; only accepted and rejected
-    rows answer a later identical request without a call."""
+    repair (a first answer that failed a check), rejected, failed or rate_limited (a 429); only
+    accepted and rejected rows answer a later identical request without a call."""
 
     __tablename__ = "llm_calls"
     __table_args__ = (

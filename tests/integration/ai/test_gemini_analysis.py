@@ -189,6 +189,10 @@ def test_429_sets_a_cooldown_from_retry_delay_then_retries(
     assert report["items"][0]["source"] == "gemini"
     assert len(fake_gemini.requests) == 2
     assert waited >= 0.9  # the retryDelay was honoured (the SDK itself ignores it)
+    assert [(r.outcome, r.reason is not None) for r in calls(db_engine)] == [
+        ("rate_limited", True),  # the 429 is on the audit trail
+        ("accepted", False),
+    ]
     assert outcomes("rate_limited") == before + 1
 
 

@@ -54,7 +54,9 @@ def test_both_slots_are_filled_by_their_own_checked_answers(
     assert body["response_format"]["type"] == "json_schema"
     assert [m["role"] for m in body["messages"]] == ["system", "user"]
     assert len(fake_openai.requests) == 2  # the 429's Retry-After was waited out, then retried
-    openai_call = next(c for c in calls if c.provider == "openai")
+    outcomes = [c.outcome for c in calls if c.provider == "openai"]
+    assert outcomes == ["rate_limited", "accepted"]  # the 429 is on the audit trail
+    openai_call = next(c for c in calls if c.provider == "openai" and c.outcome == "accepted")
     assert openai_call.cost_usd == pytest.approx((100 * 0.15 + 20 * 0.60) / 1e6)
 
     analyze_day(db_engine, settings, DAY, VCP, top_n=1)  # same facts: both answered by cache
