@@ -20,8 +20,10 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from helpers.loopback import LoopbackServer, send_json
 
 _PATH = re.compile(r"^/(?P<version>v1beta|v1)/models/(?P<model>[^/:]+):(?P<method>[A-Za-z]+)$")
 STATUS_NAMES = {
@@ -153,18 +155,11 @@ def slow(answer: Scripted, delay_s: float) -> Scripted:
 
 
 @dataclass
-class FakeGemini:
+class FakeGemini(LoopbackServer):
     api_key: str = "test-gemini-key"
     queue: deque[Scripted] = field(default_factory=deque)
     requests: list[Recorded] = field(default_factory=list)
-    _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     def script(self, *answers: Scripted) -> FakeGemini:
         with self._lock:
@@ -215,34 +210,10 @@ class FakeGemini:
                     answer = fake._next()
                 if answer.delay_s:
                     time.sleep(answer.delay_s)
-                data = json.dumps(answer.body, ensure_ascii=False).encode()
-                try:
-                    self.send_response(answer.status)
-                    self.send_header("Content-Type", "application/json; charset=UTF-8")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    return  # the client gave up (its timeout): nothing to answer
+                send_json(self, answer.status, answer.body, "application/json; charset=UTF-8")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
+        self._serve(Handler)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeGemini:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def refused_url() -> str:

@@ -15,14 +15,14 @@ Every request is recorded (path, query, headers) in ``requests``.
 
 from __future__ import annotations
 
-import json
 import math
-import threading
 import zlib
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from helpers.loopback import LoopbackServer, send_bytes, send_json
 
 NAVER_ERRORS = {
     400: ("SE01", "Incorrect query request. (잘못된 쿼리요청입니다.)"),
@@ -46,7 +46,7 @@ class Recorded:
 
 
 @dataclass
-class FakeNewsApis:
+class FakeNewsApis(LoopbackServer):
     naver_id: str = "test-client-id"
     naver_secret: str = "test-client-secret"
     dart_key: str = "0123456789abcdef0123456789abcdef01234567"
@@ -56,13 +56,6 @@ class FakeNewsApis:
     dart_status: str | None = None
     html_pages: dict[str, str] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
-    _server: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     def paths(self) -> list[str]:
         return [r.path for r in self.requests]
@@ -89,32 +82,13 @@ class FakeNewsApis:
                     self._send(404, {"errorMessage": "Not Found", "errorCode": "404"})
 
             def _send(self, status: int, body: Any) -> None:
-                self._raw(status, json.dumps(body, ensure_ascii=False).encode(), "application/json")
+                send_json(self, status, body)
 
             def _raw(self, status: int, data: bytes, content_type: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_bytes(self, status, data, content_type)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
+        self._serve(Handler)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeNewsApis:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def _naver(self, headers: dict[str, str], query: dict[str, str]) -> tuple[int, Any]:
         lowered = {k.lower(): v for k, v in headers.items()}

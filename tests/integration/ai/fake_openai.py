@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from helpers.loopback import LoopbackServer, send_json
 
 
 def _text(payload: Any) -> str:
@@ -47,17 +48,14 @@ def too_many(retry_after_s: int) -> tuple[int, dict, dict]:
 
 
 @dataclass
-class FakeOpenAI:
+class FakeOpenAI(LoopbackServer):
     api_key: str = "test-openai-key"
     queue: deque[tuple[int, dict, dict]] = field(default_factory=deque)
     requests: list[dict[str, Any]] = field(default_factory=list)
-    _server: ThreadingHTTPServer | None = None
 
     @property
     def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
+        return super().url + "/v1"
 
     def script(self, *answers: tuple[int, dict, dict]) -> None:
         self.queue.extend(answers)
@@ -83,21 +81,7 @@ class FakeOpenAI:
                     status, answer, headers = 500, {"error": {"message": "no scripted answer"}}, {}
                 else:
                     status, answer, headers = fake.queue.popleft()
-                data = json.dumps(answer, ensure_ascii=False).encode()
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, status, answer, headers=headers)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._serve(Handler)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
