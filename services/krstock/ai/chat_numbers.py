@@ -18,16 +18,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-UNITS = {
-    "천억": 1e11, "백억": 1e10, "십억": 1e9, "천만": 1e7, "백만": 1e6,
-    "조": 1e12, "억": 1e8, "만": 1e4, "천": 1e3,
-}  # fmt: skip
+from krstock.ai.numbers import COMPACT_DATE, ISO_DATE, KO_DATE, Written, read_numbers
+
 FREE_COUNT_MAX = 10
-_NUM = r"\d[\d,]*(?:\.\d+)?"
-_AMOUNT = re.compile(rf"({_NUM})\s*({'|'.join(UNITS)})?(\s*%|\s*퍼센트)?")
-_ISO_DATE = re.compile(r"(?<!\d)(\d{4})[-./](\d{1,2})[-./](\d{1,2})(?!\d)")
-_KO_DATE = re.compile(r"(?:(\d{4})\s*년\s*)?(\d{1,2})\s*월\s*(\d{1,2})\s*일")
-_COMPACT_DATE = re.compile(r"(?<!\d)(20\d{2})(0[1-9]|1[0-2])([0-2]\d|3[01])(?!\d)")
 _URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'()\[\]]+", re.I)
 
 
@@ -36,81 +29,19 @@ def urls_in(text: str) -> list[str]:
     return [m.group(0).rstrip(".,;:!?") for m in _URL.finditer(text)]
 
 
-@dataclass(frozen=True)
-class Number:
-    text: str
-    value: float
-    tolerance: float  # half a unit of the last written digit, in the value's scale
-    percent: bool
-    has_unit: bool
-
-
-def _to_float(raw: str) -> float | None:
-    try:
-        value = float(raw.replace(",", ""))
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-def _decimals(raw: str) -> int:
-    return len(raw.split(".", 1)[1]) if "." in raw else 0
-
-
-def numbers_in(text: str) -> list[Number]:
+def numbers_in(text: str) -> list[Written]:
     """The amounts written in ``text`` (dates taken out first), a 조/억/만 run merged into one."""
-    text = _strip_dates(text)
-    found: list[Number] = []
-    pending: tuple[str, float, float, float] | None = None  # text, value, tolerance, last unit
-    end_of_pending = -1
-    for match in _AMOUNT.finditer(text):
-        raw, unit, pct = match.group(1), match.group(2), match.group(3)
-        value = _to_float(raw)
-        if value is None:
-            continue
-        scale = UNITS.get(unit or "", 1.0)
-        tolerance = 0.5 * 10 ** (-_decimals(raw)) * scale
-        joined = (
-            pending is not None
-            and unit is not None
-            and scale < pending[3]
-            and text[end_of_pending : match.start()].strip() == ""
-        )
-        if joined and pending is not None:
-            pending = (
-                pending[0] + " " + match.group(0).strip(),
-                pending[1] + value * scale,
-                tolerance,
-                scale,
-            )
-        else:
-            if pending is not None:
-                found.append(Number(pending[0], pending[1], pending[2], False, True))
-                pending = None
-            if unit is not None and not pct:
-                pending = (match.group(0).strip(), value * scale, tolerance, scale)
-            else:
-                found.append(
-                    Number(match.group(0).strip(), value * scale, tolerance, bool(pct), bool(unit))
-                )
-        end_of_pending = match.end()
-    if pending is not None:
-        found.append(Number(pending[0], pending[1], pending[2], False, True))
-    return found
-
-
-def _strip_dates(text: str) -> str:
-    for pattern in (_ISO_DATE, _KO_DATE, _COMPACT_DATE):
+    for pattern in (ISO_DATE, KO_DATE, COMPACT_DATE):
         text = pattern.sub(" ", text)
-    return text
+    return read_numbers(text)
 
 
 def dates_in(text: str) -> set[tuple[int | None, int, int]]:
     """(year or None, month, day) of every date written in ``text``."""
     found: set[tuple[int | None, int, int]] = set()
-    for y, m, d in _ISO_DATE.findall(text) + _COMPACT_DATE.findall(text):
+    for y, m, d in ISO_DATE.findall(text) + COMPACT_DATE.findall(text):
         found.add((int(y), int(m), int(d)))
-    for y, m, d in _KO_DATE.findall(text):
+    for y, m, d in KO_DATE.findall(text):
         found.add((int(y) if y else None, int(m), int(d)))
     return found
 
@@ -160,7 +91,7 @@ class Facts:
             for y, m, d in self.dates
         )
 
-    def has(self, number: Number) -> bool:
+    def has(self, number: Written) -> bool:
         wanted = abs(number.value)
         return any(abs(abs(v) - wanted) <= number.tolerance + 1e-9 for v in self.values)
 

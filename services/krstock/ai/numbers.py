@@ -11,13 +11,20 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-UNITS = {"조": 1e12, "억": 1e8, "만": 1e4, "천": 1e3}
+# Longest first in the pattern: "천억" is one unit, not "천" then "억". A number glued to Hangul
+# ("영업이익1조") is still read; one inside a Latin word or after a dot ("v2", ".5") is not.
+UNITS = {
+    "천억": 1e11, "백억": 1e10, "십억": 1e9, "천만": 1e7, "백만": 1e6,
+    "조": 1e12, "억": 1e8, "만": 1e4, "천": 1e3,
+}  # fmt: skip
+_UNIT = "|".join(sorted(UNITS, key=len, reverse=True))
 _NUMBER = re.compile(
-    r"(?<![\w.])[-+−]?(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?\s*(조|억|만|천)?(?:\s*%)?"
+    rf"(?<![A-Za-z0-9_.])[-+−]?(\d{{1,3}}(?:,\d{{3}})+|\d+)(?:\.(\d+))?\s*({_UNIT})?(\s*%|\s*퍼센트)?"
 )
 URL = re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+\.(?:com|co\.kr|kr|net|org)(?:/\S*)?", re.I)
-_ISO_DATE = re.compile(r"(?<!\d)(\d{4})[-./](\d{1,2})[-./](\d{1,2})(?!\d)")
-_KO_DATE = re.compile(r"(?:(\d{4})\s*년\s*)?(\d{1,2})\s*월\s*(\d{1,2})\s*일")
+ISO_DATE = re.compile(r"(?<!\d)(\d{4})[-./](\d{1,2})[-./](\d{1,2})(?!\d)")
+KO_DATE = re.compile(r"(?:(\d{4})\s*년\s*)?(\d{1,2})\s*월\s*(\d{1,2})\s*일")
+COMPACT_DATE = re.compile(r"(?<!\d)(20\d{2})(0[1-9]|1[0-2])([0-2]\d|3[01])(?!\d)")
 _YEAR = re.compile(r"(?<!\d)(\d{4})\s*년")
 FACT_ID = re.compile(r"\b[FND]\d{1,3}\b")
 
@@ -29,9 +36,13 @@ class Written:
     text: str
     value: float
     tolerance: float
+    percent: bool = False
+    has_unit: bool = False
 
 
-def _numbers(text: str) -> list[Written]:
+def read_numbers(text: str) -> list[Written]:
+    """Every amount written in ``text``, a 조/억/만 run ("1조 2,345억") read as one amount.
+    The caller takes out what is not a quoted number first (dates, URLs, fact ids)."""
     found: list[Written] = []
     previous_unit = None
     previous_end = -10
@@ -39,19 +50,29 @@ def _numbers(text: str) -> list[Written]:
         whole, decimals, unit = match.group(1), match.group(2) or "", match.group(3)
         value = float(whole.replace(",", "") + ("." + decimals if decimals else ""))
         scale = UNITS.get(unit or "", 1.0)
-        written = Written(match.group(0).strip(), value * scale, 0.5 * 10 ** -len(decimals) * scale)
-        # "1조 2,345억": a smaller unit right after a larger one continues the same amount.
+        written = Written(
+            match.group(0).strip().lstrip("+-−"),  # signs are never compared
+            value * scale,
+            0.5 * 10 ** -len(decimals) * scale,
+            percent=bool(match.group(4)),
+            has_unit=unit is not None,
+        )
         gap = text[previous_end : match.start()]
         if (
             found
             and unit
             and previous_unit
+            and not found[-1].percent
             and UNITS[unit] < UNITS[previous_unit]
             and gap.strip() == ""
         ):
             last = found.pop()
             written = Written(
-                f"{last.text} {written.text}", last.value + written.value, written.tolerance
+                f"{last.text} {written.text}",
+                last.value + written.value,
+                written.tolerance,
+                percent=written.percent,
+                has_unit=True,
             )
         found.append(written)
         previous_unit, previous_end = unit, match.end()
@@ -60,13 +81,13 @@ def _numbers(text: str) -> list[Written]:
 
 def strip_non_numbers(text: str) -> str:
     """Text without fact ids (N1), URLs and dates: what is left are the quoted numbers."""
-    for pattern in (URL, _ISO_DATE, _KO_DATE, _YEAR, FACT_ID):
+    for pattern in (URL, ISO_DATE, KO_DATE, _YEAR, FACT_ID):
         text = pattern.sub(" ", text)
     return text
 
 
 def written_numbers(text: str) -> list[Written]:
-    return _numbers(strip_non_numbers(text))
+    return read_numbers(strip_non_numbers(text))
 
 
 def numbers_in(text: str) -> list[float]:
@@ -90,9 +111,9 @@ def urls_in(text: str) -> list[str]:
 def dates_in(text: str, default_year: int) -> list[tuple[str, date | None]]:
     """Dates written in ``text`` (ISO-like and "M월 D일"); an impossible one is (text, None)."""
     out: list[tuple[str, date | None]] = []
-    for match in _ISO_DATE.finditer(text):
+    for match in ISO_DATE.finditer(text):
         out.append((match.group(0), _date(match.group(1), match.group(2), match.group(3))))
-    for match in _KO_DATE.finditer(text):
+    for match in KO_DATE.finditer(text):
         year = match.group(1) or str(default_year)
         out.append((match.group(0), _date(year, match.group(2), match.group(3))))
     return out

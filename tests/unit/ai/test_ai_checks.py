@@ -89,6 +89,7 @@ def test_numbers_quoted_from_facts_pass(reason: str) -> None:
         ("발행주식수의 약 13%", "13%"),
         ("+28% 상승 여력", "28%"),
         ("거래대금 5,600억원", "5,600억"),
+        ("거래대금5,600억원", "5,600억"),  # glued to Hangul: still read
         ("등락률 12.4%", "12.4"),
         ("출처 https://finance.naver.com/item/news.naver?id=ABCD12345", "URL"),
         ("2025-11-04 공시", "날짜"),

@@ -54,3 +54,10 @@ def test_a_url_must_be_one_a_tool_returned() -> None:
     assert unsupported(ours, facts) == []  # its digits are not numbers to check
     made_up = "자세한 내용: https://news.example.com/article/2025110408151234567"
     assert unsupported(made_up, facts) == ["https://news.example.com/article/2025110408151234567"]
+
+
+def test_a_number_glued_to_hangul_is_still_checked() -> None:
+    # "영업이익5조" has no space: the number is read all the same (only Latin words and
+    # decimals keep their digits to themselves: "v2", "F12" fact ids are not amounts).
+    assert unsupported("영업이익5조, 등락률3.2%", FACTS) == ["5조"]
+    assert [n.text for n in numbers_in("v2 모델, 종가71,200원")] == ["71,200"]
