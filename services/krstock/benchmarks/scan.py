@@ -228,6 +228,25 @@ def _baseline_trend(frame: pd.DataFrame, policy: TrendTemplatePolicy) -> dict[st
     return {"rs": rs, "passes_without_rs": all(checks)}
 
 
+def _baseline_swing(frame: pd.DataFrame, policy: VcpPolicy) -> float:
+    """The zigzag reversal for one ticker (fixed, or k × simple ATR ÷ close)."""
+    if policy.swing_mode == "fixed":
+        return policy.swing_pct
+    n = min(policy.atr_days, len(frame) - 1)
+    tail = frame.tail(n + 1)
+    high, low = tail["high"].to_numpy(float)[1:], tail["low"].to_numpy(float)[1:]
+    prev = tail["close"].to_numpy(float)[:-1]
+    ranges = [
+        max(h - lo, abs(h - p), abs(lo - p))
+        for h, lo, p in zip(high, low, prev, strict=True)
+        if h > 0 and lo > 0 and not (math.isnan(h) or math.isnan(lo))
+    ]
+    if n < 1 or not ranges:
+        return policy.swing_pct
+    atr_pct = sum(ranges) / len(ranges) / float(frame["close"].iloc[-1])
+    return min(max(policy.swing_atr_mult * atr_pct, policy.swing_min_pct), policy.swing_max_pct)
+
+
 def _baseline_vcp(frame: pd.DataFrame, policy: VcpPolicy) -> str:
     """The same base reading as ``krstock.domain.vcp``, one ticker, plain Python."""
     import numpy as np
@@ -243,7 +262,8 @@ def _baseline_vcp(frame: pd.DataFrame, policy: VcpPolicy) -> str:
     peaks: list[tuple[float, int]] = []
     troughs: list[tuple[float, int]] = []
     falling, extreme, extreme_day = False, high[start], start
-    up, down = 1 + policy.swing_pct, 1 - policy.swing_pct
+    swing = _baseline_swing(frame, policy)
+    up, down = 1 + swing, 1 - swing
     for day in range(start + 1, width):
         if falling:
             if low[day] < extreme:
@@ -272,7 +292,12 @@ def _baseline_vcp(frame: pd.DataFrame, policy: VcpPolicy) -> str:
         return ""
     base_volume = np.nan_to_num(volume[-width:])
     (pivot, peak_day), (_, trough_day) = peaks[-1], troughs[-1]
-    dry_up = base_volume[peak_day : trough_day + 1].mean() / average
+    quiet = policy.dryup_quiet_days
+    stretches = [base_volume[d : d + quiet].mean() for d in range(peak_day, width - quiet)]
+    if policy.dryup_mode == "quiet" and stretches:
+        dry_up = min(stretches) / average
+    else:
+        dry_up = base_volume[peak_day : trough_day + 1].mean() / average
     price = float(frame["close"].iloc[-1])
     ok = (
         policy.min_contractions <= count <= policy.max_contractions
@@ -384,11 +409,15 @@ def sample_inputs(
     return market.to_window(end, days), market.series(end, days)
 
 
-def vcp_selectivity(tickers: int, seed: int, random_seed: int = 7) -> dict[str, Any]:
+def vcp_selectivity(
+    tickers: int, seed: int, random_seed: int = 7, policy: VcpPolicy | None = None
+) -> dict[str, Any]:
     """The VCP detector on the sample market's planted bases (every planting date) and on a
     pure random-walk market: recall, share of hits never planted, random-walk flag rate."""
     from krstock.domain.vcp import VcpPolicy, detect_vcp_window
     from krstock.marketdata.sample import SampleMarket, random_walk_market
+
+    policy = policy or VcpPolicy()
 
     market = SampleMarket(seed=seed, n_tickers=tickers)
     planted = market.planted
@@ -397,7 +426,7 @@ def vcp_selectivity(tickers: int, seed: int, random_seed: int = 7) -> dict[str, 
     found = hits = unplanted = status_agrees = 0
     for day in sorted(set(vcp["date"])):
         window = market.to_window(day, 300)
-        result = detect_vcp_window(window, VcpPolicy())
+        result = detect_vcp_window(window, policy)
         flagged = set(window.tickers[result.flagged].tolist())
         hits += len(flagged)
         unplanted += len(flagged - ever)
@@ -406,7 +435,7 @@ def vcp_selectivity(tickers: int, seed: int, random_seed: int = 7) -> dict[str, 
             if result.flagged[i]:
                 found += 1
                 status_agrees += result.status[i] == record.details["pattern"]
-    noise = detect_vcp_window(random_walk_market(random_seed, tickers, 260), VcpPolicy())
+    noise = detect_vcp_window(random_walk_market(random_seed, tickers, 260), policy)
     return {
         "planted": len(vcp),
         "found": found,

@@ -20,7 +20,7 @@ How a base is read, for every ticker at once (the only loop runs over the ~65 da
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -56,11 +56,25 @@ class VcpPolicy(BaseModel):
     min_base_days: int = Field(
         18, ge=5, description="days from the first (deepest) contraction's high to today, at least"
     )
+    swing_mode: Literal["fixed", "atr"] = Field(
+        "atr",
+        description="zigzag reversal: fixed swing_pct, or swing_atr_mult × ATR/price per ticker",
+    )
     swing_pct: float = Field(
         0.03,
         gt=0,
         lt=0.5,
-        description="zigzag reversal that confirms a swing high or low (fraction)",
+        description="zigzag reversal that confirms a swing high or low (fraction, fixed mode)",
+    )
+    swing_atr_mult: float = Field(
+        2.0, gt=0, le=10, description="atr mode: reversal = this × ATR ÷ close"
+    )
+    atr_days: int = Field(14, ge=2, le=60, description="atr mode: ATR window (simple mean)")
+    swing_min_pct: float = Field(
+        0.03, gt=0, lt=0.5, description="atr mode: reversal at least this fraction"
+    )
+    swing_max_pct: float = Field(
+        0.15, gt=0, lt=0.5, description="atr mode: reversal at most this fraction"
     )
     min_contractions: int = Field(2, ge=2, le=6, description="contractions at least")
     max_contractions: int = Field(6, ge=2, le=10, description="contractions at most")
@@ -77,8 +91,15 @@ class VcpPolicy(BaseModel):
         True, description="each contraction's low above the previous one's"
     )
     volume_avg_days: int = Field(50, ge=5, description="average volume window (days before today)")
+    dryup_mode: Literal["average", "quiet"] = Field(
+        "quiet",
+        description="average: the whole last contraction; quiet: its lowest-volume stretch",
+    )
+    dryup_quiet_days: int = Field(
+        5, ge=1, le=30, description="quiet mode: days in the lowest-volume stretch"
+    )
     dry_up_max_ratio: float = Field(
-        0.6, gt=0, description="avg volume in the last contraction below this × the average volume"
+        0.6, gt=0, description="dry-up volume below this × the average volume"
     )
     breakout_volume_mult: float = Field(
         1.4, gt=0, description="breakout volume at least this × the average"
@@ -125,7 +146,7 @@ class Contractions:
 def find_contractions(
     high: FloatArray,
     low: FloatArray,
-    swing_pct: float,
+    swing_pct: float | FloatArray,
     max_slots: int,
     left_high_tolerance: float = 0.0,
 ) -> Contractions:
@@ -155,7 +176,8 @@ def find_contractions(
     falling = np.zeros(tickers, dtype=bool)
     extreme = h[rows, start].copy()
     extreme_day = start.copy()
-    up, down = 1.0 + swing_pct, 1.0 - swing_pct
+    swing = np.broadcast_to(np.asarray(swing_pct, dtype=np.float64), (tickers,))
+    up, down = 1.0 + swing, 1.0 - swing
     for day in range(1, days):
         active = usable & (day > start)
         if not active.any():
@@ -276,8 +298,9 @@ def detect_vcp(
     width = min(policy.base_days, days)
     # Room for every swing the base can hold (≥ 2 days each), so nothing is overwritten.
     max_slots = width // 2 + 2
+    swing = swing_threshold(h, lo, c, policy)
     found = find_contractions(
-        h[:, -width:], lo[:, -width:], policy.swing_pct, max_slots, policy.left_high_tolerance
+        h[:, -width:], lo[:, -width:], swing, max_slots, policy.left_high_tolerance
     )
     found = _from_deepest(found)
     n = found.count
@@ -310,6 +333,10 @@ def detect_vcp(
     contraction_volume = (
         _take(cumulative, to_day + 1) - _take(cumulative, np.maximum(from_day, 0))
     ) / span
+    if policy.dryup_mode == "quiet":
+        contraction_volume = _quiet_volume(
+            cumulative, from_day, width, policy.dryup_quiet_days, contraction_volume
+        )
     with np.errstate(divide="ignore", invalid="ignore"):
         dry_up = np.where(avg_volume > 0, contraction_volume / avg_volume, np.nan)
         volume_ratio = np.where(avg_volume > 0, vol[:, -1] / avg_volume, np.nan)
@@ -351,6 +378,50 @@ def detect_vcp(
         base_days=base_length.astype(np.int64),
         trend=trend,
     )
+
+
+def swing_threshold(
+    high: FloatArray, low: FloatArray, close: FloatArray, policy: VcpPolicy
+) -> FloatArray:
+    """Per-ticker zigzag reversal. ``atr`` mode reads each stock at its own scale: a KRX name
+    with 5 % daily ranges needs a bigger move than a utility to count as a swing, so a real base
+    is not cut into a dozen 3 % wiggles. Halted days (NaN) are left out of the ATR mean."""
+    tickers = close.shape[0]
+    if policy.swing_mode == "fixed":
+        return np.full(tickers, policy.swing_pct)
+    n = min(policy.atr_days, close.shape[1] - 1)
+    if n < 1:
+        return np.full(tickers, policy.swing_pct)
+    prev = close[:, -n - 1 : -1]
+    hi, lo = high[:, -n:], low[:, -n:]
+    true_range = np.fmax(hi - lo, np.fmax(np.abs(hi - prev), np.abs(lo - prev)))
+    seen = np.isfinite(true_range)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        atr = np.where(seen, true_range, 0.0).sum(axis=1) / seen.sum(axis=1)
+        atr_pct = atr / close[:, -1]
+    reversal = np.clip(policy.swing_atr_mult * atr_pct, policy.swing_min_pct, policy.swing_max_pct)
+    return np.where(np.isfinite(reversal), reversal, policy.swing_pct)
+
+
+def _quiet_volume(
+    cumulative: FloatArray,
+    from_day: IntArray,
+    width: int,
+    quiet_days: int,
+    whole: FloatArray,
+) -> FloatArray:
+    """The lowest average volume over any ``quiet_days`` stretch from the last contraction's
+    high up to yesterday (today is left out: a breakout day is loud by design). Minervini's dry-up
+    is the quiet right edge of the base, not the whole leg down with its high-volume peak day; a
+    stretch shorter than ``quiet_days`` falls back to the whole contraction's average."""
+    starts = np.arange(max(width - quiet_days, 0))  # a stretch ends by yesterday (width - 2)
+    if starts.size == 0:
+        return whole
+    sums = cumulative[:, starts + quiet_days] - cumulative[:, starts]
+    usable = starts[None, :] >= np.maximum(from_day, 0)[:, None]
+    means = np.where(usable, sums / quiet_days, np.inf)
+    quiet = means.min(axis=1)
+    return np.where(np.isfinite(quiet), quiet, whole)
 
 
 def _score_components(
