@@ -67,7 +67,7 @@ class VcpPolicy(BaseModel):
         description="zigzag reversal that confirms a swing high or low (fraction, fixed mode)",
     )
     swing_atr_mult: float = Field(
-        2.0, gt=0, le=10, description="atr mode: reversal = this × ATR ÷ close"
+        1.5, gt=0, le=10, description="atr mode: reversal = this × ATR ÷ close"
     )
     atr_days: int = Field(14, ge=2, le=60, description="atr mode: ATR window (simple mean)")
     swing_min_pct: float = Field(
