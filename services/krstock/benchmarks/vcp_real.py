@@ -158,6 +158,9 @@ def register(bench_app: typer.Typer) -> None:
             False, "--variants", help="Also run the old behaviour and single-change variants."
         ),
         json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
+        plots: Path | None = typer.Option(
+            None, "--plots", help="Write a PNG per flagged real setup (first day of each run)."
+        ),
     ) -> None:
         """The VCP detector on real KRX data and on the synthetic market, side by side."""
         import orjson
@@ -172,7 +175,16 @@ def register(bench_app: typer.Typer) -> None:
         for name in names:
             policy = VcpPolicy(**VARIANTS[name])
             real = real_report(market, policy, step)
-            real.pop("hits")
+            hits = real.pop("hits")
+            if plots is not None and name == "default":
+                from krstock.benchmarks.vcp_plot import plot_setup
+
+                first: dict[str, str] = {}
+                for ticker, day in hits:
+                    first.setdefault(ticker, day)
+                real["plots"] = [
+                    str(plot_setup(market, t, d, plots)) for t, d in sorted(first.items())
+                ]
             report["variants"][name] = {
                 "real": real,
                 "synthetic": synthetic_report(policy, tickers, seed),

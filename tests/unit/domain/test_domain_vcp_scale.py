@@ -90,3 +90,34 @@ def test_real_368770_setup_in_april_2025(shared_data: Path) -> None:
     old = VcpPolicy(swing_mode="fixed", dryup_mode="average", **SHAPE_ONLY)
     fixed = detect_vcp(high, low, close, volume, old)
     assert fixed.n_contractions[0] >= 6 and not fixed.flagged[0]
+
+
+def test_bench_vcp_reports_real_and_synthetic_figures(shared_data: Path, tmp_path: Path) -> None:
+    """``krstock bench vcp`` on a 4-ticker slice of krx-daily (CI-sized) and a 60-ticker sample
+    market: flags per date, forward returns with their count and the synthetic rates."""
+    import json
+    import shutil
+
+    import typer
+    from typer.testing import CliRunner
+
+    from krstock.benchmarks import vcp_real
+
+    for name in ("368770", "005930", "000660", "035720"):
+        shutil.copy(shared_data / "krx-daily" / f"{name}.csv", tmp_path / f"{name}.csv")
+    app = typer.Typer()
+    vcp_real.register(app)
+    app.command("noop")(lambda: None)  # two commands keep "vcp" a subcommand
+    args = ["vcp", "--folder", str(tmp_path), "--tickers", "60", "--step", "10", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)["variants"]["default"]
+    real, synthetic = report["real"], report["synthetic"]
+    assert real["dates"] == len(real["flags_per_date"]) > 0
+    assert all(r["flagged"] <= r["trend_template"] for r in real["flags_per_date"])
+    assert (
+        real["forward_returns"]["10d"]["passers_n"] >= real["forward_returns"]["10d"]["flagged_n"]
+    )
+    assert synthetic["data"].startswith("synthetic") and synthetic["random_walk_rate"] < 0.01
+    missing = CliRunner().invoke(app, ["vcp", "--folder", str(tmp_path / "absent")])
+    assert missing.exit_code != 0
