@@ -4,13 +4,16 @@ How a base is read, for every ticker at once (the only loop runs over the ~65 da
 
 1. The base starts at its left-side high: the highest high of the last ``base_days`` days
    (today excluded, so a breakout does not move it).
-2. A zigzag walks forward from there. A swing high is confirmed when the low falls ``swing_pct``
-   below the running high; a swing low when the high rises ``swing_pct`` above the running low.
-   Each (swing high → following low) is a contraction with depth (high − low) ÷ high; a decline
-   still running today is the last contraction.
+2. A zigzag walks forward from there. A swing high is confirmed when the low falls a reversal
+   r below the running high; a swing low when the high rises r above the running low. r is each
+   ticker's own scale by default (``swing_atr_mult`` × ATR ÷ close, clipped) or the fixed
+   ``swing_pct`` (``swing_mode="fixed"``, the reading before issue 18). Each (swing high →
+   following low) is a contraction with depth (high − low) ÷ high; a decline still running today
+   is the last contraction.
 3. A VCP has 2–6 contractions with strictly decreasing depths (first ≤ 35 %, last ≤ 10 %),
-   each at most 0.8 × the one before, higher lows, and volume in the last contraction drying up
-   below 0.6 × the 50-day average.
+   each at most 0.8 × the one before, higher lows, and volume drying up below 0.6 × the 50-day
+   average: by default the quietest ``dryup_quiet_days`` stretch from the last contraction's high
+   to yesterday, or (``dryup_mode="average"``) the whole last contraction.
 4. The pivot is the high of the last contraction. "breakout": today's close clears the pivot on
    volume ≥ 1.4 × the 50-day average (the 50 days before today). "setup": the close is at most
    5 % under the pivot. A close above the pivot on light volume is neither (unconfirmed).
