@@ -125,6 +125,8 @@ def real_report(
         "dates": len(per_date),
         "flags_per_date_mean": round(float(np.mean(counts)), 2) if counts else 0.0,
         "flags_per_date": per_date,
+        # Consecutive days of one base count once here: the forward returns overlap.
+        "distinct_tickers": len({ticker for ticker, _ in hits}),
         "forward_returns": edge,
         "hits": hits,
     }
@@ -200,7 +202,10 @@ def register(bench_app: typer.Typer) -> None:
                 for r in real["flags_per_date"]
             )
             print(f"[{name}] flags/trend-template per date: {flags}")
-            print(f"  mean flags per date {real['flags_per_date_mean']}")
+            print(
+                f"  mean flags per date {real['flags_per_date_mean']}, "
+                f"distinct tickers {real['distinct_tickers']}"
+            )
             for horizon, e in real["forward_returns"].items():
                 print(
                     f"  fwd {horizon}: flagged n={e['flagged_n']} mean={e['flagged_mean']} "
