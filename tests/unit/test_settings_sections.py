@@ -148,7 +148,7 @@ NOT_SETTINGS = {
     "KRSTOCK_SCANJOB": "set on worker pods by the operator",
     "KRSTOCK_TOOLS_DIR": "scripts/install-helm.sh",
     "KRSTOCK_KIND_CLUSTER": "tests/e2e/kind-e2e.sh",
-    "KRSTOCK_WORKER_METRICS_PORT": "the worker command's --metrics-port (set on pods by the operator)",
+    "KRSTOCK_WORKER_METRICS_PORT": "the worker's --metrics-port (set on pods by the operator)",
     "KRSTOCK_BROWSER_ARTIFACTS": "where the browser tests write screenshots (tests only)",
     "KRSTOCK_CHROMIUM": "which browser scripts/install-chromium.sh and the browser tests use",
     "KRSTOCK_DEBUG": "krstock.cli's error path reads it (keep tracebacks), settings or not",
