@@ -52,7 +52,7 @@ def test_the_command_tree_is_complete() -> None:
     assert {"db", "import", "collect", "scan", "demo", "worker", "serve", "apikey"} <= top
     assert {"bench", "run", "bus", "version", "enqueue", "schedule", "worker-probe"} <= top
     benches = {path[1] for path in COMMANDS if len(path) == 2 and path[0] == "bench"}
-    assert benches == {"ingest", "scan", "scan-db", "pipeline", "api"}
+    assert benches == {"ingest", "scan", "scan-db", "pipeline", "api", "vcp"}
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=lambda path: " ".join(path) or "krstock")

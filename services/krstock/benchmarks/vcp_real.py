@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
 import typer
 
-from krstock.domain.trend_template import evaluate_trend_template
-from krstock.domain.vcp import VcpPolicy, detect_vcp
+if TYPE_CHECKING:  # numpy and the engines load when the command runs (the CLI stays light)
+    import numpy as np
+    import numpy.typing as npt
+
+    from krstock.domain.vcp import VcpPolicy
 
 DEFAULT_FOLDER = Path("../shared/data/krx-daily")
 HORIZONS = (10, 20)
@@ -38,6 +39,7 @@ class RealMarket:
 
 def load_krx_daily(folder: Path) -> RealMarket:
     """Read pykrx ``get_market_ohlcv`` CSVs (날짜,시가,고가,저가,종가,거래량,등락률)."""
+    import numpy as np
     import pandas as pd
 
     files = sorted(folder.glob("*.csv"))
@@ -72,6 +74,11 @@ def real_report(
 ) -> dict[str, Any]:
     """Flags per date (every ``step`` trading days with 20 days of future left) and the forward
     returns of flagged tickers vs all trend-template passers on the same dates."""
+    import numpy as np
+
+    from krstock.domain.trend_template import evaluate_trend_template
+    from krstock.domain.vcp import detect_vcp
+
     days = market.close.shape[1]
     last = days - 1 - max(HORIZONS)
     per_date: list[dict[str, Any]] = []
@@ -167,6 +174,7 @@ def register(bench_app: typer.Typer) -> None:
         """The VCP detector on real KRX data and on the synthetic market, side by side."""
         import orjson
 
+        from krstock.domain.vcp import VcpPolicy
         from krstock.errors import InputError
 
         if not folder.is_dir():
