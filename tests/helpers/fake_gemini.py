@@ -176,7 +176,7 @@ class FakeGemini(LoopbackServer):
                 return error(500, "fake Gemini: no scripted answer left")
             return self.queue.popleft()
 
-    def start(self) -> FakeGemini:
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -212,8 +212,7 @@ class FakeGemini(LoopbackServer):
                     time.sleep(answer.delay_s)
                 send_json(self, answer.status, answer.body, "application/json; charset=UTF-8")
 
-        self._serve(Handler)
-        return self
+        return Handler
 
 
 def refused_url() -> str:

@@ -60,7 +60,7 @@ class FakeNewsApis(LoopbackServer):
     def paths(self) -> list[str]:
         return [r.path for r in self.requests]
 
-    def start(self) -> FakeNewsApis:
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -87,8 +87,7 @@ class FakeNewsApis(LoopbackServer):
             def _raw(self, status: int, data: bytes, content_type: str) -> None:
                 send_bytes(self, status, data, content_type)
 
-        self._serve(Handler)
-        return self
+        return Handler
 
     def _naver(self, headers: dict[str, str], query: dict[str, str]) -> tuple[int, Any]:
         lowered = {k.lower(): v for k, v in headers.items()}

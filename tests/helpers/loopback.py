@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import json
 import threading
+from abc import ABC, abstractmethod
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
 
-class LoopbackServer:
-    """Base of the fakes: each defines ``start()`` (build its handler, ``_serve`` it, return
-    itself); this class owns the server's life and address."""
+class LoopbackServer(ABC):
+    """Base of the fakes: each says how it answers (``handler()``); this class owns the
+    server's life and address."""
 
     _server: ThreadingHTTPServer | None = None
+
+    @abstractmethod
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        """The request handler class, closing over this fake's script and records."""
 
     @property
     def url(self) -> str:
@@ -22,14 +27,12 @@ class LoopbackServer:
         return f"http://{host!s}:{port}"
 
     def start(self) -> Self:
-        raise NotImplementedError(f"{type(self).__name__} must define start()")
-
-    def _serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self.handler())
         self._server.daemon_threads = True
         threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         ).start()
+        return self
 
     def stop(self) -> None:
         if self._server is not None:

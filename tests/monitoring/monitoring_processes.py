@@ -3,6 +3,7 @@ and a few days of the pipeline, the gateway, a prefork worker, the operator, and
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -28,12 +29,10 @@ def wait_for(check: Callable[[], Any], what: str, timeout_s: float, proc: Any = 
     """Poll ``check`` until it returns something truthy (exceptions count as not yet)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        try:
+        with contextlib.suppress(httpx.HTTPError, OSError, ValueError, KeyError):
             result = check()
             if result:
                 return result
-        except (httpx.HTTPError, OSError, ValueError, KeyError):
-            pass
         if proc is not None and proc.poll() is not None:
             raise AssertionError(f"{what}: the process exited with {proc.returncode}")
         if time.monotonic() > deadline:

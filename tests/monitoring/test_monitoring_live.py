@@ -7,6 +7,7 @@ without errors, and answers every alert, recording rule and panel expression."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import subprocess
 import sys
@@ -149,12 +150,10 @@ def operator_metrics() -> str:
             try:
                 async with httpx.AsyncClient() as client:
                     for _ in range(200):
-                        try:
+                        with contextlib.suppress(httpx.HTTPError):  # not listening yet
                             answer = await client.get(f"http://127.0.0.1:{port}/metrics")
                             if answer.is_success:
                                 return answer.text
-                        except httpx.HTTPError:
-                            pass
                         if process.poll() is not None:
                             break
                         await asyncio.sleep(0.1)

@@ -8,6 +8,7 @@ the signal date never enters a sheet. The sheet's digest is part of the LLM cach
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 from collections.abc import Iterable, Mapping
@@ -197,10 +198,8 @@ def published_day(value: Any) -> date | None:
     if isinstance(value, date):
         return value
     text = str(value).strip()
-    try:
+    with contextlib.suppress(ValueError):  # not ISO with a time: try a bare date next
         return published_day(datetime.fromisoformat(text.replace("Z", "+00:00")))
-    except ValueError:
-        pass
     try:
         return date.fromisoformat(text[:10].replace(".", "-"))
     except ValueError:

@@ -60,7 +60,7 @@ class FakeOpenAI(LoopbackServer):
     def script(self, *answers: tuple[int, dict, dict]) -> None:
         self.queue.extend(answers)
 
-    def start(self) -> FakeOpenAI:
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -83,5 +83,4 @@ class FakeOpenAI(LoopbackServer):
                     status, answer, headers = fake.queue.popleft()
                 send_json(self, status, answer, headers=headers)
 
-        self._serve(Handler)
-        return self
+        return Handler
