@@ -265,10 +265,11 @@ def maintain(
     url = resolve_url(database_url)
     try:
         report = run_maintenance(url, kst_now().date())
-    except Exception as exc:  # unreachable server and the like: one line, exit 1
+    except Exception as exc:  # unreachable server and the like: one line, the error's exit code
         from krstock.errors import as_user_error
 
-        _fail(as_json, {}, f"cannot maintain the database: {as_user_error(exc).message}")
+        error = as_user_error(exc)
+        _fail(as_json, {}, f"cannot maintain the database: {error.message}", error.exit_code)
         return
     summary = report.as_dict()
     if not report.timescaledb:
