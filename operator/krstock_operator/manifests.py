@@ -19,7 +19,7 @@ from typing import Any
 
 from krstock_operator import API_VERSION, __version__
 from krstock_operator.config import OperatorSettings
-from krstock_operator.scanjob_schema import RUN_KINDS
+from krstock_operator.scanjob_schema import RUN_KINDS, SCANNERS
 from krstock_operator.spec import ScanJobSpec
 
 MANAGED_BY = "krstock-operator"
@@ -324,17 +324,7 @@ def worker_hpa(owner: Owner, spec: ScanJobSpec, queue: str) -> dict[str, Any]:
 SCANNERS_WITH_UNIVERSE = frozenset({"vcp", "vcp-legacy", "trend-template", "closing-bet"})
 DEFAULT_MARKETS = frozenset({"KOSPI", "KOSDAQ"})
 # Scanners whose scheduled runs belong to a trading day (a backtest runs on any day).
-TRADING_DAY_SCANNERS = frozenset(
-    {
-        "vcp",
-        "vcp-legacy",
-        "trend-template",
-        "closing-bet",
-        "market-gate",
-        "collect",
-        "daily-pipeline",
-    }
-)
+TRADING_DAY_SCANNERS = frozenset(SCANNERS) - {"backtest"}
 
 
 def enqueue_command(owner: Owner, spec: ScanJobSpec, ctx: ClusterContext) -> list[str]:

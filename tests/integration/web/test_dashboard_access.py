@@ -44,7 +44,10 @@ def test_keys_for_reads_the_user_enters_a_key_and_the_page_loads(
         page.click("#key-form button[type=submit]")
         page.wait_for_selector("#gate-status")
         assert page.inner_text("#gate-status") == "GREEN"
-        assert page.get_attribute("#vcp-today", "data-state") == "ready"
+        # The gate and the signals reload concurrently: wait for the signals' own answer.
+        page.wait_for_selector("#vcp-today:not([data-state='error'])", timeout=15_000)
+        vcp_state = page.get_attribute("#vcp-today", "data-state")
+        assert vcp_state == "ready", page.inner_text("#vcp-today")
         assert watched.api_keys["/api/kr/market-gate"] == server.built.keys["read"]
         # Stored in this browser only: a reload reads with it at once.
         page.reload()
