@@ -2,12 +2,11 @@
 
 Only signal dates after the model's knowledge cutoff count (earlier dates may be in its
 training data). The next-day return is the close of the next stored trading day over the
-signal day's close. Reported: hit rate and mean next-day return by source and action (BUY hits
-when the return is > 0, SELL when < 0, HOLD when within ±2%), Spearman's rank correlation of the
-closing-bet news component with the next-day return, and the closing-bet news gate replayed on
-the stored candidates with the news score from the LLM, from the rule lexicon and "1 if any
-news". The replay re-applies the mandatory news ≥ 1 gate only: stored signals are those the scan
-kept, so it compares the three news judgements, not whole alternative scans.
+signal day's close. Reported here: hit rate and mean next-day return by source and action (BUY
+hits when the return is > 0, SELL when < 0, HOLD when within ±2%) and Spearman's rank
+correlation of the closing-bet news component with the next-day return. The closing-bet
+backtest with news from the model, the lexicon and "1 if any news" is
+:mod:`krstock.app.news_backtest` (it replays the strategy, a layer above this one).
 """
 
 from __future__ import annotations
@@ -104,42 +103,20 @@ def closing_bet(engine: Engine, cutoff: date, strategies: Sequence[str]) -> dict
     with engine.connect() as conn:
         rows = conn.execute(
             text(
-                "SELECT ticker, signal_date, (score_breakdown->>'news')::int AS news, "
-                "payload->'news_judgement' AS judged, "
-                "jsonb_array_length(COALESCE(payload->'news_items', '[]'::jsonb)) AS items "
-                "FROM signals WHERE signal_date > :cutoff AND strategy = ANY(:strategies)"
+                "SELECT ticker, signal_date, (score_breakdown->>'news')::int AS news "
+                "FROM signals WHERE signal_date > :cutoff AND strategy = ANY(:strategies) "
+                "AND score_breakdown ? 'news'"
             ),
             {"cutoff": cutoff, "strategies": list(strategies)},
         ).all()
     scores: list[float] = []
     rets: list[float] = []
-    variants: dict[str, tuple[list[float], list[bool]]] = {
-        "llm": ([], []),
-        "rules": ([], []),
-        "any_news": ([], []),
-    }
     for r in rows:
         ret = returns.get((r.ticker, r.signal_date))
-        if ret is None:
-            continue
-        if r.news is not None:
+        if ret is not None:
             scores.append(float(r.news))
             rets.append(ret)
-        judged = r.judged or {}
-        has_news = bool(r.items) or bool(judged)
-        by_variant = {
-            "llm": judged.get("model_score"),
-            "rules": judged.get("lexicon_score"),
-            "any_news": 1 if has_news else 0,
-        }
-        for name, score in by_variant.items():
-            if score is not None and int(score) >= 1:  # the mandatory news gate
-                variants[name][0].append(ret)
-                variants[name][1].append(ret > 0)
-    return {
-        "news_score_vs_next_day": {"n": len(scores), "spearman": spearman(scores, rets)},
-        "gate_replay": {name: _summary(*v) for name, v in variants.items()},
-    }
+    return {"news_score_vs_next_day": {"n": len(scores), "spearman": spearman(scores, rets)}}
 
 
 def evaluate(engine: Engine, cutoff: date, closing_bet_strategies: Sequence[str]) -> dict:
@@ -147,8 +124,5 @@ def evaluate(engine: Engine, cutoff: date, closing_bet_strategies: Sequence[str]
         "after": cutoff.isoformat(),
         "by_action": by_action(engine, cutoff),
         "closing_bet": closing_bet(engine, cutoff, closing_bet_strategies),
-        "note": (
-            "from stored analyses and prices after the model's knowledge cutoff; the gate "
-            "replay re-applies only the news >= 1 gate to the stored closing-bet signals"
-        ),
+        "note": "from stored analyses and prices after the model's knowledge cutoff",
     }

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
 from krstock.ai import rules
 from krstock.ai.analyst import Analyst
 from krstock.ai.daily import make_analyst
+from krstock.ai.facts import FactSheet
 from krstock.ai.gemini import gemini_key
 from krstock.ai.sheets import candidate_sheet
 from krstock.ai.tasks import NEWS
@@ -25,6 +26,23 @@ from krstock.config import Settings
 from krstock.db.session import make_engine
 
 NewsByTicker = Mapping[str, Sequence[Mapping[str, Any]]]
+# (ticker, name, figures of the day) of one closing-bet candidate.
+Candidate = tuple[str, str, Mapping[str, Any]]
+Judged = tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]
+
+
+class JudgesNews(Protocol):
+    """What a closing-bet scan asks of a news judge (live: :class:`NewsJudge`; the evaluation's
+    replays: :mod:`krstock.ai.news_replay`)."""
+
+    def judge(self, day: date, candidates: Sequence[Candidate], news: NewsByTicker) -> Judged:
+        """(scores for the engine's ``llm`` argument, a record per candidate with news)."""
+
+
+def lexicon(sheet: FactSheet) -> dict[str, Any]:
+    """The rule lexicon's 0–3 judgement of a candidate's news, as a record."""
+    judged = rules.news_judgement(sheet)
+    return {"lexicon_score": judged.score, "lexicon_reason": judged.reason}
 
 
 class NewsJudge:
@@ -39,14 +57,8 @@ class NewsJudge:
             return "rules"
         return "llm" if self.analyst.provider is not None else "keyword"
 
-    def judge(
-        self,
-        day: date,
-        candidates: Sequence[tuple[str, str, Mapping[str, Any]]],
-        news: NewsByTicker,
-    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-        """(scores for the engine's ``llm`` argument, a record per candidate) for
-        ``candidates`` = (ticker, name, figures of the day)."""
+    def judge(self, day: date, candidates: Sequence[Candidate], news: NewsByTicker) -> Judged:
+        """(scores for the engine's ``llm`` argument, a record per candidate with news)."""
         scores: dict[str, dict[str, Any]] = {}
         records: dict[str, dict[str, Any]] = {}
         mode = self.mode
@@ -55,14 +67,11 @@ class NewsJudge:
             if not items:
                 continue  # no news: the component is 0 and no model is asked (the monolith)
             sheet = candidate_sheet(ticker, name, day, figures, items)
-            lexicon = rules.news_judgement(sheet)
-            record: dict[str, Any] = {
-                "lexicon_score": lexicon.score,
-                "lexicon_reason": lexicon.reason,
-            }
+            record = lexicon(sheet)
             if mode == "rules":
-                scores[ticker] = {"score": lexicon.score, "reason": lexicon.reason}
-                record.update(source="rules", status="rules", reason=lexicon.reason)
+                reason = record["lexicon_reason"]
+                scores[ticker] = {"score": record["lexicon_score"], "reason": reason}
+                record.update(source="rules", status="rules", reason=reason)
             elif mode == "llm":
                 outcome = self.analyst.ask(NEWS, sheet)
                 record.update(

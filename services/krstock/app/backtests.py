@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from krstock.app import catalogue
-from krstock.app.catalogue import BACKTEST_KINDS
+from krstock.app.catalogue import BACKTEST_KINDS, Strategy
 from krstock.app.finite import finite
 from krstock.app.kinds import RunKind, parse_kind
 from krstock.app.policies import PolicyLike, resolve_policy
@@ -17,8 +18,32 @@ from krstock.app.recorder import ProgressFn, finish_run, recorded_run
 from krstock.db.reader import load_market_window, load_series, trading_days
 from krstock.domain.backtest import ScanFn
 from krstock.domain.backtest import run_backtest as replay_backtest
+from krstock.domain.market import MarketWindow, SeriesWindow
 from krstock.domain.policy import SignalPolicy
 from krstock.marketdata.base import KOSPI
+
+
+@dataclass(frozen=True)
+class ReplayInputs:
+    """What a replay of [start, end] reads: the market window with each strategy's lookback
+    before ``start``, and KOSPI over the replayed days (None when not stored)."""
+
+    days: int
+    window: MarketWindow
+    benchmark: SeriesWindow | None
+
+
+def replay_inputs(conn: Connection, live: Strategy, start: date, end: date) -> ReplayInputs:
+    replay = trading_days(conn, end, 10_000)
+    replay = replay[replay >= start]
+    if len(replay) == 0:
+        raise LookupError(f"no trading days with prices in [{start}, {end}]")
+    # Exits after `end` need a few rows more; they are read only if already in the DB.
+    window = load_market_window(
+        conn, end, len(replay) + live.lookback_days, flow_days=len(replay) + live.flow_days
+    )
+    benchmark = load_series(conn, [KOSPI], end, len(replay) + 1)[KOSPI]
+    return ReplayInputs(len(replay), window, benchmark if len(benchmark.close) else None)
 
 
 def scan_function(strategy: str | RunKind, policy: SignalPolicy) -> ScanFn:
@@ -58,28 +83,17 @@ def run_backtest(
         progress=progress,
     ) as run:
         with engine.connect() as conn:
-            replay = trading_days(conn, end, 10_000)
-            replay = replay[replay >= start]
-            if len(replay) == 0:
-                raise LookupError(f"no trading days with prices in [{start}, {end}]")
-            # Exits after `end` need a few rows more; they are read only if already in the DB.
-            window = load_market_window(
-                conn,
-                end,
-                len(replay) + live.lookback_days,
-                flow_days=len(replay) + live.flow_days,
-            )
-            benchmark = load_series(conn, [KOSPI], end, len(replay) + 1)[KOSPI]
-        run.progress(20, f"backtest {kind}: {len(replay)} days")
+            inputs = replay_inputs(conn, live, start, end)
+        run.progress(20, f"backtest {kind}: {inputs.days} days")
         result = replay_backtest(
-            window,
+            inputs.window,
             scan,
             strategy=str(kind),
             exit_rule=live.exit_rule or "vcp",
             tracking=resolved.tracking,
             start=start,
             end=end,
-            benchmark=benchmark if len(benchmark.close) else None,
+            benchmark=inputs.benchmark,
         )
         with Session(engine) as session, session.begin():
             finish_run(

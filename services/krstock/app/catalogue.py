@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal, TypedDict
 
 import numpy as np
 
-from krstock.ai.news_judge import NewsJudge
+from krstock.ai.news_judge import JudgesNews
 from krstock.app.kinds import RunKind
 from krstock.domain.closing_bet import day_features, run_closing_bet, select_candidates
 from krstock.domain.flows import analyze_market_flows
@@ -70,7 +70,7 @@ class ScanContext:
 
     news: NewsByTicker | None = None
     # Judges the closing-bet candidates' news (LLM or rules, krstock.ai.news_judge).
-    news_judge: NewsJudge | None = None
+    news_judge: JudgesNews | None = None
 
 
 @dataclass
@@ -113,11 +113,14 @@ class Strategy(ABC):
     def backtestable(self) -> bool:
         return self.exit_rule is not None and self.entry_status is not None
 
-    def entries(self, window: MarketWindow, policy: SignalPolicy) -> list[SignalRow]:
-        """The rows of a replayed day that open trades (no news known; only the lookback)."""
+    def entries(
+        self, window: MarketWindow, policy: SignalPolicy, context: ScanContext | None = None
+    ) -> list[SignalRow]:
+        """The rows of a replayed day that open trades (only the lookback; no news known
+        unless ``context`` brings that day's)."""
         n = window.shape[1]
         recent = window.columns(slice(max(0, n - self.lookback_days), n))
-        rows = self.scan(recent, policy, ScanContext(news=None)).rows
+        rows = self.scan(recent, policy, context or ScanContext(news=None)).rows
         return [row for row in rows if row.get("status") == self.entry_status]
 
 

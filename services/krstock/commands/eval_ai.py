@@ -1,6 +1,7 @@
 """``krstock eval ai``: hit rate and next-day return by action, the news score's rank
-correlation with the next-day return, and the closing-bet news gate with LLM vs rules vs
-"any news" — from our own stored analyses and prices, after the model's knowledge cutoff."""
+correlation with the next-day return, and the closing-bet backtest with news from the model vs
+the lexicon vs "any news" — from our own stored analyses, news and prices, after the model's
+knowledge cutoff."""
 
 from __future__ import annotations
 
@@ -10,9 +11,15 @@ from typing import Any
 import typer
 
 from krstock.errors import UsageError
-from krstock.output import emit_json
+from krstock.output import emit_json, progress_bar
 
 NO_DATABASE = "no database: pass --database-url or set KRSTOCK_DATABASE_URL"
+
+
+def _number(value: float | None, signed: bool = True) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.2f}" if signed else f"{value:.1f}"
 
 
 def _print(report: dict[str, Any]) -> None:
@@ -39,19 +46,35 @@ def _print(report: dict[str, Any]) -> None:
     console.print(
         f"closing-bet news score vs next-day return: n={corr['n']}, rho={corr['spearman']}"
     )
-    gate = Table(title="closing-bet news gate (news >= 1) by judgement")
-    for column in ("news from", "n", "hit rate", "mean next-day %"):
-        gate.add_column(column)
-    for name, row in cb["gate_replay"].items():
-        gate.add_row(
-            name,
-            str(row["n"]),
-            f"{row['hit_rate']:.1%}" if row["hit_rate"] is not None else "-",
-            f"{row['mean_next_day_return_pct']:+.2f}"
-            if row["mean_next_day_return_pct"] is not None
-            else "-",
+    backtest = cb["backtest"]
+    if not backtest.get("variants"):
+        console.print(f"closing-bet backtest by news judgement: {backtest.get('empty')}")
+    else:
+        bt = Table(
+            title=(
+                f"closing-bet backtest {backtest['start']}..{backtest['end']} "
+                f"({backtest['days']} days, policy {backtest['policy']}) by news judgement"
+            )
         )
-    console.print(gate)
+        for column in ("news from", "trades", "by grade", "win %", "avg %", "compounded %"):
+            bt.add_column(column)
+        bt.add_column("max DD %")
+        bt.add_column("news judged by")
+        for name, row in backtest["variants"].items():
+            grades = " ".join(f"{g}{s['trades']}" for g, s in sorted(row["by_grade"].items()))
+            bt.add_row(
+                name,
+                f"{row['trades']} (+{row['open_trades']} open)",
+                grades or "-",
+                _number(row["win_rate"], signed=False),
+                _number(row["avg_return_pct"]),
+                _number(row["total_return_compounded_pct"]),
+                _number(row["max_drawdown_pct"], signed=False),
+                ", ".join(f"{k} {v}" for k, v in row["news_judged"].items()) or "-",
+            )
+        console.print(bt)
+        if backtest.get("note"):
+            console.print(backtest["note"])
     console.print(report["note"])
 
 
@@ -66,11 +89,15 @@ def register(app: typer.Typer) -> None:
         database_url: str | None = typer.Option(
             None, "--database-url", help="PostgreSQL URL (default: KRSTOCK_DATABASE_URL)."
         ),
+        policy: str | None = typer.Option(
+            None, "--policy", help="SignalPolicy file or preset for the backtest (monolith)."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     ) -> None:
         """How the stored AI analyses and news scores did on the next trading day."""
         from krstock.ai.evaluation import evaluate
         from krstock.app.kinds import RunKind, spellings
+        from krstock.app.news_backtest import news_variant_backtests
         from krstock.config import get_settings
         from krstock.db.session import make_engine
 
@@ -87,6 +114,13 @@ def register(app: typer.Typer) -> None:
         engine = make_engine(url, pool_size=1, max_overflow=0)
         try:
             report = evaluate(engine, cutoff, spellings(RunKind.CLOSING_BET))
+            with progress_bar("closing-bet backtest", total=3) as bar:
+                report["closing_bet"]["backtest"] = news_variant_backtests(
+                    engine,
+                    cutoff,
+                    policy=policy,
+                    progress=lambda step: bar.advance(1, description=step),
+                )
         finally:
             engine.dispose()
         if as_json:
