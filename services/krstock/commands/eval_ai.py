@@ -98,6 +98,7 @@ def register(app: typer.Typer) -> None:
         from krstock.ai.evaluation import evaluate
         from krstock.app.kinds import RunKind, spellings
         from krstock.app.news_backtest import news_variant_backtests
+        from krstock.app.policies import resolve_policy
         from krstock.config import get_settings
         from krstock.db.session import make_engine
 
@@ -111,6 +112,7 @@ def register(app: typer.Typer) -> None:
         url = database_url or settings.database_url
         if not url:
             raise UsageError(NO_DATABASE)
+        resolved = resolve_policy(policy)  # a bad policy is named before any database work
         engine = make_engine(url, pool_size=1, max_overflow=0)
         try:
             report = evaluate(engine, cutoff, spellings(RunKind.CLOSING_BET))
@@ -118,7 +120,7 @@ def register(app: typer.Typer) -> None:
                 report["closing_bet"]["backtest"] = news_variant_backtests(
                     engine,
                     cutoff,
-                    policy=policy,
+                    policy=resolved,
                     progress=lambda step: bar.advance(1, description=step),
                 )
         finally:

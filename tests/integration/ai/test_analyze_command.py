@@ -105,3 +105,16 @@ def test_bad_input_is_one_line(args: tuple[str, ...], message: str) -> None:
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_eval_names_a_bad_policy_before_any_database_work() -> None:
+    done = krstock(
+        "eval",
+        "ai",
+        "--policy",
+        "/nope/policy.yaml",
+        env={"KRSTOCK_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/x"},
+    )
+    assert done.returncode == 1  # InputError (docs/errors.md), not the unreachable database
+    assert "/nope/policy.yaml" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
