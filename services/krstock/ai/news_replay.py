@@ -33,6 +33,9 @@ _STORED = text(
 )
 
 StoredScores = Mapping[tuple[str, date], Mapping[str, Any]]
+Items = Sequence[Mapping[str, Any]]
+# (the engine's ``llm`` entry, or None for the keyword path; the record of how it was judged)
+Scored = tuple[dict[str, Any] | None, dict[str, Any]]
 
 
 def stored_news_scores(conn: Connection, start: date, end: date) -> dict[tuple[str, date], dict]:
@@ -52,8 +55,6 @@ def stored_news_scores(conn: Connection, start: date, end: date) -> dict[tuple[s
 class ReplayJudge:
     """Counts what it judged and how: ``counts["model"]``, ``["keyword"]``, ``["rules"]``."""
 
-    source = "rules"
-
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
 
@@ -61,25 +62,18 @@ class ReplayJudge:
         scores: dict[str, dict[str, Any]] = {}
         records: dict[str, dict[str, Any]] = {}
         for ticker, name, figures in candidates:
-            items = list(news.get(ticker, ()))
+            items = news.get(ticker, ())
             if not items:
                 continue  # no news: the component is 0 in every variant (the monolith)
-            score, record = self.score(ticker, name, day, figures, items)
+            score, record = self.score(day, (ticker, name, figures), items)
             if score is not None:
                 scores[ticker] = score
             records[ticker] = record
             self.counts[record["status"]] += 1
         return scores, records
 
-    def score(
-        self,
-        ticker: str,
-        name: str,
-        day: date,
-        figures: Mapping[str, Any],
-        items: Sequence[Mapping[str, Any]],
-    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-        """(the engine's ``llm`` entry, or None for the keyword path; the record)."""
+    def score(self, day: date, candidate: Candidate, items: Items) -> Scored:
+        """The keyword path: the engine scores 1 for any news."""
         return None, {"source": "rules", "status": "keyword", "reason": "1 if any news"}
 
 
@@ -90,14 +84,8 @@ class AnyNewsJudge(ReplayJudge):
 class LexiconJudge(ReplayJudge):
     """The rule lexicon's 0–3 score (the live judge's ``rules`` mode)."""
 
-    def score(
-        self,
-        ticker: str,
-        name: str,
-        day: date,
-        figures: Mapping[str, Any],
-        items: Sequence[Mapping[str, Any]],
-    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    def score(self, day: date, candidate: Candidate, items: Items) -> Scored:
+        ticker, name, figures = candidate
         record = lexicon(candidate_sheet(ticker, name, day, figures, items))
         score = {"score": record["lexicon_score"], "reason": record["lexicon_reason"]}
         return score, {**record, "source": "rules", "status": "rules"}
@@ -107,24 +95,15 @@ class StoredModelJudge(ReplayJudge):
     """The model's accepted judgement stored for that ticker and day; the keyword path where
     the model never judged it."""
 
-    source = "llm"
-
     def __init__(self, stored: StoredScores) -> None:
         super().__init__()
         self.stored = stored
         self.models: Counter[str] = Counter()
 
-    def score(
-        self,
-        ticker: str,
-        name: str,
-        day: date,
-        figures: Mapping[str, Any],
-        items: Sequence[Mapping[str, Any]],
-    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-        hit = self.stored.get((ticker, day))
+    def score(self, day: date, candidate: Candidate, items: Items) -> Scored:
+        hit = self.stored.get((candidate[0], day))
         if hit is None:
-            return super().score(ticker, name, day, figures, items)
+            return super().score(day, candidate, items)
         self.models[f"{hit['provider']}/{hit['model']}"] += 1
         score = {"score": hit["score"], "reason": hit["reason"] or ""}
         return score, {"source": hit["provider"], "status": "model", "model_score": hit["score"]}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
+from typing import NamedTuple
 
 from helpers.fake_gemini import FakeGemini
 from sqlalchemy import Engine
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from krstock.config import Settings
 from krstock.db.models import DailyPrice, NewsItem, Signal, Stock
+from krstock.marketdata.sample import SampleMarket
 
 DAY = date(2026, 2, 5)
 NEXT = date(2026, 2, 6)
@@ -31,6 +33,14 @@ NEWS = {
         ("SK하이닉스, 전환사채 발행 결정", "이데일리", datetime(2026, 2, 5, 2, 0, tzinfo=UTC)),
     ],
 }
+
+
+class CollectedMarket(NamedTuple):
+    """A synthetic market collected into a test database (the ``sample_market`` fixture)."""
+
+    engine: Engine
+    url: str
+    sample: SampleMarket
 
 
 def seed_day(engine: Engine, strategy: str = "vcp-legacy") -> None:

@@ -8,13 +8,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ai_seed import CollectedMarket
 from helpers.fake_gemini import FakeGemini, json_answer
 from sqlalchemy import Engine, text
 
@@ -22,10 +21,8 @@ from krstock.app.news_backtest import news_variant_backtests
 from krstock.app.runs import run_scan
 from krstock.config import get_settings
 from krstock.domain.policy import SignalPolicy
-from krstock.marketdata.sample import SampleMarket
 
 pytestmark = pytest.mark.integration
-START, END = date(2024, 6, 3), date(2025, 12, 30)  # as the synthetic app tests
 # No cap on positions (a removed trade must not make room for another), and no "two news
 # items make a 0 a 1" floor, so a model's 0 keeps a candidate out.
 POLICY = SignalPolicy.preset("monolith").merged(
@@ -33,23 +30,6 @@ POLICY = SignalPolicy.preset("monolith").merged(
 )
 BAD_NEWS = {"score": 0, "reason": "N1 뉴스는 악재", "evidence": ["N1"]}
 KRSTOCK = str(Path(sys.executable).with_name("krstock"))
-
-
-@pytest.fixture
-def market(admin_url: str, _clone_pool: Any) -> Iterator[tuple[Engine, str, SampleMarket]]:
-    from krstock.db.session import make_engine
-    from krstock.ingest.collect import collect
-
-    sample = SampleMarket(n_tickers=300, start=START, end=END)
-    name = _clone_pool.take()
-    url = f"{admin_url.rpartition('/')[0]}/{name}"
-    engine = make_engine(url, pool_size=2, max_overflow=2)
-    try:
-        collect(engine, sample, START, END)
-        yield engine, url, sample
-    finally:
-        engine.dispose()
-        _clone_pool.release(name)
 
 
 def _judged_by_model(engine: Engine) -> set[tuple[str, str]]:
@@ -68,38 +48,23 @@ def _entries(variant: dict[str, Any]) -> set[tuple[str, str]]:
 
 
 def test_news_variants_replay_the_strategy_from_stored_judgements(
-    market: tuple[Engine, str, SampleMarket],
-    fake_gemini: FakeGemini,
-    redis_url: str,
-    monkeypatch: pytest.MonkeyPatch,
+    sample_market: CollectedMarket, gemini_settings: FakeGemini
 ) -> None:
-    engine, url, sample = market
+    engine, url, sample = sample_market
+    fake_gemini = gemini_settings
     days = sorted({r.date for r in sample.planted_records if r.kind == "closing_bet"})
     assert len(days) >= 3, "the synthetic market plants closing bets on several days"
     cutoff = days[0] - timedelta(days=1)
-    for name, value in {
-        "KRSTOCK_GEMINI_API_KEY": fake_gemini.api_key,
-        "KRSTOCK_GEMINI_BASE_URL": fake_gemini.url,
-        "KRSTOCK_GEMINI_RETRY_ATTEMPTS": "1",
-        "KRSTOCK_REDIS_URL": redis_url,
-        "KRSTOCK_REDIS_PREFIX": f"krstock-test-nb-{uuid.uuid4().hex[:12]}",
-        "KRSTOCK_LLM_REQUESTS_PER_MIN": "600",
-    }.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    try:
-        # Live scans of the last two planted days with the model configured: it calls every
-        # candidate's news bad, and those judgements are stored.
-        fake_gemini.script(*[json_answer(BAD_NEWS) for _ in range(120)])
-        for day in days[-2:]:
-            run_scan(engine, kind="closing-bet", day=day, policy=POLICY)
-        asked = len(fake_gemini.generate_requests)
-        judged = _judged_by_model(engine)
-        assert asked > 0 and judged
+    # Live scans of the last two planted days with the model configured: it calls every
+    # candidate's news bad, and those judgements are stored.
+    fake_gemini.script(*[json_answer(BAD_NEWS) for _ in range(120)])
+    for day in days[-2:]:
+        run_scan(engine, kind="closing-bet", day=day, policy=POLICY)
+    asked = len(fake_gemini.generate_requests)
+    judged = _judged_by_model(engine)
+    assert asked > 0 and judged
 
-        report = news_variant_backtests(engine, cutoff, policy=POLICY)
-    finally:
-        get_settings.cache_clear()
+    report = news_variant_backtests(engine, cutoff, policy=POLICY)
 
     assert len(fake_gemini.generate_requests) == asked  # a replay never calls the model
     assert report["start"] == days[0].isoformat() and report["days"] > 20
@@ -129,6 +94,6 @@ def test_news_variants_replay_the_strategy_from_stored_judgements(
     assert done.returncode == 0, done.stderr
     assert "closing-bet backtest" in done.stdout and "any_news" in done.stdout
     assert f"model {len(judged)}" in done.stdout
-    late = news_variant_backtests(engine, END + timedelta(days=1), policy=POLICY)
+    late = news_variant_backtests(engine, sample.end + timedelta(days=1), policy=POLICY)
     assert late["days"] == 0 and late["variants"] == {}
     assert late["empty"] == "no trading day with prices after the cutoff"
