@@ -91,7 +91,7 @@ def redis_url() -> str:
     return REDIS_URL
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     """``../shared/data`` (the real market files); skips when the folder is absent."""
     if not SHARED_DATA.is_dir():

@@ -7,15 +7,14 @@ local server (a per-module key prefix). Shapes follow monolith.md §2.1-2.2.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import date
 from typing import Any
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from helpers.api_seed import SeedSummary, seed
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from krstock.api import gateway
@@ -38,33 +37,28 @@ class Env:
 
 
 @pytest.fixture(scope="module")
-def env(admin_url: str, migrated_template: str, redis_url: str) -> Iterator[Env]:
-    name = f"krstock_t_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url, pool_size=2, max_overflow=2)
-    try:
-        summary = seed(engine, tickers=40, days=220)
-        with Session(engine) as session:
-            keys = {s: create_key(session, f"k-{s}", s)[0] for s in ("read", "write", "admin")}
-            session.commit()
-        settings = Settings(database_url=url, redis_url=redis_url)
-        api = ApiSection(
-            cache_prefix=f"krstock:test:{uuid.uuid4().hex[:8]}",
-            rate_limit_per_ip=100_000,
-            price_source="db",
-        )
-        state = build_state("gateway", url, redis_url, settings=settings, api_settings=api)
-        app = gateway.create_app(state=state, listen_events=False)
-        with TestClient(app) as client:
-            yield Env(client, summary, keys)
-        state.cache.invalidate("stock", "signals", "prices", "gate", "misc")
-        state.close()
-    finally:
-        engine.dispose()
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def env(fresh_database: Callable[[], AbstractContextManager[str]], redis_url: str) -> Iterator[Env]:
+    with fresh_database() as url:
+        engine = make_engine(url, pool_size=2, max_overflow=2)
+        try:
+            summary = seed(engine, tickers=40, days=220)
+            with Session(engine) as session:
+                keys = {s: create_key(session, f"k-{s}", s)[0] for s in ("read", "write", "admin")}
+                session.commit()
+            settings = Settings(database_url=url, redis_url=redis_url)
+            api = ApiSection(
+                cache_prefix=f"krstock:test:{uuid.uuid4().hex[:8]}",
+                rate_limit_per_ip=100_000,
+                price_source="db",
+            )
+            state = build_state("gateway", url, redis_url, settings=settings, api_settings=api)
+            app = gateway.create_app(state=state, listen_events=False)
+            with TestClient(app) as client:
+                yield Env(client, summary, keys)
+            state.cache.invalidate("stock", "signals", "prices", "gate", "misc")
+            state.close()
+        finally:
+            engine.dispose()
 
 
 def assert_types(body: dict[str, Any], spec: dict[str, type | tuple[type, ...]]) -> None:

@@ -8,20 +8,18 @@ PostgreSQL and come back as a 500). Bounded: 300 examples, a few seconds.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from helpers.api_apps import build_app
 from helpers.api_seed import seed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy.engine import make_url
 
 from krstock.db.session import make_engine
 
@@ -57,22 +55,19 @@ def _targets(openapi: dict[str, Any]) -> list[Target]:
 
 
 @pytest.fixture(scope="module")
-def client(admin_url: str, migrated_template: str, redis_url: str) -> Iterator[TestClient]:
-    name = f"krstock_t_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url, pool_size=1, max_overflow=1)
-    seed(engine, tickers=20, days=80)
-    engine.dispose()
-    built = build_app("gateway", url, redis_url)
-    try:
-        with TestClient(built.app) as test_client:
-            yield test_client
-    finally:
-        built.state.close()
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def client(
+    fresh_database: Callable[[], AbstractContextManager[str]], redis_url: str
+) -> Iterator[TestClient]:
+    with fresh_database() as url:
+        engine = make_engine(url, pool_size=1, max_overflow=1)
+        seed(engine, tickers=20, days=80)
+        engine.dispose()
+        built = build_app("gateway", url, redis_url)
+        try:
+            with TestClient(built.app) as test_client:
+                yield test_client
+        finally:
+            built.state.close()
 
 
 def _text_with_control(controls: list[str]) -> st.SearchStrategy[str]:

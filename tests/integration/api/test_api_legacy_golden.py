@@ -8,24 +8,20 @@ top-level figures as the files.
 from __future__ import annotations
 
 import json
-import shutil
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from helpers.api_apps import build_app
-from sqlalchemy.engine import make_url
+from helpers.legacy_folder import legacy_root
 
 from krstock.db.session import make_engine
 
 pytestmark = pytest.mark.integration
 
-# The same place as tests/conftest.py's SHARED_DATA (tests/ is not an importable package).
-SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 FILES = (
     "korean_stocks_list.csv",
     "signals_log.csv",
@@ -37,33 +33,25 @@ FILES = (
 
 @pytest.fixture(scope="module")
 def client(
-    admin_url: str, migrated_template: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+    shared_data: Path,
+    fresh_database: Callable[[], AbstractContextManager[str]],
+    redis_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[TestClient]:
-    legacy = SHARED_DATA / "legacy"
-    if not legacy.is_dir():
-        pytest.skip(f"{legacy} is absent (real data lives beside the project)")
     from krstock.ingest.importer import import_legacy
 
-    folder = tmp_path_factory.mktemp("legacy") / "data"
-    folder.mkdir()
-    for name in FILES:
-        shutil.copy(legacy / name, folder / name)
-    name = f"krstock_t_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url, pool_size=1, max_overflow=1)
-    import_legacy(folder.parent, engine, rejects_path=folder.parent / "rejects.csv")
-    engine.dispose()
-    built = build_app("gateway", url, redis_url)
-    try:
-        with TestClient(built.app) as test_client:
-            test_client.legacy_dir = legacy  # type: ignore[attr-defined]
-            yield test_client
-    finally:
-        built.state.close()
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    root = legacy_root(shared_data, tmp_path_factory.mktemp("legacy"), FILES)
+    with fresh_database() as url:
+        engine = make_engine(url, pool_size=1, max_overflow=1)
+        import_legacy(root, engine, rejects_path=root / "rejects.csv")
+        engine.dispose()
+        built = build_app("gateway", url, redis_url)
+        try:
+            with TestClient(built.app) as test_client:
+                test_client.legacy_dir = shared_data / "legacy"  # type: ignore[attr-defined]
+                yield test_client
+        finally:
+            built.state.close()
 
 
 def _file(client: TestClient, name: str) -> dict[str, Any]:

@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 import statistics
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from helpers.api_apps import Built, build_app
+from helpers.legacy_folder import legacy_root
 from sqlalchemy import Engine, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from krstock.db.models import DailyPrice, ScanRun, Signal
@@ -33,7 +32,6 @@ from krstock.db.session import make_engine
 
 pytestmark = pytest.mark.integration
 
-SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 FILES = (
     "korean_stocks_list.csv",
     "signals_log.csv",
@@ -113,32 +111,24 @@ class Legacy:
 
 @pytest.fixture(scope="module")
 def legacy(
-    admin_url: str, migrated_template: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+    shared_data: Path,
+    fresh_database: Callable[[], AbstractContextManager[str]],
+    redis_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Legacy]:
-    source = SHARED_DATA / "legacy"
-    if not source.is_dir():
-        pytest.skip(f"{source} is absent (real data lives beside the project)")
     from krstock.ingest.importer import import_legacy
 
-    folder = tmp_path_factory.mktemp("legacy") / "data"
-    folder.mkdir()
-    for name in FILES:
-        shutil.copy(source / name, folder / name)
-    name = f"krstock_t_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url, pool_size=2, max_overflow=1)
-    import_legacy(folder.parent, engine, rejects_path=folder.parent / "rejects.csv")
-    built = build_app("gateway", url, redis_url)
-    try:
-        with TestClient(built.app) as client:
-            yield Legacy(client, built, engine, folder)
-    finally:
-        built.state.close()
-        engine.dispose()
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    root = legacy_root(shared_data, tmp_path_factory.mktemp("legacy"), FILES)
+    with fresh_database() as url:
+        engine = make_engine(url, pool_size=2, max_overflow=1)
+        import_legacy(root, engine, rejects_path=root / "rejects.csv")
+        built = build_app("gateway", url, redis_url)
+        try:
+            with TestClient(built.app) as client:
+                yield Legacy(client, built, engine, root / "data")
+        finally:
+            built.state.close()
+            engine.dispose()
 
 
 def _expected_stats(rows: list[dict[str, str]]) -> dict[str, Any]:

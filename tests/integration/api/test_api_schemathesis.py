@@ -7,11 +7,10 @@ limits, injection strings, odd unicode).
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
-import psycopg
 import pytest
 import schemathesis
 from helpers.api_apps import build_app
@@ -19,7 +18,6 @@ from helpers.api_seed import seed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
-from sqlalchemy.engine import make_url
 
 from krstock.db.session import make_engine
 
@@ -27,21 +25,18 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def api_schema(admin_url: str, migrated_template: str, redis_url: str) -> Iterator[Any]:
-    name = f"krstock_t_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url, pool_size=1, max_overflow=1)
-    seed(engine, tickers=40, days=80)
-    engine.dispose()
-    built = build_app("gateway", url, redis_url)
-    try:
-        yield schemathesis.openapi.from_asgi("/openapi.json", built.app)
-    finally:
-        built.state.close()
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def api_schema(
+    fresh_database: Callable[[], AbstractContextManager[str]], redis_url: str
+) -> Iterator[Any]:
+    with fresh_database() as url:
+        engine = make_engine(url, pool_size=1, max_overflow=1)
+        seed(engine, tickers=40, days=80)
+        engine.dispose()
+        built = build_app("gateway", url, redis_url)
+        try:
+            yield schemathesis.openapi.from_asgi("/openapi.json", built.app)
+        finally:
+            built.state.close()
 
 
 def test_no_generated_input_makes_the_gateway_fail(api_schema: Any) -> None:

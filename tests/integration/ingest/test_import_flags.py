@@ -8,16 +8,14 @@ which KRX's ±30 % daily limit does not allow (at most ×1.3³ = ×2.197).
 
 from __future__ import annotations
 
-import shutil
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
+from helpers.legacy_folder import legacy_root
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from krstock.db.session import make_engine
 from krstock.ingest.importer import import_legacy
@@ -25,7 +23,6 @@ from krstock.marketdata.legacy_quality import closing_bet_preset
 
 pytestmark = pytest.mark.integration
 
-SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 FILES = (
     "korean_stocks_list.csv",
     "signals_log.csv",
@@ -36,51 +33,42 @@ FILES = (
 
 @pytest.fixture(scope="module")
 def imported(
-    admin_url: str, migrated_template: str, tmp_path_factory: pytest.TempPathFactory
+    shared_data: Path,
+    fresh_database: Callable[[], AbstractContextManager[str]],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[str, Any]]:
-    legacy = SHARED_DATA / "legacy"
-    if not legacy.is_dir():
-        pytest.skip(f"{legacy} is absent (real data lives beside the project)")
-    folder = tmp_path_factory.mktemp("flags") / "data"
-    folder.mkdir()
-    for name in FILES:
-        shutil.copy(legacy / name, folder / name)
-    name = f"krstock_t_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url, pool_size=1, max_overflow=0)
-    try:
-        summary = import_legacy(folder.parent, engine, rejects_path=folder.parent / "r.csv")
-        with engine.connect() as conn:
-            rows = conn.execute(
-                text(
-                    "SELECT ticker, signal_date::text, payload->'quality_flags' AS flags "
-                    "FROM signals WHERE payload ? 'quality_flags'"
-                )
-            ).all()
-            presets = dict(
-                conn.execute(
+    root = legacy_root(shared_data, tmp_path_factory.mktemp("flags"), FILES)
+    with fresh_database() as url:
+        engine = make_engine(url, pool_size=1, max_overflow=0)
+        try:
+            summary = import_legacy(root, engine, rejects_path=root / "r.csv")
+            with engine.connect() as conn:
+                rows = conn.execute(
                     text(
-                        "SELECT strategy || ' ' || signal_date::text, min(policy_name) "
-                        "FROM signals GROUP BY 1 HAVING count(DISTINCT policy_name) = 1"
+                        "SELECT ticker, signal_date::text, payload->'quality_flags' AS flags "
+                        "FROM signals WHERE payload ? 'quality_flags'"
                     )
                 ).all()
-            )
-            nulls = conn.execute(
-                text("SELECT count(*) FROM signals WHERE policy_name IS NULL")
-            ).scalar_one()
-        yield {
-            "summary": summary.to_dict(),
-            "summary_object": summary,
-            "rows": rows,
-            "presets": presets,
-            "nulls": nulls,
-        }
-    finally:
-        engine.dispose()
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                presets = dict(
+                    conn.execute(
+                        text(
+                            "SELECT strategy || ' ' || signal_date::text, min(policy_name) "
+                            "FROM signals GROUP BY 1 HAVING count(DISTINCT policy_name) = 1"
+                        )
+                    ).all()
+                )
+                nulls = conn.execute(
+                    text("SELECT count(*) FROM signals WHERE policy_name IS NULL")
+                ).scalar_one()
+            yield {
+                "summary": summary.to_dict(),
+                "summary_object": summary,
+                "rows": rows,
+                "presets": presets,
+                "nulls": nulls,
+            }
+        finally:
+            engine.dispose()
 
 
 def test_the_import_report_lists_the_rows_that_cannot_be_right(imported: dict[str, Any]) -> None:
