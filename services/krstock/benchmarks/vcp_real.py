@@ -23,6 +23,8 @@ DEFAULT_FOLDER = Path("../shared/data/krx-daily")
 HORIZONS = (10, 20)
 # A forward-return comparison with fewer flagged setups than this is reported as too small.
 MIN_SAMPLE = 30
+# The random-walk markets the reference screen is read on (our detector's: seed 7).
+RANDOM_WALK_SEEDS = (7, 8, 9)
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,47 @@ def load_krx_daily(folder: Path) -> RealMarket:
     )
 
 
+def scan_days(market: RealMarket, step: int = 5, lookback: int = 300) -> list[int]:
+    """Column indices scanned: every ``step`` trading days with ``lookback`` days of history
+    and 20 days of future left (for the forward returns)."""
+    last = market.close.shape[1] - 1 - max(HORIZONS)
+    return list(range(lookback - 1, last + 1, step))
+
+
+def forward_returns(market: RealMarket, day: int, rows: Any) -> dict[int, list[float]]:
+    """The 10- and 20-day returns from ``day``'s close of the tickers ``rows`` selects."""
+    import numpy as np
+
+    out: dict[int, list[float]] = {}
+    for horizon in HORIZONS:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            forward = market.close[:, day + horizon] / market.close[:, day] - 1.0
+        out[horizon] = forward[rows & np.isfinite(forward)].tolist()
+    return out
+
+
+def edge(flagged: dict[int, list[float]], passers: dict[int, list[float]]) -> dict[str, Any]:
+    """Flagged vs trend-template passers per horizon, with the sample size said honestly."""
+    import numpy as np
+
+    out: dict[str, Any] = {}
+    for horizon in HORIZONS:
+        f, p = np.array(flagged[horizon]), np.array(passers[horizon])
+        out[f"{horizon}d"] = {
+            "flagged_n": int(f.size),
+            "flagged_mean": round(float(f.mean()), 4) if f.size else None,
+            "flagged_median": round(float(np.median(f)), 4) if f.size else None,
+            "flagged_win_rate": round(float((f > 0).mean()), 3) if f.size else None,
+            "passers_n": int(p.size),
+            "passers_mean": round(float(p.mean()), 4) if p.size else None,
+            "passers_median": round(float(np.median(p)), 4) if p.size else None,
+            "passers_win_rate": round(float((p > 0).mean()), 3) if p.size else None,
+            "edge_mean": round(float(f.mean() - p.mean()), 4) if f.size and p.size else None,
+            "sample": "too small to tell" if f.size < MIN_SAMPLE else "enough for a rough read",
+        }
+    return out
+
+
 def real_report(
     market: RealMarket, policy: VcpPolicy, step: int = 5, lookback: int = 300
 ) -> dict[str, Any]:
@@ -79,13 +122,11 @@ def real_report(
     from krstock.domain.trend_template import evaluate_trend_template
     from krstock.domain.vcp import detect_vcp
 
-    days = market.close.shape[1]
-    last = days - 1 - max(HORIZONS)
     per_date: list[dict[str, Any]] = []
     flagged_returns: dict[int, list[float]] = {h: [] for h in HORIZONS}
     passer_returns: dict[int, list[float]] = {h: [] for h in HORIZONS}
     hits: list[tuple[str, str]] = []
-    for day in range(lookback - 1, last + 1, step):
+    for day in scan_days(market, step, lookback):
         lo_day = day - lookback + 1
         sl = slice(lo_day, day + 1)
         h, lo, c, v = (
@@ -106,27 +147,10 @@ def real_report(
             }
         )
         hits += [(str(t), str(market.dates[day])) for t in market.tickers[flagged]]
-        for horizon in HORIZONS:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                forward = market.close[:, day + horizon] / market.close[:, day] - 1.0
-            ok = np.isfinite(forward)
-            flagged_returns[horizon] += forward[flagged & ok].tolist()
-            passer_returns[horizon] += forward[trend.passes & ok].tolist()
-    edge: dict[str, Any] = {}
-    for horizon in HORIZONS:
-        f, p = np.array(flagged_returns[horizon]), np.array(passer_returns[horizon])
-        edge[f"{horizon}d"] = {
-            "flagged_n": int(f.size),
-            "flagged_mean": round(float(f.mean()), 4) if f.size else None,
-            "flagged_median": round(float(np.median(f)), 4) if f.size else None,
-            "flagged_win_rate": round(float((f > 0).mean()), 3) if f.size else None,
-            "passers_n": int(p.size),
-            "passers_mean": round(float(p.mean()), 4) if p.size else None,
-            "passers_median": round(float(np.median(p)), 4) if p.size else None,
-            "passers_win_rate": round(float((p > 0).mean()), 3) if p.size else None,
-            "edge_mean": round(float(f.mean() - p.mean()), 4) if f.size and p.size else None,
-            "sample": "too small to tell" if f.size < MIN_SAMPLE else "enough for a rough read",
-        }
+        for horizon, values in forward_returns(market, day, flagged).items():
+            flagged_returns[horizon] += values
+        for horizon, values in forward_returns(market, day, trend.passes).items():
+            passer_returns[horizon] += values
     counts = [row["flagged"] for row in per_date]
     return {
         "dates": len(per_date),
@@ -134,7 +158,7 @@ def real_report(
         "flags_per_date": per_date,
         # Consecutive days of one base count once here: the forward returns overlap.
         "distinct_tickers": len({ticker for ticker, _ in hits}),
-        "forward_returns": edge,
+        "forward_returns": edge(flagged_returns, passer_returns),
         "hits": hits,
     }
 
@@ -166,6 +190,11 @@ def register(bench_app: typer.Typer) -> None:
         all_variants: bool = typer.Option(
             False, "--variants", help="Also run the old behaviour and single-change variants."
         ),
+        reference: bool = typer.Option(
+            False,
+            "--reference",
+            help="Also run a re-implemented public VCP screen on the same data (a second opinion).",
+        ),
         json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
         plots: Path | None = typer.Option(
             None, "--plots", help="Write a PNG per flagged real setup (first day of each run)."
@@ -182,10 +211,13 @@ def register(bench_app: typer.Typer) -> None:
         market = load_krx_daily(folder)
         names = list(VARIANTS) if all_variants else ["default"]
         report: dict[str, Any] = {"real_tickers": int(market.tickers.size), "variants": {}}
+        default_hits: list[tuple[str, str]] = []
         for name in names:
             policy = VcpPolicy(**VARIANTS[name])
             real = real_report(market, policy, step)
             hits = real.pop("hits")
+            if name == "default":
+                default_hits = hits
             if plots is not None and name == "default":
                 from krstock.benchmarks.vcp_plot import plot_setup
 
@@ -198,6 +230,13 @@ def register(bench_app: typer.Typer) -> None:
             report["variants"][name] = {
                 "real": real,
                 "synthetic": synthetic_report(policy, tickers, seed),
+            }
+        if reference:
+            from krstock.benchmarks.vcp_reference import compare, reference_selectivity
+
+            report["reference"] = {
+                "real": compare(market, scan_days(market, step), default_hits),
+                "synthetic": reference_selectivity(tickers, seed, RANDOM_WALK_SEEDS),
             }
         if json_out:
             print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
@@ -226,3 +265,38 @@ def register(bench_app: typer.Typer) -> None:
                 f"unplanted {synth['unplanted_hits']}/{synth['hits']}, random-walk flagged "
                 f"{synth['random_walk_flagged']} ({synth['random_walk_rate']:.3%})"
             )
+        if reference:
+            _print_reference(report["reference"])
+
+
+def _print_reference(reference: dict[str, Any]) -> None:
+    real, synth = reference["real"], reference["synthetic"]
+    print("[reference: a public VCP screen re-implemented, krstock.benchmarks.vcp_reference]")
+    rows = " ".join(
+        f"{r['date'][5:]}:{r['reference_flagged']}/{r['ours_flagged']}"
+        for r in real["per_date"]
+        if r["reference_flagged"] or r["ours_flagged"]
+    )
+    print(f"  dates with a flag (reference/ours): {rows or 'none'}")
+    print(
+        f"  reference {real['reference_flags']} flags ({real['reference_flags_per_date']} a date, "
+        f"{real['reference_share_of_passers']:.1%} of its trend-template passes), "
+        f"{len(real['reference_tickers'])} tickers; ours {real['ours_flags']} flags, "
+        f"{len(real['ours_tickers'])} tickers; both: {', '.join(real['both']) or 'none'}"
+    )
+    for horizon, e in real["reference_forward_returns"].items():
+        print(
+            f"  reference fwd {horizon}: flagged n={e['flagged_n']} mean={e['flagged_mean']} | "
+            f"passers n={e['passers_n']} mean={e['passers_mean']} ({e['sample']})"
+        )
+    ended = ", ".join(f"{why} {n}" for why, n in real["reference_passers_ended_at"].items())
+    print(f"  reference passers ended at: {ended}")
+    walks = ", ".join(
+        f"seed {w['seed']}: {w['flagged']} of {w['trend_template']} passes"
+        for w in synth["random_walks"]
+    )
+    print(
+        f"  reference synthetic: recall {synth['found']}/{synth['planted']}, unplanted "
+        f"{synth['unplanted_hits']}/{synth['hits']}, random walks flagged {walks} "
+        f"({synth['random_walk_rate']:.3%} of all)"
+    )

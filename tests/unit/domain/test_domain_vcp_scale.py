@@ -109,9 +109,17 @@ def test_bench_vcp_reports_real_and_synthetic_figures(shared_data: Path, tmp_pat
     vcp_real.register(app)
     app.command("noop")(lambda: None)  # two commands keep "vcp" a subcommand
     args = ["vcp", "--folder", str(tmp_path), "--tickers", "60", "--step", "10", "--json"]
+    args.append("--reference")
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)["variants"]["default"]
+    document = json.loads(result.stdout)
+    report = document["variants"]["default"]
+    second = document["reference"]  # the re-implemented public screen on the same dates
+    assert second["real"]["dates"] == report["real"]["dates"]
+    assert second["real"]["ours_flags"] == sum(
+        r["flagged"] for r in report["real"]["flags_per_date"]
+    )
+    assert [w["seed"] for w in second["synthetic"]["random_walks"]] == [7, 8, 9]
     real, synthetic = report["real"], report["synthetic"]
     assert real["dates"] == len(real["flags_per_date"]) > 0
     assert all(r["flagged"] <= r["trend_template"] for r in real["flags_per_date"])
@@ -119,5 +127,9 @@ def test_bench_vcp_reports_real_and_synthetic_figures(shared_data: Path, tmp_pat
         real["forward_returns"]["10d"]["passers_n"] >= real["forward_returns"]["10d"]["flagged_n"]
     )
     assert synthetic["data"].startswith("synthetic") and synthetic["random_walk_rate"] < 0.01
+    printed = CliRunner().invoke(app, [a for a in args if a != "--json"])
+    assert printed.exit_code == 0, printed.output
+    assert "[reference: a public VCP screen re-implemented" in printed.stdout
+    assert "random walks flagged seed 7:" in printed.stdout
     missing = CliRunner().invoke(app, ["vcp", "--folder", str(tmp_path / "absent")])
     assert missing.exit_code != 0
