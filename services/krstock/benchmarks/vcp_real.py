@@ -177,6 +177,18 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "old (fixed 3 %, average dry-up)": {"swing_mode": "fixed", "dryup_mode": "average"},
     "atr, average dry-up": {"dryup_mode": "average"},
     "fixed 3 %, quiet dry-up": {"swing_mode": "fixed"},
+    # The public screen's rule set (vcp_reference) on our reading, our dry-up kept: what our
+    # extra rules (last depth, higher lows, base length, first-depth cap) cost in count.
+    "public-screen rules + our dry-up": {
+        "base_days": 120,
+        "max_depth_ratio": 0.75,
+        "min_first_depth": 0.08,
+        "max_first_depth": 0.6,
+        "max_last_depth": 0.5,
+        "require_higher_lows": False,
+        "min_base_days": 5,
+        "max_pivot_distance": 0.08,
+    },
 }
 
 
